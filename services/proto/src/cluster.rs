@@ -1,0 +1,98 @@
+//! Storage <-> tracker messages. FastDFS clients never see these, so
+//! ferrodfs frames them like every other packet (cmd 81 join / 83 beat)
+//! but carries a JSON body that can grow without a layout change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stat::StorageStats;
+
+/// Storage states as FastDFS numbers them (tracker/tracker_types.h).
+pub mod state {
+    pub const INIT: u8 = 0;
+    pub const WAIT_SYNC: u8 = 1;
+    pub const SYNCING: u8 = 2;
+    pub const DELETED: u8 = 4;
+    pub const OFFLINE: u8 = 5;
+    pub const ONLINE: u8 = 6;
+    pub const ACTIVE: u8 = 7;
+
+    pub fn name(s: u8) -> &'static str {
+        match s {
+            INIT => "INIT",
+            WAIT_SYNC => "WAIT_SYNC",
+            SYNCING => "SYNCING",
+            DELETED => "DELETED",
+            OFFLINE => "OFFLINE",
+            ONLINE => "ONLINE",
+            ACTIVE => "ACTIVE",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// Space of one store path, in MB as FastDFS reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PathUsage {
+    pub total_mb: i64,
+    pub free_mb: i64,
+}
+
+/// Sent by a storage to every tracker on join and on every heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StorageReport {
+    pub group: String,
+    /// Address clients connect to; also the storage's id, as in FastDFS
+    /// with `use_storage_id = false`.
+    pub ip: String,
+    pub port: u16,
+    pub http_port: u16,
+    pub version: String,
+    pub join_time: i64,
+    pub up_time: i64,
+    pub store_paths: Vec<PathUsage>,
+    pub subdir_count_per_path: u32,
+    pub current_write_path: u32,
+    pub upload_priority: i64,
+    pub stats: StorageStats,
+    /// Per source storage id: every file that source created up to this
+    /// unix time is present here (FastDFS's synced timestamp).
+    #[serde(default)]
+    pub synced_until: BTreeMap<String, i64>,
+}
+
+/// A group member as the tracker sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub ip: String,
+    pub port: u16,
+    pub http_port: u16,
+    pub status: u8,
+}
+
+/// The tracker's answer to a join or heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeatReply {
+    /// The state the tracker holds for this storage.
+    pub status: u8,
+    /// Every member of the storage's group, itself included.
+    pub members: Vec<Member>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_survives_json() {
+        let r = StorageReport {
+            group: "group1".into(),
+            ip: "127.0.0.11".into(),
+            port: 23000,
+            ..Default::default()
+        };
+        let back: StorageReport = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,39 @@
+//! Command codes (FastDFS tracker/tracker_proto.h, storage/storage_proto.h).
+
+/// Every response carries this command code.
+pub const RESP: u8 = 100;
+pub const QUIT: u8 = 82;
+pub const ACTIVE_TEST: u8 = 111;
+
+// client -> tracker
+pub const QUERY_STORE_WITHOUT_GROUP_ONE: u8 = 101;
+pub const QUERY_FETCH_ONE: u8 = 102;
+pub const QUERY_UPDATE: u8 = 103;
+pub const QUERY_STORE_WITH_GROUP_ONE: u8 = 104;
+pub const QUERY_FETCH_ALL: u8 = 105;
+pub const QUERY_STORE_WITHOUT_GROUP_ALL: u8 = 106;
+pub const QUERY_STORE_WITH_GROUP_ALL: u8 = 107;
+pub const LIST_ONE_GROUP: u8 = 90;
+pub const LIST_ALL_GROUPS: u8 = 91;
+pub const LIST_STORAGE: u8 = 92;
+pub const DELETE_STORAGE: u8 = 93;
+pub const FETCH_STORAGE_IDS: u8 = 69;
+pub const PARAMETER_REQ: u8 = 75;
+
+// client -> storage
+pub const UPLOAD_FILE: u8 = 11;
+pub const DELETE_FILE: u8 = 12;
+pub const SET_METADATA: u8 = 13;
+pub const DOWNLOAD_FILE: u8 = 14;
+pub const GET_METADATA: u8 = 15;
+pub const UPLOAD_SLAVE_FILE: u8 = 21;
+pub const QUERY_FILE_INFO: u8 = 22;
+pub const UPLOAD_APPENDER_FILE: u8 = 23;
+pub const APPEND_FILE: u8 = 24;
+pub const MODIFY_FILE: u8 = 34;
+pub const TRUNCATE_FILE: u8 = 36;
+pub const REGENERATE_APPENDER_FILENAME: u8 = 38;
+
+// storage -> tracker (ferrodfs bodies are JSON, see `cluster`)
+pub const STORAGE_JOIN: u8 = 81;
+pub const STORAGE_BEAT: u8 = 83;

@@ -1,0 +1,212 @@
+//! Fixed-width fields and the validation rules FastDFS applies to them.
+
+pub const GROUP_NAME_LEN: usize = 16;
+pub const IP_LEN: usize = 16;
+/// Tracker query replies carry IPs in 15 bytes (`IP_ADDRESS_SIZE - 1`).
+pub const QUERY_IP_LEN: usize = 15;
+pub const EXT_LEN: usize = 6;
+pub const PREFIX_LEN: usize = 16;
+pub const META_NAME_MAX: usize = 64;
+pub const META_VALUE_MAX: usize = 256;
+
+/// Why a request field was refused; every variant maps to EINVAL on the wire.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FieldError {
+    #[error("body too short: need {need} bytes, got {got}")]
+    Short { need: usize, got: usize },
+    #[error("body length {got} does not match the announced sizes ({want})")]
+    LengthMismatch { want: u64, got: u64 },
+    #[error("bad group name {0:?}: 1-16 characters of [A-Za-z0-9]")]
+    Group(String),
+    #[error("bad file extension {0:?}: up to 6 characters of [A-Za-z0-9_.-]")]
+    Ext(String),
+    #[error("bad slave prefix {0:?}: 1-16 characters of [A-Za-z0-9_.-]")]
+    Prefix(String),
+    #[error("bad file name {0:?}")]
+    FileName(String),
+    #[error("bad {field}: {value}")]
+    Value { field: &'static str, value: i64 },
+}
+
+/// Writes `s` NUL-padded (or cut) to exactly `width` bytes.
+pub fn put_fixed(out: &mut Vec<u8>, s: &str, width: usize) {
+    let b = s.as_bytes();
+    let n = b.len().min(width);
+    out.extend_from_slice(&b[..n]);
+    out.resize(out.len() + width - n, 0);
+}
+
+/// Reads a NUL-padded field: the text up to the first NUL (a full field has none).
+pub fn get_fixed(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+pub fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+pub fn put_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+/// A bounds-checked cursor over a request body.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], FieldError> {
+        if self.buf.len() - self.pos < n {
+            return Err(FieldError::Short {
+                need: self.pos + n,
+                got: self.buf.len(),
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, FieldError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn i64(&mut self) -> Result<i64, FieldError> {
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    /// An 8-byte length/offset that must not be negative.
+    pub fn len(&mut self, field: &'static str) -> Result<u64, FieldError> {
+        let v = self.i64()?;
+        if v < 0 {
+            return Err(FieldError::Value { field, value: v });
+        }
+        Ok(v as u64)
+    }
+
+    pub fn fixed(&mut self, width: usize) -> Result<String, FieldError> {
+        Ok(get_fixed(self.take(width)?))
+    }
+
+    pub fn group(&mut self) -> Result<String, FieldError> {
+        let g = self.fixed(GROUP_NAME_LEN)?;
+        validate_group(&g)?;
+        Ok(g)
+    }
+
+    pub fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
+pub fn validate_group(g: &str) -> Result<(), FieldError> {
+    if g.is_empty() || g.len() > GROUP_NAME_LEN || !g.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(FieldError::Group(g.to_string()));
+    }
+    Ok(())
+}
+
+fn name_chars_ok(s: &str) -> bool {
+    s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+pub fn validate_ext(e: &str) -> Result<(), FieldError> {
+    if e.len() > EXT_LEN || !name_chars_ok(e) {
+        return Err(FieldError::Ext(e.to_string()));
+    }
+    Ok(())
+}
+
+pub fn validate_prefix(p: &str) -> Result<(), FieldError> {
+    if p.is_empty() || p.len() > PREFIX_LEN || !name_chars_ok(p) {
+        return Err(FieldError::Prefix(p.to_string()));
+    }
+    Ok(())
+}
+
+/// The extension FastDFS clients derive from a local file name: the text
+/// after the last dot, if it is a valid extension (<= 6 chars).
+pub fn ext_of(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    match base.rfind('.') {
+        Some(i) if i > 0 => {
+            let e = &base[i + 1..];
+            if validate_ext(e).is_ok() {
+                e.to_string()
+            } else {
+                String::new()
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_fields_pad_and_cut() {
+        let mut v = Vec::new();
+        put_fixed(&mut v, "group1", 16);
+        assert_eq!(v.len(), 16);
+        assert_eq!(get_fixed(&v), "group1");
+        let mut v = Vec::new();
+        put_fixed(&mut v, "abcdefghijklmnopqrs", 16);
+        assert_eq!(get_fixed(&v), "abcdefghijklmnop");
+    }
+
+    #[test]
+    fn group_names_are_alphanumeric_only() {
+        assert!(validate_group("group1").is_ok());
+        assert!(validate_group("").is_err());
+        assert!(validate_group("../etc").is_err());
+        assert!(validate_group("g/1").is_err());
+        assert!(validate_group("abcdefghijklmnopq").is_err());
+    }
+
+    #[test]
+    fn extensions_follow_fastdfs_charset() {
+        assert!(validate_ext("tar.gz").is_ok());
+        assert!(validate_ext("").is_ok());
+        assert!(validate_ext("jpeg123").is_err());
+        assert!(validate_ext("a/b").is_err());
+        assert_eq!(ext_of("/tmp/photo.JPG"), "JPG");
+        assert_eq!(ext_of("/tmp/archive.verylongext"), "");
+        assert_eq!(ext_of("/tmp/.hidden"), "");
+        assert_eq!(ext_of("noext"), "");
+    }
+
+    #[test]
+    fn reader_refuses_short_bodies() {
+        let mut r = Reader::new(&[0, 0, 0]);
+        assert_eq!(r.i64(), Err(FieldError::Short { need: 8, got: 3 }));
+    }
+
+    #[test]
+    fn reader_refuses_negative_lengths() {
+        let b = (-5i64).to_be_bytes();
+        assert!(matches!(
+            Reader::new(&b).len("offset"),
+            Err(FieldError::Value {
+                field: "offset",
+                value: -5
+            })
+        ));
+    }
+}

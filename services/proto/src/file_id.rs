@@ -1,0 +1,455 @@
+//! File IDs exactly as FastDFS makes them (storage_gen_filename).
+//!
+//! `group1/M00/0A/3F/<27 chars><7-char ext segment>`: the 27 characters are
+//! FastDFS base64 (`-_` for 62/63, no padding) of 20 bytes: source IPv4 or
+//! storage id (4), create time (4), size field with flag bits (8), CRC32 (4).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use rand::Rng;
+
+use crate::fields::{validate_ext, validate_group, validate_prefix, FieldError};
+
+/// Bit 63 plus 23 random bits sit in the high half of a normal file's size field.
+const SIZE_RANDOM_MARK: u64 = 0x8000_0000;
+/// `FDFS_TRUNK_FILE_MARK_SIZE`: 512 PiB.
+pub const TRUNK_FILE_MARK: u64 = 1 << 59;
+/// `FDFS_APPENDER_FILE_SIZE`: 256 PiB.
+pub const APPENDER_FILE_MARK: u64 = 1 << 58;
+pub const BASE64_LEN: usize = 27;
+pub const EXT_SEGMENT_LEN: usize = 7;
+/// `Mxx/HH/HH/`
+pub const PATH_PREFIX_LEN: usize = 10;
+/// A normal (non-slave, non-trunk) logical name is exactly this long.
+pub const NORMAL_NAME_LEN: usize = PATH_PREFIX_LEN + BASE64_LEN + EXT_SEGMENT_LEN;
+const TRUNK_NAME_LEN: usize = NORMAL_NAME_LEN + 16;
+/// FastDFS refuses logical names of 128 bytes or more.
+pub const MAX_NAME_LEN: usize = 127;
+
+const ENGINE: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Who created the file: an IPv4 address, or a numeric storage id
+/// (`use_storage_id = true`), told apart the way FastDFS's decoder does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Ip(Ipv4Addr),
+    Id(u32),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Ip(ip) => write!(f, "{ip}"),
+            Source::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// The 20 bytes behind the 27 base64 characters of a file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    pub source: Source,
+    pub create_time: u32,
+    /// Size with FastDFS's flag and random bits; see [`FileInfo::size`].
+    pub size_field: u64,
+    pub crc32: u32,
+}
+
+impl FileInfo {
+    /// A normal file: random bits with the top bit set above the size, as
+    /// FastDFS does, so two equal files uploaded in one second differ.
+    pub fn normal(
+        ip: Ipv4Addr,
+        create_time: u32,
+        size: u64,
+        crc32: u32,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let size_field = if size >> 32 == 0 {
+            ((SIZE_RANDOM_MARK | (rng.gen::<u32>() as u64 & 0x7F_FFFF)) << 32) | size
+        } else {
+            size
+        };
+        FileInfo {
+            source: Source::Ip(ip),
+            create_time,
+            size_field,
+            crc32,
+        }
+    }
+
+    /// An appender file: its content changes later, so the size half is 0
+    /// and the CRC field holds random bits.
+    pub fn appender(ip: Ipv4Addr, create_time: u32, rng: &mut impl Rng) -> Self {
+        let high = SIZE_RANDOM_MARK | (rng.gen::<u32>() as u64 & 0x7F_FFFF);
+        FileInfo {
+            source: Source::Ip(ip),
+            create_time,
+            size_field: (high << 32) | APPENDER_FILE_MARK,
+            crc32: rng.gen(),
+        }
+    }
+
+    pub fn is_appender(&self) -> bool {
+        self.size_field & APPENDER_FILE_MARK != 0
+    }
+
+    pub fn is_trunk(&self) -> bool {
+        self.size_field & TRUNK_FILE_MARK != 0
+    }
+
+    /// The file size the name records; `None` for appender files, whose
+    /// size is only known from the disk.
+    pub fn size(&self) -> Option<u64> {
+        if self.is_appender() {
+            None
+        } else if self.size_field & (1 << 63) != 0 || self.is_trunk() {
+            Some(self.size_field & 0xFFFF_FFFF)
+        } else {
+            Some(self.size_field)
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        match self.source {
+            Source::Ip(ip) => b[..4].copy_from_slice(&ip.octets()),
+            Source::Id(id) => b[..4].copy_from_slice(&id.to_le_bytes()),
+        }
+        b[4..8].copy_from_slice(&self.create_time.to_be_bytes());
+        b[8..16].copy_from_slice(&self.size_field.to_be_bytes());
+        b[16..20].copy_from_slice(&self.crc32.to_be_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; 20]) -> Self {
+        let raw: [u8; 4] = b[..4].try_into().expect("4 bytes");
+        let as_id = u32::from_le_bytes(raw);
+        let source = if (1..=0xFF_FFFF).contains(&as_id) {
+            Source::Id(as_id)
+        } else {
+            Source::Ip(Ipv4Addr::from(raw))
+        };
+        FileInfo {
+            source,
+            create_time: u32::from_be_bytes(b[4..8].try_into().expect("4 bytes")),
+            size_field: u64::from_be_bytes(b[8..16].try_into().expect("8 bytes")),
+            crc32: u32::from_be_bytes(b[16..20].try_into().expect("4 bytes")),
+        }
+    }
+
+    /// The 27 base64 characters.
+    pub fn encode(&self) -> String {
+        ENGINE.encode(self.to_bytes())
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        if s.len() != BASE64_LEN {
+            return None;
+        }
+        let v = ENGINE.decode(s).ok()?;
+        Some(Self::from_bytes(v.as_slice().try_into().ok()?))
+    }
+}
+
+/// The 7-character extension segment: random digits pad `ext` to six,
+/// then `.ext`; no extension means seven digits.
+pub fn ext_segment(ext: &str, rng: &mut impl Rng) -> String {
+    let digits = if ext.is_empty() {
+        EXT_SEGMENT_LEN
+    } else {
+        6 - ext.len()
+    };
+    let mut s: String = (0..digits)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10)))
+        .collect();
+    if !ext.is_empty() {
+        s.push('.');
+        s.push_str(ext);
+    }
+    s
+}
+
+/// `Mxx/HH/HH/name`: a file ID without its group, as storages and the
+/// protocol address files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogicalName {
+    pub store_path: u8,
+    pub dir1: u8,
+    pub dir2: u8,
+    pub name: String,
+}
+
+fn hex2(s: &str) -> Option<u8> {
+    if s.len() == 2
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+    {
+        u8::from_str_radix(s, 16).ok()
+    } else {
+        None
+    }
+}
+
+impl LogicalName {
+    /// Parses and validates: uppercase hex path parts, a name of FastDFS
+    /// characters only, nothing that could climb out of a store path.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        let bad = || FieldError::FileName(s.chars().take(160).collect());
+        if s.len() > MAX_NAME_LEN || s.len() < PATH_PREFIX_LEN + BASE64_LEN {
+            return Err(bad());
+        }
+        let mut parts = s.splitn(4, '/');
+        let (m, d1, d2, name) = (parts.next(), parts.next(), parts.next(), parts.next());
+        let (Some(m), Some(d1), Some(d2), Some(name)) = (m, d1, d2, name) else {
+            return Err(bad());
+        };
+        let store_path = m.strip_prefix('M').and_then(hex2).ok_or_else(bad)?;
+        let dir1 = hex2(d1).ok_or_else(bad)?;
+        let dir2 = hex2(d2).ok_or_else(bad)?;
+        let chars_ok = name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        if !chars_ok || name.starts_with('.') || name.contains("..") || name.len() < BASE64_LEN {
+            return Err(bad());
+        }
+        Ok(LogicalName {
+            store_path,
+            dir1,
+            dir2,
+            name: name.to_string(),
+        })
+    }
+
+    /// Path relative to the store path: `data/HH/HH/name`.
+    pub fn rel_path(&self) -> String {
+        format!("data/{:02X}/{:02X}/{}", self.dir1, self.dir2, self.name)
+    }
+
+    pub fn info(&self) -> Option<FileInfo> {
+        FileInfo::decode(&self.name[..BASE64_LEN])
+    }
+
+    fn len(&self) -> usize {
+        PATH_PREFIX_LEN + self.name.len()
+    }
+
+    /// FastDFS IS_SLAVE_FILE: longer than a normal (or trunk) name.
+    pub fn is_slave(&self) -> bool {
+        let trunk = self.info().is_some_and(|i| i.is_trunk());
+        self.len() > TRUNK_NAME_LEN || (self.len() > NORMAL_NAME_LEN && !trunk)
+    }
+
+    pub fn is_appender(&self) -> bool {
+        !self.is_slave() && self.info().is_some_and(|i| i.is_appender())
+    }
+
+    /// The slave name beside this master: the master's 7-char extension
+    /// segment replaced by `prefix.ext` (when `ext` is empty, the master's: the
+    /// text after the first dot of its segment, so `.tar.gz` stays whole).
+    pub fn slave(&self, prefix: &str, ext: &str) -> Result<LogicalName, FieldError> {
+        validate_prefix(prefix)?;
+        validate_ext(ext)?;
+        if self.name.len() < BASE64_LEN + EXT_SEGMENT_LEN {
+            return Err(FieldError::FileName(self.to_string()));
+        }
+        let (stem, seg) = self.name.split_at(self.name.len() - EXT_SEGMENT_LEN);
+        let ext = if ext.is_empty() {
+            seg.find('.').map(|i| &seg[i + 1..]).unwrap_or("")
+        } else {
+            ext
+        };
+        if ext.is_empty() && prefix == "-m" {
+            return Err(FieldError::Prefix(prefix.to_string()));
+        }
+        let mut name = format!("{stem}{prefix}");
+        if !ext.is_empty() {
+            name.push('.');
+            name.push_str(ext);
+        }
+        let slave = LogicalName {
+            name,
+            ..self.clone()
+        };
+        if slave.len() > MAX_NAME_LEN || slave == *self {
+            return Err(FieldError::FileName(slave.to_string()));
+        }
+        Ok(slave)
+    }
+}
+
+impl fmt::Display for LogicalName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "M{:02X}/{:02X}/{:02X}/{}",
+            self.store_path, self.dir1, self.dir2, self.name
+        )
+    }
+}
+
+/// A full file ID: `group/Mxx/HH/HH/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub group: String,
+    pub name: LogicalName,
+}
+
+impl FileId {
+    /// Splits at the first `/`, as FastDFS clients do, and validates both parts.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        let (group, rest) = s
+            .split_once('/')
+            .ok_or_else(|| FieldError::FileName(s.to_string()))?;
+        validate_group(group)?;
+        Ok(FileId {
+            group: group.to_string(),
+            name: LogicalName::parse(rest)?,
+        })
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.group, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rng() -> rand::rngs::StdRng {
+        rand::rngs::StdRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn decodes_a_real_fastdfs_id() {
+        let id = FileId::parse("group1/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz").unwrap();
+        assert_eq!(id.group, "group1");
+        assert_eq!((id.name.store_path, id.name.dir1, id.name.dir2), (0, 0, 0));
+        let info = id.name.info().unwrap();
+        assert_eq!(info.source, Source::Ip(Ipv4Addr::new(192, 168, 1, 135)));
+        assert_eq!(info.create_time, 1_441_640_415); // 2015-09-07 15:40:15 UTC
+        assert_eq!(info.size(), Some(345_400));
+        assert_eq!(info.crc32, 0xBEC5_254E);
+        assert!(!id.name.is_slave() && !id.name.is_appender());
+        assert_eq!(info.encode(), "wKgBh1Xtr9-AeTfWAAVFOL7FJU4");
+    }
+
+    #[test]
+    fn decodes_the_fastdfs_6_16_sample() {
+        let id = FileId::parse("group1/M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331.bin").unwrap();
+        let info = id.name.info().unwrap();
+        assert_eq!(info.source, Source::Ip(Ipv4Addr::new(10, 250, 0, 11)));
+        assert_eq!(info.size(), Some(0x186A0)); // 100 000 bytes
+        assert_eq!(id.name.to_string().len(), NORMAL_NAME_LEN);
+    }
+
+    #[test]
+    fn storage_ids_are_read_little_endian() {
+        let info = FileInfo::decode("oYYBAFXtr9-AeTfWAAVFOL7FJU4").unwrap();
+        assert_eq!(info.source, Source::Id(100_001));
+    }
+
+    #[test]
+    fn our_names_round_trip() {
+        let mut r = rng();
+        let info = FileInfo::normal(
+            Ipv4Addr::new(127, 0, 0, 11),
+            1_700_000_000,
+            4096,
+            0xDEAD_BEEF,
+            &mut r,
+        );
+        let name = format!("{}{}", info.encode(), ext_segment("jpg", &mut r));
+        let ln = LogicalName {
+            store_path: 1,
+            dir1: 0x0A,
+            dir2: 0x3F,
+            name,
+        };
+        let id = FileId::parse(&format!("group2/{ln}")).unwrap();
+        assert!(id.to_string().starts_with("group2/M01/0A/3F/"));
+        assert!(id.to_string().ends_with(".jpg"));
+        assert_eq!(id.name.to_string().len(), NORMAL_NAME_LEN);
+        assert_eq!(id.name.info().unwrap(), info);
+        assert_eq!(info.size(), Some(4096));
+        assert_ne!(info.size_field >> 63, 0, "top bit marks the random bits");
+    }
+
+    #[test]
+    fn appender_names_carry_the_flag_and_no_size() {
+        let info = FileInfo::appender(Ipv4Addr::LOCALHOST, 1, &mut rng());
+        assert!(info.is_appender());
+        assert_eq!(info.size(), None);
+        let ln = LogicalName::parse(&format!(
+            "M00/00/00/{}{}",
+            info.encode(),
+            ext_segment("", &mut rng())
+        ))
+        .unwrap();
+        assert!(ln.is_appender());
+    }
+
+    #[test]
+    fn ext_segment_is_always_seven_chars() {
+        let mut r = rng();
+        for ext in ["", "a", "jpg", "tar.gz"] {
+            let s = ext_segment(ext, &mut r);
+            assert_eq!(s.len(), 7, "{ext:?} -> {s}");
+        }
+        assert_eq!(ext_segment("tar.gz", &mut r), ".tar.gz");
+    }
+
+    #[test]
+    fn slave_names_replace_the_extension_segment() {
+        let master = LogicalName::parse("M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz").unwrap();
+        let slave = master.slave("_150x150", "").unwrap();
+        assert_eq!(
+            slave.to_string(),
+            "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_150x150.tar.gz"
+        );
+        assert!(slave.is_slave());
+        assert_eq!(
+            master.slave("_s", "png").unwrap().name,
+            "wKgBh1Xtr9-AeTfWAAVFOL7FJU4_s.png"
+        );
+        assert!(master.slave("", "png").is_err());
+        let no_ext = LogicalName::parse("M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU41234567").unwrap();
+        assert!(
+            no_ext.slave("-m", "").is_err(),
+            "would collide with the metadata file"
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        for bad in [
+            "M00/00/00/../../../../etc/passwd",
+            "M00/00/00/..wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar",
+            "M00/00/00//etc/passwdxxxxxxxxxxxxxxxxxxxxxxxx",
+            "/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz",
+            "M00/00/0/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gzz",
+            "M00/0a/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz",
+            "MZZ/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz",
+            "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4/x.tar.gz",
+            "M00/00/00/short",
+        ] {
+            assert!(LogicalName::parse(bad).is_err(), "{bad} accepted");
+        }
+        assert!(FileId::parse("../M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz").is_err());
+        assert!(FileId::parse(&format!("group1/M00/00/00/{}", "A".repeat(200))).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! ferrodfs tracker.
