@@ -1,0 +1,10 @@
+//! Shared daemon plumbing: every ferrodfs daemon shuts down on SIGTERM,
+//! serves Prometheus metrics and rejects a bad config at start with an
+//! error that names the key.
+
+pub mod config;
+pub mod metrics;
+pub mod shutdown;
+
+pub use config::{load_toml, parse_reserved, ConfigError, Reserved};
+pub use shutdown::Shutdown;
