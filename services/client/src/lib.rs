@@ -1,1 +1,111 @@
-//! ferrodfs client.
+//! Async FastDFS-protocol client used by the CLI, the bench tool and the
+//! tests. It speaks to any FastDFS-compatible tracker (ferrodfs or FastDFS
+//! itself): trackers are tried in turn until one answers, and storage
+//! connections are pooled and reused across requests.
+
+mod conf;
+mod pool;
+mod storage;
+mod tracker;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub use conf::ClientConfig;
+pub use ferrodfs_proto::file_id::FileId;
+pub use ferrodfs_proto::meta::Meta;
+pub use ferrodfs_proto::stat::{GroupStat, StorageStat};
+pub use ferrodfs_proto::storage_req::{FileInfoReply, MetaFlag};
+pub use ferrodfs_proto::tracker_req::{Addr, FetchTarget, StoreTarget};
+use ferrodfs_proto::{io::ProtoError, status};
+pub use storage::UploadKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Proto(#[from] ProtoError),
+    #[error("invalid file id {id:?}: {reason}")]
+    BadFileId { id: String, reason: String },
+    #[error("no tracker answered (tried {tried}): {last}")]
+    NoTracker { tried: String, last: String },
+    #[error("cannot connect to {addr}: {err}")]
+    Connect { addr: String, err: std::io::Error },
+    #[error("{0} timed out")]
+    Timeout(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// The FastDFS status the server answered, if the failure was an
+    /// error reply rather than a transport problem.
+    pub fn status(&self) -> Option<u8> {
+        match self {
+            ClientError::Proto(ProtoError::Status(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(status::ENOENT)
+    }
+
+    /// Transport failures (worth trying another server for), as opposed
+    /// to a server's considered answer.
+    fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. }
+                | ClientError::Timeout(_)
+                | ClientError::Io(_)
+                | ClientError::Proto(ProtoError::Io(_))
+                | ClientError::Proto(ProtoError::UnexpectedCmd(_))
+                | ClientError::Proto(ProtoError::Header(_))
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: ClientConfig,
+    next_tracker: AtomicUsize,
+    pool: pool::Pool,
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Self {
+        Client {
+            inner: Arc::new(Inner {
+                pool: pool::Pool::new(cfg.connect_timeout),
+                cfg,
+                next_tracker: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.cfg
+    }
+
+    fn pool(&self) -> &pool::Pool {
+        &self.inner.pool
+    }
+}
+
+pub(crate) fn parse_id(id: &str) -> Result<FileId> {
+    FileId::parse(id).map_err(|e| ClientError::BadFileId {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn next_index(counter: &AtomicUsize, n: usize) -> usize {
+    counter.fetch_add(1, Ordering::Relaxed) % n.max(1)
+}
