@@ -1,1 +1,111 @@
-//! ferrodfs tracker.
+//! ferrodfs tracker: the FastDFS tracker (port 22122) that FastDFS 6.x
+//! clients talk to unmodified. Storages join and beat with JSON reports;
+//! clients ask where to upload (placement), where to download (routing by
+//! the source and create time in the file name) and for cluster stats.
+//!
+//! Layout: `config` (tracker.toml), `cluster` (membership state machine),
+//! `placement` and `download` (pure policies), `commands` (one file per
+//! command group), `server` (sockets and timers), `metrics`.
+
+pub mod cluster;
+pub mod commands;
+pub mod config;
+pub mod download;
+pub mod metrics;
+pub mod placement;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use ferrodfs_runtime::Shutdown;
+use tokio::task::JoinHandle;
+
+pub use config::{Config, DownloadServer, StoreLookup, StorePath, StoreServer};
+
+use crate::cluster::Cluster;
+use crate::metrics::Metrics;
+use crate::server::Shared;
+
+/// `ferrodfs tracker` command line.
+#[derive(clap::Args, Debug)]
+pub struct TrackerArgs {
+    /// tracker.toml path
+    #[arg(long, short)]
+    pub config: std::path::PathBuf,
+}
+
+/// Loads and checks the config, serves until SIGTERM/SIGINT, then shuts
+/// down cleanly.
+pub async fn run(args: TrackerArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(&args.config)?;
+    let tracker = start(cfg, ferrodfs_runtime::shutdown::on_signal()).await?;
+    tracing::info!(addr = %tracker.local_addr(), "tracker listening");
+    tracker.join().await
+}
+
+/// A running tracker; it stops when its `Shutdown` fires.
+pub struct Tracker {
+    local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Tracker {
+    /// The bound FastDFS address (the real port when `port = 0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Waits until shutdown has closed the listener and every connection.
+    pub async fn join(self) -> anyhow::Result<()> {
+        for t in self.tasks {
+            t.await.context("tracker task failed")?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds the listener (and the metrics endpoint when configured) and
+/// starts serving; errors name the config key at fault.
+pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
+    if let Some(base) = &cfg.base_path {
+        std::fs::create_dir_all(base)
+            .with_context(|| format!("base_path {}: cannot create", base.display()))?;
+    }
+    let addr = SocketAddr::new(cfg.bind, cfg.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind/port {addr}: cannot listen"))?;
+    let local_addr = listener.local_addr()?;
+    let metrics = Metrics::default();
+    let metrics_addr = match cfg.metrics_listen {
+        Some(m) => Some(
+            ferrodfs_runtime::metrics::serve(m, metrics.registry.clone(), shutdown.clone()).await?,
+        ),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        cfg,
+        cluster: Mutex::new(Cluster::default()),
+        metrics,
+    });
+    let tasks = vec![
+        tokio::spawn(server::accept_loop(
+            listener,
+            shared.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(server::expiry_loop(shared, shutdown)),
+    ];
+    Ok(Tracker {
+        local_addr,
+        metrics_addr,
+        tasks,
+    })
+}

@@ -1,0 +1,185 @@
+//! One file per command group: each parses its request body, applies it
+//! to the cluster view and encodes the reply. No sockets here, so every
+//! answer (including every error status) is unit-testable.
+
+mod fetch;
+mod list;
+mod params;
+mod storage;
+mod store;
+
+use ferrodfs_proto::{cmd, status};
+
+use crate::cluster::{Cluster, Now, Transition};
+use crate::config::Config;
+
+/// What the tracker sends back for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u8,
+    /// Empty on errors: FastDFS clients never read a body after a non-zero status.
+    pub body: Vec<u8>,
+    /// Close after sending: FastDFS drops a connection after EINVAL.
+    pub close: bool,
+}
+
+impl Reply {
+    pub fn ok(body: Vec<u8>) -> Reply {
+        Reply {
+            status: status::OK,
+            body,
+            close: false,
+        }
+    }
+
+    pub fn error(st: u8) -> Reply {
+        Reply {
+            status: st,
+            body: Vec::new(),
+            close: st == status::EINVAL,
+        }
+    }
+}
+
+impl From<Result<Vec<u8>, u8>> for Reply {
+    fn from(r: Result<Vec<u8>, u8>) -> Reply {
+        match r {
+            Ok(body) => Reply::ok(body),
+            Err(st) => Reply::error(st),
+        }
+    }
+}
+
+/// Per-connection state: the join a storage made on this connection.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub storage: Option<u64>,
+}
+
+/// What a request did, for the shell to send, log and count.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(Reply),
+    /// QUIT: close without answering.
+    Quit,
+}
+
+/// Everything a command may read or change.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub cluster: &'a mut Cluster,
+    pub now: Now,
+    /// Membership changes made by this request, for logs and gauges.
+    pub transitions: Vec<Transition>,
+}
+
+/// Runs one request.
+pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) -> Outcome {
+    let reply = match command {
+        cmd::QUIT => return Outcome::Quit,
+        cmd::ACTIVE_TEST if body.is_empty() => Reply::ok(Vec::new()),
+        cmd::QUERY_STORE_WITHOUT_GROUP_ONE
+        | cmd::QUERY_STORE_WITH_GROUP_ONE
+        | cmd::QUERY_STORE_WITHOUT_GROUP_ALL
+        | cmd::QUERY_STORE_WITH_GROUP_ALL => store::query_store(ctx, command, body),
+        cmd::QUERY_FETCH_ONE | cmd::QUERY_FETCH_ALL | cmd::QUERY_UPDATE => {
+            fetch::query_fetch(ctx, command, body)
+        }
+        cmd::LIST_ONE_GROUP => list::one_group(ctx, body),
+        cmd::LIST_ALL_GROUPS => list::all_groups(ctx, body),
+        cmd::LIST_STORAGE => list::storages(ctx, body),
+        cmd::STORAGE_JOIN => storage::join(ctx, session, body),
+        cmd::STORAGE_BEAT => storage::beat(ctx, session, body),
+        cmd::FETCH_STORAGE_IDS => params::fetch_storage_ids(body),
+        cmd::PARAMETER_REQ => params::parameters(ctx.cfg, body),
+        _ => Reply::error(status::EINVAL),
+    };
+    Outcome::Reply(reply)
+}
+
+/// A short stable name per command, for metrics labels and logs.
+pub fn name(command: u8) -> &'static str {
+    match command {
+        cmd::QUIT => "quit",
+        cmd::ACTIVE_TEST => "active_test",
+        cmd::QUERY_STORE_WITHOUT_GROUP_ONE => "query_store_one",
+        cmd::QUERY_STORE_WITH_GROUP_ONE => "query_store_group_one",
+        cmd::QUERY_STORE_WITHOUT_GROUP_ALL => "query_store_all",
+        cmd::QUERY_STORE_WITH_GROUP_ALL => "query_store_group_all",
+        cmd::QUERY_FETCH_ONE => "query_fetch_one",
+        cmd::QUERY_FETCH_ALL => "query_fetch_all",
+        cmd::QUERY_UPDATE => "query_update",
+        cmd::LIST_ONE_GROUP => "list_one_group",
+        cmd::LIST_ALL_GROUPS => "list_all_groups",
+        cmd::LIST_STORAGE => "list_storage",
+        cmd::STORAGE_JOIN => "storage_join",
+        cmd::STORAGE_BEAT => "storage_beat",
+        cmd::FETCH_STORAGE_IDS => "fetch_storage_ids",
+        cmd::PARAMETER_REQ => "parameter_req",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::cluster::tests::{at, report};
+
+    /// Runs one request against `cluster` with `cfg`; a fresh session.
+    pub fn run(cluster: &mut Cluster, cfg: &Config, command: u8, body: &[u8]) -> Reply {
+        let mut ctx = Ctx {
+            cfg,
+            cluster,
+            now: at(Instant::now(), 0),
+            transitions: Vec::new(),
+        };
+        match handle(&mut ctx, &mut Session::default(), command, body) {
+            Outcome::Reply(r) => r,
+            Outcome::Quit => panic!("unexpected quit"),
+        }
+    }
+
+    /// A cluster with one ACTIVE storage per (group, ip).
+    pub fn cluster(members: &[(&str, &str)]) -> Cluster {
+        let mut c = Cluster::default();
+        for (g, ip) in members {
+            c.join(report(g, ip), at(Instant::now(), 0)).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn active_test_answers_ok_with_no_body() {
+        let r = run(
+            &mut Cluster::default(),
+            &Config::default(),
+            cmd::ACTIVE_TEST,
+            &[],
+        );
+        assert_eq!(r, Reply::ok(Vec::new()));
+    }
+
+    #[test]
+    fn unknown_command_is_einval_and_closes() {
+        let r = run(&mut Cluster::default(), &Config::default(), 250, &[]);
+        assert_eq!((r.status, r.close), (status::EINVAL, true));
+    }
+
+    #[test]
+    fn quit_closes_without_a_reply() {
+        let mut c = Cluster::default();
+        let cfg = Config::default();
+        let mut ctx = Ctx {
+            cfg: &cfg,
+            cluster: &mut c,
+            now: at(Instant::now(), 0),
+            transitions: Vec::new(),
+        };
+        assert!(matches!(
+            handle(&mut ctx, &mut Session::default(), cmd::QUIT, &[]),
+            Outcome::Quit
+        ));
+    }
+}

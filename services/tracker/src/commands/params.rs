@@ -1,0 +1,96 @@
+//! Fetch storage ids (69) and parameter request (75): the Java client
+//! sends 69 at start-up and mod_fastdfs-style clients load parameters with
+//! 75, so both must answer even though ferrodfs uses IPs as storage ids.
+
+use ferrodfs_proto::status;
+use ferrodfs_runtime::Reserved;
+
+use super::Reply;
+use crate::config::{Config, StorePath};
+
+/// `start_index(4)` plus, since FastDFS 6.11, `allow_empty(1)`. With
+/// `use_storage_id = false` FastDFS answers an empty list (total 0,
+/// count 0) when empty is allowed, EOPNOTSUPP otherwise.
+pub fn fetch_storage_ids(body: &[u8]) -> Reply {
+    match body {
+        [_, _, _, _, 1] => Reply::ok(vec![0; 8]),
+        [_, _, _, _] | [_, _, _, _, _] => Reply::error(status::EOPNOTSUPP),
+        _ => Reply::error(status::EINVAL),
+    }
+}
+
+/// `key=value` lines, with the keys clients read (tracker_service.c,
+/// tracker_deal_parameter_req); trunk files are off in ferrodfs.
+pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
+    if !body.is_empty() {
+        return Reply::error(status::EINVAL);
+    }
+    let reserved = match cfg.reserved_storage_space {
+        Reserved::Percent(p) => format!("{p:.2}%"),
+        Reserved::Bytes(b) => format!("{}MB", b >> 20),
+    };
+    let store_path = match cfg.store_path {
+        StorePath::RoundRobin => 0,
+        StorePath::LoadBalance => 2,
+    };
+    let text = format!(
+        "use_storage_id=0\n\
+         id_type_in_filename=ip\n\
+         storage_ip_changed_auto_adjust=0\n\
+         storage_sync_file_max_delay={}\n\
+         store_path={store_path}\n\
+         reserved_storage_space={reserved}\n\
+         use_trunk_file=0\n\
+         slot_min_size=256\n\
+         slot_max_size=1048576\n\
+         trunk_file_size=67108864\n\
+         trunk_create_file_advance=0\n\
+         trunk_create_file_time_base=02:00\n\
+         trunk_create_file_interval=86400\n\
+         trunk_create_file_space_threshold=21474836480\n\
+         trunk_init_check_occupying=0\n\
+         trunk_init_reload_from_binlog=0\n\
+         trunk_compress_binlog_min_interval=0\n\
+         store_slave_file_use_link=0\n",
+        cfg.storage_sync_file_max_delay.as_secs()
+    );
+    Reply::ok(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_ids_are_empty_when_allowed_and_unsupported_otherwise() {
+        assert_eq!(fetch_storage_ids(&[0, 0, 0, 0, 1]), Reply::ok(vec![0; 8]));
+        assert_eq!(fetch_storage_ids(&[0, 0, 0, 0]).status, status::EOPNOTSUPP);
+        assert_eq!(
+            fetch_storage_ids(&[0, 0, 0, 0, 0]).status,
+            status::EOPNOTSUPP
+        );
+        assert_eq!(fetch_storage_ids(&[0]).status, status::EINVAL);
+    }
+
+    #[test]
+    fn parameters_reflect_the_config() {
+        let cfg = Config {
+            store_path: StorePath::LoadBalance,
+            reserved_storage_space: Reserved::Bytes(2 << 30),
+            ..Config::default()
+        };
+        let text = String::from_utf8(parameters(&cfg, &[]).body).unwrap();
+        assert!(text.contains("store_path=2\n"), "{text}");
+        assert!(text.contains("reserved_storage_space=2048MB\n"), "{text}");
+        assert!(text.contains("use_storage_id=0\n"), "{text}");
+        assert!(
+            text.contains("storage_sync_file_max_delay=86400\n"),
+            "{text}"
+        );
+        let default = String::from_utf8(parameters(&Config::default(), &[]).body).unwrap();
+        assert!(
+            default.contains("reserved_storage_space=10.00%\n"),
+            "{default}"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Storage join (81) and heartbeat (83). ferrodfs frames them like FastDFS
+//! but carries a JSON `StorageReport`; both answer a JSON `BeatReply`
+//! with the storage's state and every member of its group.
+
+use ferrodfs_proto::cluster::StorageReport;
+use ferrodfs_proto::status;
+
+use super::{Ctx, Reply, Session};
+use crate::cluster::ReportError;
+
+fn parse(body: &[u8]) -> Result<StorageReport, Reply> {
+    serde_json::from_slice(body).map_err(|e| {
+        tracing::warn!("storage report is not valid JSON: {e}");
+        Reply::error(status::EINVAL)
+    })
+}
+
+fn answer(ctx: &Ctx, group: &str, ip: &str) -> Reply {
+    let reply = ctx.cluster.reply(group, ip);
+    Reply::ok(serde_json::to_vec(&reply).expect("BeatReply serializes"))
+}
+
+fn refused(report: &StorageReport, e: ReportError) -> Reply {
+    tracing::warn!(group = %report.group, ip = %report.ip, "storage report refused: {e}");
+    Reply::error(e.status())
+}
+
+pub fn join(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
+    let report = match parse(body) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let (group, ip) = (report.group.clone(), report.ip.clone());
+    match ctx.cluster.join(report.clone(), ctx.now) {
+        Ok((id, transition)) => {
+            session.storage = Some(id);
+            tracing::info!(%group, %ip, port = report.port, version = %report.version, "storage joined");
+            ctx.transitions.extend(transition);
+            answer(ctx, &group, &ip)
+        }
+        Err(e) => refused(&report, e),
+    }
+}
+
+pub fn beat(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
+    let Some(id) = session.storage else {
+        return Reply::error(status::EACCES);
+    };
+    let report = match parse(body) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let (group, ip) = (report.group.clone(), report.ip.clone());
+    match ctx.cluster.beat(id, report.clone(), ctx.now) {
+        Ok(transition) => {
+            ctx.transitions.extend(transition);
+            answer(ctx, &group, &ip)
+        }
+        Err(e) => refused(&report, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::cluster::tests::{at, report};
+    use crate::cluster::Cluster;
+    use crate::commands::{handle, Outcome};
+    use crate::config::Config;
+    use ferrodfs_proto::cluster::{state, BeatReply};
+    use ferrodfs_proto::cmd;
+
+    /// Whether a reply tells the storage it may serve.
+    fn is_active(reply: &Reply) -> bool {
+        serde_json::from_slice::<BeatReply>(&reply.body).is_ok_and(|b| b.status == state::ACTIVE)
+    }
+
+    fn send(c: &mut Cluster, session: &mut Session, command: u8, body: &[u8]) -> Reply {
+        let cfg = Config::default();
+        let mut ctx = crate::commands::Ctx {
+            cfg: &cfg,
+            cluster: c,
+            now: at(Instant::now(), 0),
+            transitions: Vec::new(),
+        };
+        match handle(&mut ctx, session, command, body) {
+            Outcome::Reply(r) => r,
+            Outcome::Quit => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn join_then_beat_on_one_connection_stays_active() {
+        let mut c = Cluster::default();
+        let mut s = Session::default();
+        let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
+        assert!(is_active(&send(&mut c, &mut s, cmd::STORAGE_JOIN, &json)));
+        assert!(is_active(&send(&mut c, &mut s, cmd::STORAGE_BEAT, &json)));
+    }
+
+    #[test]
+    fn beat_before_join_is_eacces() {
+        let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
+        let r = send(
+            &mut Cluster::default(),
+            &mut Session::default(),
+            cmd::STORAGE_BEAT,
+            &json,
+        );
+        assert_eq!(r.status, status::EACCES);
+    }
+
+    #[test]
+    fn invalid_json_is_einval_and_closes() {
+        let r = send(
+            &mut Cluster::default(),
+            &mut Session::default(),
+            cmd::STORAGE_JOIN,
+            b"{nope",
+        );
+        assert_eq!((r.status, r.close), (status::EINVAL, true));
+    }
+
+    #[test]
+    fn join_with_a_bad_group_name_is_einval() {
+        let json = serde_json::to_vec(&report("group_1", "10.0.0.1")).unwrap();
+        let r = send(
+            &mut Cluster::default(),
+            &mut Session::default(),
+            cmd::STORAGE_JOIN,
+            &json,
+        );
+        assert_eq!(r.status, status::EINVAL);
+    }
+}

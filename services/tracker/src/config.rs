@@ -1,0 +1,400 @@
+//! `tracker.toml`: the FastDFS `tracker.conf` keys that change behaviour,
+//! checked at start so a typo fails with the key's name instead of
+//! silently falling back to a default.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferrodfs_proto::fields::validate_group;
+use ferrodfs_proto::stat::Layout;
+use ferrodfs_runtime::config::parse_size;
+use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
+use serde::Deserialize;
+
+/// How a group is chosen for an upload that names none (FastDFS `store_lookup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLookup {
+    /// 0: rotate over the groups sorted by name.
+    RoundRobin,
+    /// 1: always this group (`store_group`).
+    SpecifiedGroup(String),
+    /// 2: the group with the most free space.
+    LoadBalance,
+}
+
+/// How a storage is chosen inside the group (FastDFS `store_server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreServer {
+    RoundRobin,
+    FirstByIp,
+    /// The lowest `upload_priority` a storage reports.
+    ByPriority,
+}
+
+/// How the store path index is chosen on the storage (FastDFS `store_path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorePath {
+    RoundRobin,
+    /// The path with the most free space.
+    LoadBalance,
+}
+
+/// Which member serves a download (FastDFS `download_server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadServer {
+    RoundRobin,
+    SourceFirst,
+}
+
+/// A validated tracker configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    /// 0 binds a free port (tests).
+    pub port: u16,
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where tracker data lives; created at start when missing.
+    pub base_path: Option<PathBuf>,
+    pub store_lookup: StoreLookup,
+    pub store_server: StoreServer,
+    pub store_path: StorePath,
+    pub download_server: DownloadServer,
+    /// Space every store path must keep free; a storage with no path that
+    /// respects it gets no uploads.
+    pub reserved_storage_space: Reserved,
+    /// A storage silent for this long goes OFFLINE.
+    pub check_active_interval: Duration,
+    /// Files older than this are assumed replicated to every member
+    /// (FastDFS `storage_sync_file_max_delay`).
+    pub storage_sync_file_max_delay: Duration,
+    pub stat_layout: Layout,
+    /// Largest request body accepted; storage reports are the biggest.
+    pub max_body_size: u64,
+}
+
+impl Default for Config {
+    /// FastDFS's defaults, except `reserved_storage_space` (10%).
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 22122,
+            metrics_listen: None,
+            base_path: None,
+            store_lookup: StoreLookup::RoundRobin,
+            store_server: StoreServer::RoundRobin,
+            store_path: StorePath::RoundRobin,
+            download_server: DownloadServer::RoundRobin,
+            reserved_storage_space: Reserved::Percent(10.0),
+            check_active_interval: Duration::from_secs(120),
+            storage_sync_file_max_delay: Duration::from_secs(86_400),
+            stat_layout: Layout::Legacy,
+            max_body_size: 1 << 20,
+        }
+    }
+}
+
+/// A size given as bytes (`65536`) or with a unit (`"64K"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+/// The file as written; every value is checked in [`Config::parse`].
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    bind: Option<String>,
+    port: Option<u16>,
+    metrics_listen: Option<String>,
+    base_path: Option<PathBuf>,
+    store_lookup: Option<String>,
+    store_group: Option<String>,
+    store_server: Option<String>,
+    store_path: Option<String>,
+    download_server: Option<String>,
+    reserved_storage_space: Option<String>,
+    check_active_interval: Option<f64>,
+    storage_sync_file_max_delay: Option<f64>,
+    stat_layout: Option<String>,
+    max_body_size: Option<Size>,
+}
+
+/// Maps a config word to its value, or says which words are allowed.
+fn one_of<T: Clone>(
+    file: &str,
+    key: &str,
+    value: Option<&str>,
+    choices: &[(&str, T)],
+    default: T,
+) -> Result<T, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == v)
+        .map(|(_, t)| t.clone())
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            ConfigError::new(
+                file,
+                key,
+                format!("{v:?} is not one of {}", names.join(", ")),
+            )
+        })
+}
+
+fn seconds(
+    file: &str,
+    key: &str,
+    v: Option<f64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(ConfigError::new(
+            file,
+            key,
+            format!("{s} is not a positive number of seconds"),
+        )),
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read config: {e}", path.display()))?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses and validates; `file` names the source in error messages.
+    pub fn parse(file: &str, text: &str) -> anyhow::Result<Config> {
+        let raw: Raw = ferrodfs_runtime::config::parse_toml(file, text)?;
+        Ok(Config::validate(file, raw)?)
+    }
+
+    fn validate(file: &str, raw: Raw) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let err = |key: &str, problem: String| ConfigError::new(file, key, problem);
+        let bind = match raw.bind {
+            None => d.bind,
+            Some(b) => b
+                .parse()
+                .map_err(|_| err("bind", format!("{b:?} is not an IP address")))?,
+        };
+        let metrics_listen = raw
+            .metrics_listen
+            .map(|m| {
+                m.parse().map_err(|_| {
+                    err(
+                        "metrics_listen",
+                        format!("{m:?} is not an \"ip:port\" address"),
+                    )
+                })
+            })
+            .transpose()?;
+        let lookup = one_of(
+            file,
+            "store_lookup",
+            raw.store_lookup.as_deref(),
+            &[
+                ("round_robin", 0),
+                ("specified_group", 1),
+                ("load_balance", 2),
+            ],
+            0,
+        )?;
+        let store_lookup = match (lookup, raw.store_group) {
+            (1, None) => {
+                return Err(err(
+                    "store_group",
+                    "is required when store_lookup = \"specified_group\"".into(),
+                ))
+            }
+            (1, Some(g)) => {
+                validate_group(&g).map_err(|e| err("store_group", e.to_string()))?;
+                StoreLookup::SpecifiedGroup(g)
+            }
+            (0, _) => StoreLookup::RoundRobin,
+            _ => StoreLookup::LoadBalance,
+        };
+        let store_server = one_of(
+            file,
+            "store_server",
+            raw.store_server.as_deref(),
+            &[
+                ("round_robin", StoreServer::RoundRobin),
+                ("first_by_ip", StoreServer::FirstByIp),
+                ("by_priority", StoreServer::ByPriority),
+            ],
+            d.store_server,
+        )?;
+        let store_path = one_of(
+            file,
+            "store_path",
+            raw.store_path.as_deref(),
+            &[
+                ("round_robin", StorePath::RoundRobin),
+                ("load_balance", StorePath::LoadBalance),
+            ],
+            d.store_path,
+        )?;
+        let download_server = one_of(
+            file,
+            "download_server",
+            raw.download_server.as_deref(),
+            &[
+                ("round_robin", DownloadServer::RoundRobin),
+                ("source_first", DownloadServer::SourceFirst),
+            ],
+            d.download_server,
+        )?;
+        let stat_layout = one_of(
+            file,
+            "stat_layout",
+            raw.stat_layout.as_deref(),
+            &[("legacy", Layout::Legacy), ("current", Layout::Current)],
+            d.stat_layout,
+        )?;
+        let reserved_storage_space = match raw.reserved_storage_space {
+            None => d.reserved_storage_space,
+            Some(r) => parse_reserved(&r).map_err(|e| err("reserved_storage_space", e))?,
+        };
+        let max_body_size = match raw.max_body_size {
+            None => d.max_body_size,
+            Some(Size::Bytes(n)) => n,
+            Some(Size::Text(t)) => parse_size(&t).map_err(|e| err("max_body_size", e))?,
+        };
+        if max_body_size < 1024 {
+            return Err(err(
+                "max_body_size",
+                format!("{max_body_size} bytes is too small for a storage report (at least 1K)"),
+            ));
+        }
+        Ok(Config {
+            bind,
+            port: raw.port.unwrap_or(d.port),
+            metrics_listen,
+            base_path: raw.base_path,
+            store_lookup,
+            store_server,
+            store_path,
+            download_server,
+            reserved_storage_space,
+            check_active_interval: seconds(
+                file,
+                "check_active_interval",
+                raw.check_active_interval,
+                d.check_active_interval,
+            )?,
+            storage_sync_file_max_delay: seconds(
+                file,
+                "storage_sync_file_max_delay",
+                raw.storage_sync_file_max_delay,
+                d.storage_sync_file_max_delay,
+            )?,
+            stat_layout,
+            max_body_size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse("tracker.toml", text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_gives_fastdfs_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.port, 22122);
+        assert_eq!(c.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(c.store_lookup, StoreLookup::RoundRobin);
+        assert_eq!(c.reserved_storage_space, Reserved::Percent(10.0));
+        assert_eq!(c.check_active_interval, Duration::from_secs(120));
+        assert_eq!(c.stat_layout, Layout::Legacy);
+        assert!(c.metrics_listen.is_none());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = parse(
+            r#"
+            bind = "127.0.0.1"
+            port = 0
+            metrics_listen = "127.0.0.1:9100"
+            base_path = "/tmp/t"
+            store_lookup = "specified_group"
+            store_group = "group2"
+            store_server = "by_priority"
+            store_path = "load_balance"
+            download_server = "source_first"
+            reserved_storage_space = "2G"
+            check_active_interval = 2.5
+            storage_sync_file_max_delay = 600
+            stat_layout = "current"
+            max_body_size = "64K"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.port, 0);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.store_lookup, StoreLookup::SpecifiedGroup("group2".into()));
+        assert_eq!(c.store_server, StoreServer::ByPriority);
+        assert_eq!(c.store_path, StorePath::LoadBalance);
+        assert_eq!(c.download_server, DownloadServer::SourceFirst);
+        assert_eq!(c.reserved_storage_space, Reserved::Bytes(2 << 30));
+        assert_eq!(c.check_active_interval, Duration::from_millis(2500));
+        assert_eq!(c.storage_sync_file_max_delay, Duration::from_secs(600));
+        assert_eq!(c.stat_layout, Layout::Current);
+        assert_eq!(c.max_body_size, 64 << 10);
+    }
+
+    #[test]
+    fn unknown_policy_word_lists_the_choices() {
+        assert_eq!(
+            error("store_lookup = \"rand\""),
+            "tracker.toml: store_lookup: \"rand\" is not one of round_robin, specified_group, load_balance"
+        );
+        assert!(error("download_server = \"x\"").starts_with("tracker.toml: download_server:"));
+        assert!(error("stat_layout = \"v7\"").contains("legacy, current"));
+    }
+
+    #[test]
+    fn specified_group_requires_a_valid_store_group() {
+        assert!(error("store_lookup = \"specified_group\"").contains("store_group: is required"));
+        assert!(
+            error("store_lookup = \"specified_group\"\nstore_group = \"g/1\"")
+                .starts_with("tracker.toml: store_group:")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert!(error("bind = \"localhost:1\"").starts_with("tracker.toml: bind:"));
+        assert!(error("metrics_listen = \"9100\"").starts_with("tracker.toml: metrics_listen:"));
+        assert!(error("reserved_storage_space = \"150%\"")
+            .starts_with("tracker.toml: reserved_storage_space:"));
+        assert!(
+            error("check_active_interval = 0").starts_with("tracker.toml: check_active_interval:")
+        );
+        assert!(error("max_body_size = 10").starts_with("tracker.toml: max_body_size:"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = error("store_lookup = \"round_robin\"\nstore_lokup = 1");
+        assert!(e.contains("store_lokup"), "{e}");
+    }
+}

@@ -1,0 +1,289 @@
+//! Download and update routing: which ACTIVE members of a group already
+//! hold a file (FastDFS tracker_mem_get_storage_by_filename). The file
+//! name itself says who created it and when; replication progress comes
+//! from each member's `synced_until` report.
+
+use ferrodfs_proto::file_id::{LogicalName, Source};
+use ferrodfs_proto::status;
+use ferrodfs_proto::tracker_req::{Addr, FetchTarget};
+
+use crate::cluster::{Group, Storage};
+use crate::config::{Config, DownloadServer};
+
+/// What the name of a file tells the tracker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFacts {
+    /// The creating storage's id: its IP, or a numeric storage id.
+    pub source: String,
+    pub create_time: i64,
+    /// Appender and slave files change after creation or hang off a
+    /// master, so FastDFS reads them only from the source.
+    pub source_only: bool,
+}
+
+impl FileFacts {
+    /// `None` when the 27-character part does not decode.
+    pub fn of(name: &LogicalName) -> Option<FileFacts> {
+        let info = name.info()?;
+        Some(FileFacts {
+            source: match info.source {
+                Source::Ip(ip) => ip.to_string(),
+                Source::Id(id) => id.to_string(),
+            },
+            create_time: info.create_time as i64,
+            source_only: name.is_appender() || name.is_slave(),
+        })
+    }
+}
+
+/// Whether `s` can serve the file: it is the source, it has synced the
+/// source past the create time, or the file is older than the longest
+/// replication delay (`storage_sync_file_max_delay`).
+pub fn holds(s: &Storage, file: &FileFacts, now_unix: i64, max_delay_secs: i64) -> bool {
+    if s.report.ip == file.source {
+        return true;
+    }
+    if file.source_only {
+        return false;
+    }
+    file.create_time < now_unix - max_delay_secs
+        || s.report
+            .synced_until
+            .get(&file.source)
+            .is_some_and(|&t| t >= file.create_time)
+}
+
+/// The three fetch queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// 102: one server to download from.
+    One,
+    /// 105: every server that holds the file.
+    All,
+    /// 103: the server to delete/modify on: the source when it is ACTIVE.
+    Update,
+}
+
+fn addr(s: &Storage) -> Addr {
+    Addr {
+        ip: s.report.ip.clone(),
+        port: s.report.port,
+    }
+}
+
+/// Answers a fetch query for `file` in `group`; ENOENT when no ACTIVE
+/// member holds it.
+pub fn choose_fetch(
+    group: &mut Group,
+    file: &FileFacts,
+    query: Query,
+    cfg: &Config,
+    now_unix: i64,
+) -> Result<FetchTarget, u8> {
+    let max_delay = cfg.storage_sync_file_max_delay.as_secs() as i64;
+    let holders: Vec<&Storage> = group
+        .active()
+        .filter(|s| holds(s, file, now_unix, max_delay))
+        .collect();
+    let source = holders.iter().position(|s| s.report.ip == file.source);
+    let storages = match query {
+        Query::All => holders.iter().map(|s| addr(s)).collect(),
+        // FastDFS answers updates from the source, else from a writable
+        // member; only one that holds the file can apply the change.
+        Query::Update => source
+            .or((!holders.is_empty()).then_some(0))
+            .map(|i| vec![addr(holders[i])])
+            .unwrap_or_default(),
+        Query::One if cfg.download_server == DownloadServer::SourceFirst && source.is_some() => {
+            vec![addr(holders[source.unwrap_or(0)])]
+        }
+        Query::One => {
+            let active: Vec<&Storage> = group.active().collect();
+            let n = active.len();
+            let start = group.read_cursor % n.max(1);
+            match (0..n)
+                .map(|i| (start + i) % n)
+                .find(|&i| holds(active[i], file, now_unix, max_delay))
+            {
+                Some(i) => {
+                    let chosen = vec![addr(active[i])];
+                    group.read_cursor = (i + 1) % n;
+                    chosen
+                }
+                None => Vec::new(),
+            }
+        }
+    };
+    if storages.is_empty() {
+        return Err(status::ENOENT);
+    }
+    Ok(FetchTarget {
+        group: group.name.clone(),
+        storages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::cluster::tests::{at, report};
+    use crate::cluster::Cluster;
+    use ferrodfs_proto::cluster::state;
+
+    const CREATED: i64 = 1_700_000_000;
+    const NOW: i64 = CREATED + 60;
+
+    fn file(source: &str) -> FileFacts {
+        FileFacts {
+            source: source.into(),
+            create_time: CREATED,
+            source_only: false,
+        }
+    }
+
+    /// Group "g": the source 10.0.0.1 plus members with `synced_until` for it.
+    fn group(synced: &[(&str, i64)]) -> Group {
+        let mut c = Cluster::default();
+        c.join(report("g", "10.0.0.1"), at(Instant::now(), 0))
+            .unwrap();
+        for (ip, until) in synced {
+            let mut r = report("g", ip);
+            r.synced_until.insert("10.0.0.1".into(), *until);
+            c.join(r, at(Instant::now(), 0)).unwrap();
+        }
+        c.group("g").unwrap().clone()
+    }
+
+    fn ips(t: Result<FetchTarget, u8>) -> Vec<String> {
+        t.unwrap().storages.into_iter().map(|a| a.ip).collect()
+    }
+
+    #[test]
+    fn member_serves_only_after_syncing_past_the_create_time() {
+        let mut g = group(&[("10.0.0.2", CREATED - 1), ("10.0.0.3", CREATED)]);
+        let all = choose_fetch(
+            &mut g,
+            &file("10.0.0.1"),
+            Query::All,
+            &Config::default(),
+            NOW,
+        );
+        assert_eq!(ips(all), ["10.0.0.1", "10.0.0.3"]);
+    }
+
+    #[test]
+    fn files_older_than_the_max_delay_are_everywhere() {
+        let mut g = group(&[("10.0.0.2", 0)]);
+        let later = CREATED + 86_401;
+        let all = choose_fetch(
+            &mut g,
+            &file("10.0.0.1"),
+            Query::All,
+            &Config::default(),
+            later,
+        );
+        assert_eq!(ips(all).len(), 2);
+    }
+
+    #[test]
+    fn appender_and_slave_files_come_only_from_the_source() {
+        let mut g = group(&[("10.0.0.2", NOW)]);
+        let f = FileFacts {
+            source_only: true,
+            ..file("10.0.0.1")
+        };
+        let all = choose_fetch(&mut g, &f, Query::All, &Config::default(), NOW + 100_000);
+        assert_eq!(ips(all), ["10.0.0.1"]);
+    }
+
+    #[test]
+    fn round_robin_download_rotates_over_holders() {
+        let mut g = group(&[("10.0.0.2", NOW), ("10.0.0.3", 0)]);
+        let cfg = Config::default();
+        let picks: Vec<String> = (0..4)
+            .flat_map(|_| {
+                ips(choose_fetch(
+                    &mut g,
+                    &file("10.0.0.1"),
+                    Query::One,
+                    &cfg,
+                    NOW,
+                ))
+            })
+            .collect();
+        assert_eq!(picks, ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.2"]);
+    }
+
+    #[test]
+    fn source_first_prefers_the_source_while_it_is_active() {
+        let mut g = group(&[("10.0.0.2", NOW)]);
+        let cfg = Config {
+            download_server: DownloadServer::SourceFirst,
+            ..Config::default()
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                ips(choose_fetch(
+                    &mut g,
+                    &file("10.0.0.1"),
+                    Query::One,
+                    &cfg,
+                    NOW
+                )),
+                ["10.0.0.1"]
+            );
+        }
+        g.storages.get_mut("10.0.0.1").unwrap().status = state::OFFLINE;
+        assert_eq!(
+            ips(choose_fetch(
+                &mut g,
+                &file("10.0.0.1"),
+                Query::One,
+                &cfg,
+                NOW
+            )),
+            ["10.0.0.2"]
+        );
+    }
+
+    #[test]
+    fn update_goes_to_the_source_and_otherwise_to_a_holder() {
+        let mut g = group(&[("10.0.0.0", NOW), ("10.0.0.2", NOW)]);
+        let cfg = Config::default();
+        assert_eq!(
+            ips(choose_fetch(
+                &mut g,
+                &file("10.0.0.1"),
+                Query::Update,
+                &cfg,
+                NOW
+            )),
+            ["10.0.0.1"]
+        );
+        g.storages.get_mut("10.0.0.1").unwrap().status = state::OFFLINE;
+        assert_eq!(
+            ips(choose_fetch(
+                &mut g,
+                &file("10.0.0.1"),
+                Query::Update,
+                &cfg,
+                NOW
+            )),
+            ["10.0.0.0"]
+        );
+    }
+
+    #[test]
+    fn offline_source_without_synced_members_is_enoent() {
+        let mut g = group(&[("10.0.0.2", CREATED - 5)]);
+        g.storages.get_mut("10.0.0.1").unwrap().status = state::OFFLINE;
+        for q in [Query::One, Query::All, Query::Update] {
+            assert_eq!(
+                choose_fetch(&mut g, &file("10.0.0.1"), q, &Config::default(), NOW),
+                Err(status::ENOENT)
+            );
+        }
+    }
+}

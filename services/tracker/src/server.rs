@@ -1,0 +1,181 @@
+//! The I/O shell: accepts connections, frames requests, runs them through
+//! [`commands::handle`] under the cluster lock and writes each reply in a
+//! single write; plus the timer that takes silent storages OFFLINE.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ferrodfs_proto::cluster::state;
+use ferrodfs_proto::header::Header;
+use ferrodfs_proto::io::{read_body, read_header, send, ProtoError};
+use ferrodfs_proto::status;
+use ferrodfs_runtime::Shutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::cluster::{Cluster, Now, Transition};
+use crate::commands::{self, Ctx, Outcome, Session};
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// A client that announced a body must deliver it within this time.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every connection task shares.
+pub struct Shared {
+    pub cfg: Config,
+    pub cluster: Mutex<Cluster>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// Requests never panic while holding the lock, but a poisoned lock
+    /// must not take the whole tracker down either.
+    fn cluster(&self) -> MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Logs membership changes and refreshes the gauges.
+    fn changed(&self, cluster: &Cluster, transitions: &[Transition]) {
+        for t in transitions {
+            let from = t.from.map(state::name).unwrap_or("NEW");
+            let to = state::name(t.to);
+            if t.to == state::OFFLINE {
+                tracing::warn!(group = %t.group, ip = %t.ip, reason = t.reason, "storage {from} -> {to}");
+            } else {
+                tracing::info!(group = %t.group, ip = %t.ip, reason = t.reason, "storage {from} -> {to}");
+            }
+        }
+        if !transitions.is_empty() {
+            self.metrics.observe(cluster);
+        }
+    }
+}
+
+/// Accepts until shutdown, then waits for the open connections to finish.
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: Shutdown) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        if let Err(e) = connection(stream, &shared, shutdown).await {
+                            tracing::debug!(%peer, "connection ended: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// Serves one connection: many requests until QUIT, EOF, EINVAL or shutdown.
+async fn connection(
+    mut stream: TcpStream,
+    shared: &Shared,
+    mut shutdown: Shutdown,
+) -> Result<(), ProtoError> {
+    let mut session = Session::default();
+    let result = serve_requests(&mut stream, shared, &mut session, &mut shutdown).await;
+    if let Some(id) = session.storage {
+        let mut cluster = shared.cluster();
+        let transitions: Vec<Transition> = cluster.disconnect(id).into_iter().collect();
+        shared.changed(&cluster, &transitions);
+    }
+    result
+}
+
+async fn serve_requests(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    session: &mut Session,
+    shutdown: &mut Shutdown,
+) -> Result<(), ProtoError> {
+    loop {
+        let header = tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            h = read_header(stream, shared.cfg.max_body_size) => h,
+        };
+        let header = match header {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(()),
+            Err(e @ ProtoError::Header(_)) => {
+                shared.metrics.request(0, status::EINVAL);
+                send(stream, Header::error(status::EINVAL), &[]).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let body = tokio::time::timeout(BODY_TIMEOUT, read_body(stream, header.pkg_len))
+            .await
+            .map_err(|_| ProtoError::Io(std::io::ErrorKind::TimedOut.into()))??;
+        let outcome = {
+            let mut cluster = shared.cluster();
+            let mut ctx = Ctx {
+                cfg: &shared.cfg,
+                cluster: &mut cluster,
+                now: Now::system(),
+                transitions: Vec::new(),
+            };
+            let outcome = commands::handle(&mut ctx, session, header.cmd, &body);
+            let transitions = std::mem::take(&mut ctx.transitions);
+            shared.changed(&cluster, &transitions);
+            outcome
+        };
+        let reply = match outcome {
+            Outcome::Quit => return Ok(()),
+            Outcome::Reply(r) => r,
+        };
+        shared.metrics.request(header.cmd, reply.status);
+        if reply.status != status::OK {
+            tracing::debug!(
+                cmd = commands::name(header.cmd),
+                "answered {}",
+                status::name(reply.status)
+            );
+        }
+        send(
+            stream,
+            Header::response(reply.status, reply.body.len() as u64),
+            &reply.body,
+        )
+        .await?;
+        if reply.close {
+            return Ok(());
+        }
+    }
+}
+
+/// How often silence is checked: often enough that a storage goes
+/// OFFLINE within a quarter interval of its deadline.
+fn tick(interval: Duration) -> Duration {
+    (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
+}
+
+/// Takes storages silent for `check_active_interval` OFFLINE until shutdown.
+pub async fn expiry_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
+    let interval = shared.cfg.check_active_interval;
+    let mut timer = tokio::time::interval(tick(interval));
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = timer.tick() => {
+                let mut cluster = shared.cluster();
+                let transitions = cluster.expire(std::time::Instant::now(), interval);
+                shared.changed(&cluster, &transitions);
+            }
+        }
+    }
+}
