@@ -37,12 +37,16 @@ impl ClientConfig {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
-                return Err(format!("line {}: expected key = value, got {line:?}", n + 1));
+                return Err(format!(
+                    "line {}: expected key = value, got {line:?}",
+                    n + 1
+                ));
             };
             let (key, value) = (key.trim(), value.trim());
             match key {
                 "tracker_server" => {
-                    check_addr(value).map_err(|e| format!("line {}: tracker_server: {e}", n + 1))?;
+                    check_addr(value)
+                        .map_err(|e| format!("line {}: tracker_server: {e}", n + 1))?;
                     cfg.trackers.push(value.to_string());
                 }
                 "connect_timeout" => cfg.connect_timeout = secs(key, value, n)?,
@@ -51,7 +55,10 @@ impl ClientConfig {
             }
         }
         if cfg.trackers.is_empty() {
-            return Err("tracker_server: no tracker_server line (expected tracker_server = host:port)".into());
+            return Err(
+                "tracker_server: no tracker_server line (expected tracker_server = host:port)"
+                    .into(),
+            );
         }
         Ok(cfg)
     }
@@ -63,7 +70,12 @@ fn secs(key: &str, value: &str, line: usize) -> Result<Duration, String> {
         .ok()
         .filter(|&s| s > 0)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("line {}: {key}: {value:?} is not a positive number of seconds", line + 1))
+        .ok_or_else(|| {
+            format!(
+                "line {}: {key}: {value:?} is not a positive number of seconds",
+                line + 1
+            )
+        })
 }
 
 fn check_addr(a: &str) -> Result<(), String> {

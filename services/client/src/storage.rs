@@ -51,21 +51,43 @@ fn bad_reply(e: impl ToString) -> ClientError {
 
 impl Client {
     /// Uploads `data`; `ext` is the file extension without the dot.
-    pub async fn upload(&self, data: &[u8], ext: &str, group: Option<&str>, kind: UploadKind) -> Result<String> {
-        self.upload_content(Content::Bytes(data), ext, group, kind).await
+    pub async fn upload(
+        &self,
+        data: &[u8],
+        ext: &str,
+        group: Option<&str>,
+        kind: UploadKind,
+    ) -> Result<String> {
+        self.upload_content(Content::Bytes(data), ext, group, kind)
+            .await
     }
 
     /// Uploads a local file, streaming it; the extension is taken from its name.
-    pub async fn upload_file(&self, path: &Path, group: Option<&str>, kind: UploadKind) -> Result<String> {
+    pub async fn upload_file(
+        &self,
+        path: &Path,
+        group: Option<&str>,
+        kind: UploadKind,
+    ) -> Result<String> {
         let mut f = tokio::fs::File::open(path).await?;
         let len = f.metadata().await?.len();
         let ext = ferrodfs_proto::fields::ext_of(&path.to_string_lossy());
-        self.upload_content(Content::File(&mut f, len), &ext, group, kind).await
+        self.upload_content(Content::File(&mut f, len), &ext, group, kind)
+            .await
     }
 
-    async fn upload_content(&self, mut content: Content<'_>, ext: &str, group: Option<&str>, kind: UploadKind) -> Result<String> {
+    async fn upload_content(
+        &self,
+        mut content: Content<'_>,
+        ext: &str,
+        group: Option<&str>,
+        kind: UploadKind,
+    ) -> Result<String> {
         let target = self.query_store(group).await?;
-        let storage = target.storages.first().ok_or_else(|| bad_reply("query store: no storage"))?;
+        let storage = target
+            .storages
+            .first()
+            .ok_or_else(|| bad_reply("query store: no storage"))?;
         let head = UploadHead {
             store_path_index: Some(target.store_path_index),
             file_size: content.len(),
@@ -76,14 +98,22 @@ impl Client {
             UploadKind::Normal => cmd::UPLOAD_FILE,
             UploadKind::Appender => cmd::UPLOAD_APPENDER_FILE,
         };
-        let reply = self.exchange(&addr_of(storage), command, &head, &mut content).await?;
+        let reply = self
+            .exchange(&addr_of(storage), command, &head, &mut content)
+            .await?;
         let (g, name) = parse_upload_reply(&reply).map_err(bad_reply)?;
         Ok(format!("{g}/{name}"))
     }
 
     /// Uploads a slave file beside `master_id` (e.g. a thumbnail): its
     /// name is the master's with `prefix` inserted before the extension.
-    pub async fn upload_slave(&self, master_id: &str, prefix: &str, ext: &str, data: &[u8]) -> Result<String> {
+    pub async fn upload_slave(
+        &self,
+        master_id: &str,
+        prefix: &str,
+        ext: &str,
+        data: &[u8],
+    ) -> Result<String> {
         let id = parse_id(master_id)?;
         let target = self.query_update(master_id).await?;
         let master = id.name.to_string();
@@ -95,7 +125,12 @@ impl Client {
         }
         .encode(&master);
         let reply = self
-            .exchange(&addr_of(&target.storages[0]), cmd::UPLOAD_SLAVE_FILE, &head, &mut Content::Bytes(data))
+            .exchange(
+                &addr_of(&target.storages[0]),
+                cmd::UPLOAD_SLAVE_FILE,
+                &head,
+                &mut Content::Bytes(data),
+            )
             .await?;
         let (g, name) = parse_upload_reply(&reply).map_err(bad_reply)?;
         Ok(format!("{g}/{name}"))
@@ -104,15 +139,24 @@ impl Client {
     pub async fn append(&self, file_id: &str, data: &[u8]) -> Result<()> {
         let id = parse_id(file_id)?;
         let name = id.name.to_string();
-        let head = WriteHead { name_len: name.len() as u64, offset: None, file_size: data.len() as u64 }.encode(&name);
+        let head = WriteHead {
+            name_len: name.len() as u64,
+            offset: None,
+            file_size: data.len() as u64,
+        }
+        .encode(&name);
         self.update(file_id, cmd::APPEND_FILE, &head, data).await
     }
 
     pub async fn modify(&self, file_id: &str, offset: u64, data: &[u8]) -> Result<()> {
         let id = parse_id(file_id)?;
         let name = id.name.to_string();
-        let head = WriteHead { name_len: name.len() as u64, offset: Some(offset), file_size: data.len() as u64 }
-            .encode(&name);
+        let head = WriteHead {
+            name_len: name.len() as u64,
+            offset: Some(offset),
+            file_size: data.len() as u64,
+        }
+        .encode(&name);
         self.update(file_id, cmd::MODIFY_FILE, &head, data).await
     }
 
@@ -153,16 +197,26 @@ impl Client {
     }
 
     /// Streams a download into `w`; returns the byte count.
-    pub async fn download_to<W: AsyncWrite + Unpin>(&self, file_id: &str, offset: u64, length: u64, w: &mut W) -> Result<u64> {
+    pub async fn download_to<W: AsyncWrite + Unpin>(
+        &self,
+        file_id: &str,
+        offset: u64,
+        length: u64,
+        w: &mut W,
+    ) -> Result<u64> {
         let id = parse_id(file_id)?;
         let target = self.query_fetch(file_id).await?;
         let addr = addr_of(&target.storages[0]);
         let body = Download::encode(offset, length, &id.group, &id.name.to_string());
         let mut conn = self.pool().get(&addr).await?;
-        let header = match self.send_and_read_header(&mut conn, cmd::DOWNLOAD_FILE, &body).await {
+        let header = match self
+            .send_and_read_header(&mut conn, cmd::DOWNLOAD_FILE, &body)
+            .await
+        {
             Err(e) if conn.reused && e.is_transport() => {
                 conn = self.pool().fresh(&addr).await?;
-                self.send_and_read_header(&mut conn, cmd::DOWNLOAD_FILE, &body).await
+                self.send_and_read_header(&mut conn, cmd::DOWNLOAD_FILE, &body)
+                    .await
             }
             other => other,
         };
@@ -183,10 +237,20 @@ impl Client {
         Ok(n)
     }
 
-    async fn send_and_read_header(&self, conn: &mut Conn, command: u8, body: &[u8]) -> Result<Header> {
+    async fn send_and_read_header(
+        &self,
+        conn: &mut Conn,
+        command: u8,
+        body: &[u8],
+    ) -> Result<Header> {
         let timeout = self.inner.cfg.network_timeout;
         tokio::time::timeout(timeout, async {
-            io::send(&mut conn.stream, Header::request(command, body.len() as u64), body).await?;
+            io::send(
+                &mut conn.stream,
+                Header::request(command, body.len() as u64),
+                body,
+            )
+            .await?;
             io::read_response_header(&mut conn.stream, u64::MAX >> 1).await
         })
         .await
@@ -199,20 +263,32 @@ impl Client {
         let id: FileId = parse_id(file_id)?;
         let target = self.query_fetch(file_id).await?;
         let body = GroupName::encode(&id.group, &id.name.to_string());
-        self.call(&addr_of(&target.storages[0]), command, &body).await
+        self.call(&addr_of(&target.storages[0]), command, &body)
+            .await
     }
 
     /// A change to an existing file, sent to its source storage.
     async fn update(&self, file_id: &str, command: u8, head: &[u8], data: &[u8]) -> Result<()> {
         let target = self.query_update(file_id).await?;
-        self.exchange(&addr_of(&target.storages[0]), command, head, &mut Content::Bytes(data))
-            .await
-            .map(|_| ())
+        self.exchange(
+            &addr_of(&target.storages[0]),
+            command,
+            head,
+            &mut Content::Bytes(data),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Sends `head` + content and reads a small reply; a stale pooled
     /// connection is replaced once (the server never saw the request).
-    async fn exchange(&self, addr: &str, command: u8, head: &[u8], content: &mut Content<'_>) -> Result<Vec<u8>> {
+    async fn exchange(
+        &self,
+        addr: &str,
+        command: u8,
+        head: &[u8],
+        content: &mut Content<'_>,
+    ) -> Result<Vec<u8>> {
         let mut conn = self.pool().get(addr).await?;
         loop {
             let r = self.exchange_on(&mut conn, command, head, content).await;
@@ -236,7 +312,13 @@ impl Client {
         }
     }
 
-    async fn exchange_on(&self, conn: &mut Conn, command: u8, head: &[u8], content: &mut Content<'_>) -> Result<Vec<u8>> {
+    async fn exchange_on(
+        &self,
+        conn: &mut Conn,
+        command: u8,
+        head: &[u8],
+        content: &mut Content<'_>,
+    ) -> Result<Vec<u8>> {
         let header = Header::request(command, head.len() as u64 + content.len());
         let s = &mut conn.stream;
         match content {

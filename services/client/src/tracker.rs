@@ -3,12 +3,12 @@
 //! one, while an error status (ENOENT, ENOSPC...) is the cluster's answer
 //! and is returned as is.
 
+use ferrodfs_proto::cmd;
 use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN, IP_LEN};
 use ferrodfs_proto::io;
 use ferrodfs_proto::stat::{GroupStat, StorageStat};
 use ferrodfs_proto::storage_req::GroupName;
 use ferrodfs_proto::tracker_req::{FetchTarget, StoreTarget};
-use ferrodfs_proto::cmd;
 
 use crate::{next_index, parse_id, Client, ClientError, Result};
 
@@ -33,7 +33,9 @@ impl Client {
         }
         Err(ClientError::NoTracker {
             tried: trackers.join(", "),
-            last: last.map(|e| e.to_string()).unwrap_or_else(|| "no tracker configured".into()),
+            last: last
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no tracker configured".into()),
         })
     }
 
@@ -43,10 +45,13 @@ impl Client {
         let timeout = self.inner.cfg.network_timeout;
         let mut conn = self.pool().get(addr).await?;
         loop {
-            let r = tokio::time::timeout(timeout, io::call(&mut conn.stream, command, body, MAX_REPLY))
-                .await
-                .map_err(|_| ClientError::Timeout(format!("request to {addr}")))
-                .and_then(|r| r.map_err(ClientError::from));
+            let r = tokio::time::timeout(
+                timeout,
+                io::call(&mut conn.stream, command, body, MAX_REPLY),
+            )
+            .await
+            .map_err(|_| ClientError::Timeout(format!("request to {addr}")))
+            .and_then(|r| r.map_err(ClientError::from));
             match r {
                 Ok(reply) => {
                     self.pool().put(conn);
@@ -71,9 +76,13 @@ impl Client {
             Some(g) => {
                 let mut body = Vec::new();
                 put_fixed(&mut body, g, GROUP_NAME_LEN);
-                self.tracker_call(cmd::QUERY_STORE_WITH_GROUP_ONE, &body).await?
+                self.tracker_call(cmd::QUERY_STORE_WITH_GROUP_ONE, &body)
+                    .await?
             }
-            None => self.tracker_call(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[]).await?,
+            None => {
+                self.tracker_call(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[])
+                    .await?
+            }
         };
         Ok(StoreTarget::parse(&reply).map_err(|e| io::ProtoError::BadReply(e.to_string()))?)
     }
@@ -84,9 +93,13 @@ impl Client {
             Some(g) => {
                 let mut body = Vec::new();
                 put_fixed(&mut body, g, GROUP_NAME_LEN);
-                self.tracker_call(cmd::QUERY_STORE_WITH_GROUP_ALL, &body).await?
+                self.tracker_call(cmd::QUERY_STORE_WITH_GROUP_ALL, &body)
+                    .await?
             }
-            None => self.tracker_call(cmd::QUERY_STORE_WITHOUT_GROUP_ALL, &[]).await?,
+            None => {
+                self.tracker_call(cmd::QUERY_STORE_WITHOUT_GROUP_ALL, &[])
+                    .await?
+            }
         };
         Ok(StoreTarget::parse(&reply).map_err(|e| io::ProtoError::BadReply(e.to_string()))?)
     }
@@ -119,7 +132,11 @@ impl Client {
     }
 
     /// Storages of `group`, or just `storage_id` in it.
-    pub async fn list_storages(&self, group: &str, storage_id: Option<&str>) -> Result<Vec<StorageStat>> {
+    pub async fn list_storages(
+        &self,
+        group: &str,
+        storage_id: Option<&str>,
+    ) -> Result<Vec<StorageStat>> {
         let mut body = Vec::new();
         put_fixed(&mut body, group, GROUP_NAME_LEN);
         if let Some(id) = storage_id {

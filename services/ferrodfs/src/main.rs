@@ -1,4 +1,8 @@
 //! The `ferrodfs` binary: every daemon and client tool behind one command.
+//! Invoked under a FastDFS tool name (`fdfs_upload_file`, ...) it takes
+//! that tool's arguments instead, so existing scripts keep working.
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 
@@ -15,8 +19,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a tracker: storages report to it, clients ask it where to go.
+    Tracker(ferrodfs_tracker::TrackerArgs),
+    /// Run a storage: holds the files of one group.
+    Storage(ferrodfs_storage::StorageArgs),
     /// Run the VRRPv3 daemon that moves the virtual IP between LB nodes.
     Vip(ferrodfs_vip::VipArgs),
+    /// Start a local cluster (2 trackers, 2 groups) in the foreground.
+    Up(cli::up::UpArgs),
+    /// Upload local files (or stdin with `-`); prints one file ID per file.
+    Upload(cli::files::UploadArgs),
+    /// Download a file by its ID.
+    Download(cli::files::DownloadArgs),
+    /// Delete files by ID.
+    Delete(cli::files::DeleteArgs),
+    /// Append a local file to an appender file.
+    Append(cli::files::AppendArgs),
+    /// Overwrite part of an appender file.
+    Modify(cli::files::ModifyArgs),
+    /// Truncate an appender file.
+    Truncate(cli::files::TruncateArgs),
+    /// Upload a slave file (e.g. a thumbnail) beside a master file.
+    UploadSlave(cli::files::SlaveArgs),
+    /// Show or change a file's metadata.
+    Meta(cli::files::MetaArgs),
+    /// Decode a file ID offline (source, time, size, CRC32); `--remote` asks the storage too.
+    Info(cli::info::InfoArgs),
+    /// Show the cluster as the trackers see it, like fdfs_monitor.
+    Monitor(cli::monitor::MonitorArgs),
+    /// Load generator speaking the FastDFS protocol to any tracker.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn init_tracing() {
@@ -28,11 +60,55 @@ fn init_tracing() {
         .init();
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let code = match cli::fdfs::tool_name(&argv) {
+        Some(tool) => cli::fdfs::main(tool, &argv[1..]),
+        None => ferrodfs_main(),
+    };
+    std::process::exit(code);
+}
+
+fn ferrodfs_main() -> i32 {
     let cli = Cli::parse();
-    init_tracing();
-    let rt = tokio::runtime::Runtime::new()?;
-    match cli.command {
-        Command::Vip(args) => rt.block_on(ferrodfs_vip::run(args)),
+    let is_daemon = matches!(
+        cli.command,
+        Command::Tracker(_) | Command::Storage(_) | Command::Vip(_) | Command::Up(_)
+    );
+    if is_daemon {
+        init_tracing();
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferrodfs: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Tracker(a) => ferrodfs_tracker::run(a).await,
+            Command::Storage(a) => ferrodfs_storage::run(a).await,
+            Command::Vip(a) => ferrodfs_vip::run(a).await,
+            Command::Up(a) => cli::up::run(a).await,
+            Command::Upload(a) => cli::files::upload(a).await,
+            Command::Download(a) => cli::files::download(a).await,
+            Command::Delete(a) => cli::files::delete(a).await,
+            Command::Append(a) => cli::files::append(a).await,
+            Command::Modify(a) => cli::files::modify(a).await,
+            Command::Truncate(a) => cli::files::truncate(a).await,
+            Command::UploadSlave(a) => cli::files::upload_slave(a).await,
+            Command::Meta(a) => cli::files::meta(a).await,
+            Command::Info(a) => cli::info::run(a).await,
+            Command::Monitor(a) => cli::monitor::run(a).await,
+            Command::Bench(a) => cli::bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ferrodfs: {e:#}");
+            1
+        }
     }
 }

@@ -223,7 +223,7 @@ impl GroupStat {
     pub fn decode_all(b: &[u8]) -> Result<Vec<GroupStat>, FieldError> {
         let layout = [Layout::Legacy, Layout::Current]
             .into_iter()
-            .find(|l| b.len() % l.group_len() == 0)
+            .find(|l| b.len().is_multiple_of(l.group_len()))
             .ok_or(FieldError::Short {
                 need: 105,
                 got: b.len(),
@@ -338,7 +338,7 @@ impl StorageStat {
     pub fn decode_all(b: &[u8]) -> Result<Vec<StorageStat>, FieldError> {
         let layout = [Layout::Legacy, Layout::Current]
             .into_iter()
-            .find(|l| b.len() % l.storage_len() == 0)
+            .find(|l| b.len().is_multiple_of(l.storage_len()))
             .ok_or(FieldError::Short {
                 need: 487,
                 got: b.len(),

@@ -35,7 +35,7 @@ impl StoreTarget {
 
     pub fn parse(b: &[u8]) -> Result<Self, FieldError> {
         let per = QUERY_IP_LEN + 8;
-        if b.len() < Self::ONE_LEN || (b.len() - GROUP_NAME_LEN - 1) % per != 0 {
+        if b.len() < Self::ONE_LEN || !(b.len() - GROUP_NAME_LEN - 1).is_multiple_of(per) {
             return Err(FieldError::Short {
                 need: Self::ONE_LEN,
                 got: b.len(),
@@ -83,7 +83,7 @@ impl FetchTarget {
     }
 
     pub fn parse(b: &[u8]) -> Result<Self, FieldError> {
-        if b.len() < Self::ONE_LEN || (b.len() - Self::ONE_LEN) % QUERY_IP_LEN != 0 {
+        if b.len() < Self::ONE_LEN || !(b.len() - Self::ONE_LEN).is_multiple_of(QUERY_IP_LEN) {
             return Err(FieldError::Short {
                 need: Self::ONE_LEN,
                 got: b.len(),

@@ -31,9 +31,16 @@ impl ConfigError {
 /// Reads and parses a TOML file. Syntax and type errors from `toml`
 /// already carry the key and line; they are prefixed with the file name.
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let (file, text) = read_config(path)?;
+    parse_toml(&file, &text)
+}
+
+/// A config file's display name and text, for parsers that validate
+/// further after `parse_toml`.
+pub fn read_config(path: &Path) -> anyhow::Result<(String, String)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read config: {e}", path.display()))?;
-    parse_toml(&path.display().to_string(), &text)
+    Ok((path.display().to_string(), text))
 }
 
 pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str) -> anyhow::Result<T> {

@@ -166,9 +166,8 @@ fn seconds(
 
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read config: {e}", path.display()))?;
-        Config::parse(&path.display().to_string(), &text)
+        let (file, text) = ferrodfs_runtime::config::read_config(path)?;
+        Config::parse(&file, &text)
     }
 
     /// Parses and validates; `file` names the source in error messages.

@@ -1,0 +1,275 @@
+//! `up`: a whole cluster on loopback for a first look — two trackers and
+//! two groups, each daemon a child process with its own config and log
+//! under DIR, plus a FastDFS-format client.conf any FastDFS client can use.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ferrodfs_client::{Client, ClientConfig, UploadKind};
+use ferrodfs_proto::cluster::state;
+use tokio::process::{Child, Command};
+
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// Where configs, data and logs go.
+    #[arg(long, default_value = "ferrodfs-local")]
+    pub dir: PathBuf,
+    /// Tracker protocol port.
+    #[arg(long, default_value_t = 22122)]
+    pub tracker_port: u16,
+    /// Storage protocol port.
+    #[arg(long, default_value_t = 23000)]
+    pub storage_port: u16,
+    /// Stop the cluster right after the demo upload (for scripts and CI).
+    #[arg(long)]
+    pub exit_after_demo: bool,
+}
+
+/// The local layout: tracker addresses, then (group, storage address).
+const TRACKERS: &[&str] = &["127.0.0.2", "127.0.0.3"];
+const STORAGES: &[(&str, &str)] = &[("group1", "127.0.0.11"), ("group2", "127.0.0.21")];
+const HEART_BEAT_SECS: u32 = 1;
+
+struct Daemon {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+pub async fn run(a: UpArgs) -> anyhow::Result<()> {
+    let dir = std::path::absolute(&a.dir).with_context(|| format!("--dir {}", a.dir.display()))?;
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("create {}", dir.display()))?;
+    let exe = std::env::current_exe()?;
+    let trackers: Vec<String> = TRACKERS
+        .iter()
+        .map(|ip| format!("{ip}:{}", a.tracker_port))
+        .collect();
+
+    let mut daemons = Vec::new();
+    let started = start_all(&exe, &dir, &a, &trackers, &mut daemons).await;
+    let result = match started {
+        Ok(()) => serve(&dir, &a, &trackers, &mut daemons).await,
+        Err(e) => Err(e),
+    };
+    stop_all(&mut daemons).await;
+    result
+}
+
+async fn start_all(
+    exe: &Path,
+    dir: &Path,
+    a: &UpArgs,
+    trackers: &[String],
+    daemons: &mut Vec<Daemon>,
+) -> anyhow::Result<()> {
+    for (i, ip) in TRACKERS.iter().enumerate() {
+        let name = format!("tracker{}", i + 1);
+        let cfg = format!(
+            "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:9122\"\nbase_path = \"{base}\"\n\
+             check_active_interval = {check}\n",
+            port = a.tracker_port,
+            base = dir.join(&name).display(),
+            check = HEART_BEAT_SECS * 5,
+        );
+        daemons.push(spawn(exe, dir, &name, "tracker", &cfg)?);
+    }
+    for (group, ip) in STORAGES {
+        let name = format!("storage-{ip}");
+        let base = dir.join(&name);
+        let store = base.join("store0");
+        std::fs::create_dir_all(&store)?;
+        let cfg = format!(
+            "group_name = \"{group}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\n\
+             metrics_listen = \"{ip}:9123\"\nbase_path = \"{base}\"\nstore_paths = [\"{store}\"]\n\
+             tracker_servers = [{trackers}]\nheart_beat_interval = {HEART_BEAT_SECS}\n",
+            port = a.storage_port,
+            base = base.display(),
+            store = store.display(),
+            trackers = trackers
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        daemons.push(spawn(exe, dir, &name, "storage", &cfg)?);
+    }
+    wait_ready(trackers, daemons).await
+}
+
+fn spawn(exe: &Path, dir: &Path, name: &str, role: &str, cfg: &str) -> anyhow::Result<Daemon> {
+    let cfg_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg_path, cfg)?;
+    let log = dir.join("logs").join(format!("{name}.log"));
+    let out = std::fs::File::create(&log)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg(role)
+        .arg("--config")
+        .arg(&cfg_path)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true);
+    // The daemons must not outlive `up`, even if it is killed.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let child = cmd.spawn().with_context(|| format!("start {name}"))?;
+    Ok(Daemon {
+        name: name.to_string(),
+        child,
+        log,
+    })
+}
+
+/// Waits until every tracker sees every storage ACTIVE.
+async fn wait_ready(trackers: &[String], daemons: &mut [Daemon]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for d in daemons.iter_mut() {
+            if let Some(status) = d.child.try_wait()? {
+                let tail = std::fs::read_to_string(&d.log).unwrap_or_default();
+                anyhow::bail!(
+                    "{} exited ({status}) during start; its log:\n{tail}",
+                    d.name
+                );
+            }
+        }
+        let mut ready = true;
+        for t in trackers {
+            let c = Client::new(ClientConfig::new(vec![t.clone()]));
+            let active: usize = match c.list_groups().await {
+                Ok(groups) => {
+                    let mut n = 0;
+                    for g in &groups {
+                        n += c
+                            .list_storages(&g.name, None)
+                            .await
+                            .map(|s| s.iter().filter(|s| s.status == state::ACTIVE).count())
+                            .unwrap_or(0);
+                    }
+                    n
+                }
+                Err(_) => 0,
+            };
+            ready &= active == STORAGES.len();
+        }
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "the cluster did not become ready within 30 s; see the logs in {}",
+                daemons[0].log.parent().unwrap().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn serve(
+    dir: &Path,
+    a: &UpArgs,
+    trackers: &[String],
+    daemons: &mut [Daemon],
+) -> anyhow::Result<()> {
+    let conf = dir.join("client.conf");
+    let mut text = String::from("# FastDFS client config for the local ferrodfs cluster\nconnect_timeout = 5\nnetwork_timeout = 30\n");
+    for t in trackers {
+        text.push_str(&format!("tracker_server = {t}\n"));
+    }
+    std::fs::write(&conf, text)?;
+    let client = Client::new(ClientConfig::load(&conf).map_err(anyhow::Error::msg)?);
+
+    let demo = dir.join("hello.txt");
+    std::fs::write(&demo, "hello from ferrodfs\n")?;
+    let id = client
+        .upload_file(&demo, None, UploadKind::Normal)
+        .await
+        .context("demo upload")?;
+
+    println!(
+        "ferrodfs local cluster is up (data, configs and logs in {})",
+        dir.display()
+    );
+    for t in trackers {
+        let ip = t.split(':').next().unwrap_or_default();
+        println!("  tracker  {t}   metrics http://{ip}:9122/metrics");
+    }
+    for (g, ip) in STORAGES {
+        println!(
+            "  storage  {ip}:{}  {g}   metrics http://{ip}:9123/metrics",
+            a.storage_port
+        );
+    }
+    println!("client config: {}", conf.display());
+    println!("demo upload:   {id}");
+    println!(
+        "download it:   ferrodfs download -c {} {id} -",
+        conf.display()
+    );
+    println!("file info:     ferrodfs info {id}");
+    println!("cluster view:  ferrodfs monitor -c {}", conf.display());
+    println!("FastDFS tools: fdfs_upload_file {} <file>   (via a symlink named fdfs_upload_file -> ferrodfs)", conf.display());
+
+    if a.exit_after_demo {
+        let back = client.download(&id, 0, 0).await.context("demo download")?;
+        anyhow::ensure!(
+            back == b"hello from ferrodfs\n",
+            "demo download returned other bytes"
+        );
+        println!("demo download verified; stopping (--exit-after-demo)");
+        return Ok(());
+    }
+    println!("press Ctrl-C to stop");
+    tokio::select! {
+        _ = ferrodfs_runtime::shutdown::signal() => {}
+        r = watch_children(daemons) => return r,
+    }
+    Ok(())
+}
+
+async fn watch_children(daemons: &mut [Daemon]) -> anyhow::Result<()> {
+    loop {
+        for d in daemons.iter_mut() {
+            if let Some(status) = d.child.try_wait()? {
+                anyhow::bail!(
+                    "{} exited unexpectedly ({status}); see {}",
+                    d.name,
+                    d.log.display()
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// SIGTERM to every daemon (storages first, so their last report reaches
+/// the trackers), then a bounded wait; SIGKILL for any that hang.
+async fn stop_all(daemons: &mut [Daemon]) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for d in daemons.iter_mut().rev() {
+        if let Some(pid) = d.child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+    for d in daemons.iter_mut() {
+        match tokio::time::timeout(Duration::from_secs(10), d.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => {
+                eprintln!("{} stopped with {status}; see {}", d.name, d.log.display())
+            }
+            _ => {
+                eprintln!("{} did not stop within 10 s; killing it", d.name);
+                let _ = d.child.kill().await;
+            }
+        }
+    }
+    eprintln!("stopped");
+}

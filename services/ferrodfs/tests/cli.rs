@@ -1,0 +1,293 @@
+//! The command line as users and their FastDFS scripts call it.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_tracker_config_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("store_lookup = \"random\"\n", "store_lookup"),
+        ("port = 70000\n", "port"),
+        ("bogus_key = 1\n", "bogus_key"),
+        ("store_lookup = \"specified_group\"\n", "store_group"),
+    ];
+    for (text, key) in cases {
+        let p = dir.path().join("tracker.toml");
+        std::fs::write(&p, format!("bind = \"127.0.0.1\"\n{text}")).unwrap();
+        let o = run(&["tracker", "--config", p.to_str().unwrap()]);
+        assert!(!o.status.success(), "{text} was accepted");
+        assert!(
+            stderr(&o).contains(key),
+            "{text}: error does not name {key}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_bad_storage_config_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().display();
+    let cases = [
+        (format!("base_path = \"{base}\"\nstore_paths = [\"{base}\"]\n"), "group_name"),
+        (format!("group_name = \"g/1\"\nbase_path = \"{base}\"\nstore_paths = [\"{base}\"]\n"), "group_name"),
+        (format!("group_name = \"group1\"\nbase_path = \"{base}\"\nstore_paths = []\n"), "store_paths"),
+        (format!("group_name = \"group1\"\nbase_path = \"{base}\"\nstore_paths = [\"{base}\"]\nreserved_storage_space = \"lots\"\n"), "reserved_storage_space"),
+    ];
+    for (text, key) in cases {
+        let p = dir.path().join("storage.toml");
+        std::fs::write(&p, format!("bind = \"127.0.0.1\"\n{text}")).unwrap();
+        let o = run(&["storage", "--config", p.to_str().unwrap()]);
+        assert!(!o.status.success(), "{text} was accepted");
+        assert!(
+            stderr(&o).contains(key),
+            "{text}: error does not name {key}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn info_decodes_a_fastdfs_id_offline() {
+    let o = run(&[
+        "info",
+        "group1/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("source ip address: 192.168.1.135"), "{out}");
+    assert!(out.contains("file create timestamp: 2015-09-0"), "{out}");
+    let bad = run(&["info", "group1/M00/00/00/short.txt"]);
+    assert!(!bad.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_round_trip_a_file() {
+    let c = Cluster::start(1, &["group1"]);
+    c.wait_active(1).await;
+    let conf = c.client_conf();
+    let conf = conf.to_str().unwrap();
+    let src = c.dir.path().join("report.pdf");
+    let data = random_bytes(200_000, 3);
+    std::fs::write(&src, &data).unwrap();
+
+    let up = run(&["upload", "-c", conf, src.to_str().unwrap()]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let id = stdout(&up).trim().to_string();
+    assert!(
+        id.starts_with("group1/M00/") && id.ends_with(".pdf"),
+        "{id}"
+    );
+
+    let dest = c.dir.path().join("back.pdf");
+    let down = run(&["download", "-c", conf, &id, dest.to_str().unwrap()]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+
+    let set = run(&["meta", "-c", conf, &id, "author=me", "pages=3"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let get = run(&["meta", "-c", conf, &id]);
+    assert_eq!(stdout(&get), "author=me\npages=3\n");
+
+    let mon = run(&["monitor", "-c", conf]);
+    assert!(mon.status.success(), "{}", stderr(&mon));
+    assert!(
+        stdout(&mon).contains("group name = group1") && stdout(&mon).contains("ACTIVE"),
+        "{}",
+        stdout(&mon)
+    );
+
+    let del = run(&["delete", "-c", conf, &id]);
+    assert!(del.status.success(), "{}", stderr(&del));
+    let gone = run(&[
+        "download",
+        "-c",
+        conf,
+        &id,
+        dest.with_extension("2").to_str().unwrap(),
+    ]);
+    assert!(!gone.status.success());
+    assert!(stderr(&gone).contains("ENOENT"), "{}", stderr(&gone));
+    assert!(
+        !dest.with_extension("2").exists(),
+        "a failed download left a file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastdfs_tool_names_keep_their_argument_shapes() {
+    let c = Cluster::start(1, &["group1"]);
+    c.wait_active(1).await;
+    let conf = c.client_conf();
+    let conf = conf.to_str().unwrap();
+    let bin_dir = c.dir.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let tool = |name: &str| {
+        let p = bin_dir.join(name);
+        if !p.exists() {
+            std::os::unix::fs::symlink(BIN, &p).unwrap();
+        }
+        p
+    };
+    let src = c.dir.path().join("a.txt");
+    std::fs::write(&src, b"line one\n").unwrap();
+    let more = c.dir.path().join("b.txt");
+    std::fs::write(&more, b"line two\n").unwrap();
+
+    let o = Command::new(tool("fdfs_upload_appender"))
+        .args([conf, src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    let o = Command::new(tool("fdfs_append_file"))
+        .args([conf, &id, more.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dest = c.dir.path().join("out.txt");
+    let o = Command::new(tool("fdfs_download_file"))
+        .args([conf, &id, dest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&dest).unwrap(), b"line one\nline two\n");
+
+    let o = Command::new(tool("fdfs_file_info"))
+        .args([conf, &id])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("file type: appender") && stdout(&o).contains("file size: 18"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = Command::new(tool("fdfs_upload_file"))
+        .args([conf, src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let plain = stdout(&o).trim().to_string();
+    assert!(plain.ends_with(".txt"), "{plain}");
+    let o = Command::new(tool("fdfs_delete_file"))
+        .args([conf, &plain])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new(tool("fdfs_delete_file"))
+        .args([conf, &plain])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "deleting twice must exit with ENOENT (2)"
+    );
+
+    let o = Command::new(tool("fdfs_monitor"))
+        .args([conf, "list"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("active server count = 1"),
+        "{}",
+        stdout(&o)
+    );
+    let o = Command::new(tool("fdfs_upload_file")).output().unwrap();
+    assert!(
+        stderr(&o).contains("Usage: fdfs_upload_file <config_file>"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reports_figures_as_json() {
+    let c = Cluster::start(1, &["group1"]);
+    c.wait_active(1).await;
+    let conf = c.client_conf();
+    for op in ["upload", "download", "mixed"] {
+        let o = run(&[
+            "bench",
+            "-c",
+            conf.to_str().unwrap(),
+            "--op",
+            op,
+            "--size",
+            "4K",
+            "--concurrency",
+            "4",
+            "--count",
+            "200",
+            "--files",
+            "20",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{op}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(v["errors"], 0, "{op}: {v}");
+        assert_eq!(v["ops"], 200, "{op}: {v}");
+        assert!(
+            v["ops_per_sec"].as_f64().unwrap() > 0.0
+                && v["p99_ms"].as_f64().unwrap() >= v["p50_ms"].as_f64().unwrap(),
+            "{v}"
+        );
+    }
+    // Cleanup removed every uploaded file.
+    assert!(
+        data_files(&c.store_path(0)).is_empty(),
+        "{:?}",
+        data_files(&c.store_path(0)).len()
+    );
+}
+
+#[test]
+fn up_starts_a_cluster_uploads_a_demo_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let tport = free_port("127.0.0.2");
+    let sport = free_port("127.0.0.11");
+    let o = Command::new(BIN)
+        .args([
+            "up",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--exit-after-demo",
+        ])
+        .args([
+            "--tracker-port",
+            &tport.to_string(),
+            "--storage-port",
+            &sport.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("demo upload:   group"), "{out}");
+    assert!(out.contains("demo download verified"), "{out}");
+    let conf = std::fs::read_to_string(dir.path().join("client.conf")).unwrap();
+    assert_eq!(
+        conf.lines()
+            .filter(|l| l.starts_with("tracker_server"))
+            .count(),
+        2,
+        "{conf}"
+    );
+}

@@ -1,0 +1,324 @@
+//! A real cluster for tests: every tracker and storage is a `ferrodfs`
+//! child process with its own config, address and data directory.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use ferrodfs_client::{Client, ClientConfig};
+use ferrodfs_proto::cluster::state;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ferrodfs");
+pub const HEART_BEAT: &str = "0.3";
+pub const CHECK_ACTIVE: &str = "1.5";
+
+static NEXT_NET: AtomicU32 = AtomicU32::new(0);
+
+/// A /24 on loopback of our own, so parallel tests never share addresses.
+fn subnet() -> String {
+    let n = NEXT_NET.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    format!("127.{}.{}", 100 + (pid % 100), 1 + (n % 250))
+}
+
+pub fn free_port(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Daemon {
+    pub name: String,
+    pub child: Option<Child>,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub addr: String,
+    pub role: &'static str,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, role: &'static str, name: &str, addr: &str, config: &str) -> Daemon {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).unwrap();
+        let mut d = Daemon {
+            name: name.into(),
+            child: None,
+            config: cfg,
+            log: dir.join(format!("{name}.log")),
+            addr: addr.into(),
+            role,
+        };
+        d.restart();
+        d
+    }
+
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args([self.role, "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        let mut c = self.child.take().expect("daemon is running");
+        unsafe { libc_kill(c.id() as i32, 15) };
+        let t = Instant::now();
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if t.elapsed() > within {
+                let _ = c.kill();
+                panic!("{} did not stop within {within:?} after SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct StorageSpec {
+    pub group: &'static str,
+    pub extra: String,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub trackers: Vec<Daemon>,
+    pub storages: Vec<Daemon>,
+    pub net: String,
+}
+
+impl Cluster {
+    /// `n_trackers` trackers and one storage per entry of `groups`.
+    pub fn start(n_trackers: usize, groups: &[&'static str]) -> Cluster {
+        Self::start_with(
+            n_trackers,
+            "",
+            groups
+                .iter()
+                .map(|g| StorageSpec {
+                    group: g,
+                    extra: String::new(),
+                })
+                .collect(),
+        )
+    }
+
+    pub fn start_with(
+        n_trackers: usize,
+        tracker_extra: &str,
+        storages: Vec<StorageSpec>,
+    ) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let net = subnet();
+        let mut c = Cluster {
+            dir,
+            trackers: Vec::new(),
+            storages: Vec::new(),
+            net: net.clone(),
+        };
+        for i in 0..n_trackers {
+            let ip = format!("{net}.{}", 1 + i);
+            let port = free_port(&ip);
+            let metrics = free_port(&ip);
+            let cfg = format!(
+                "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
+                 base_path = \"{}\"\ncheck_active_interval = {CHECK_ACTIVE}\n{tracker_extra}\n",
+                c.dir.path().join(format!("tracker{i}")).display()
+            );
+            let d = Daemon::start(
+                c.dir.path(),
+                "tracker",
+                &format!("tracker{i}"),
+                &format!("{ip}:{port}"),
+                &cfg,
+            );
+            c.trackers.push(d);
+        }
+        for spec in storages {
+            c.add_storage(spec);
+        }
+        c
+    }
+
+    pub fn add_storage(&mut self, spec: StorageSpec) -> usize {
+        let i = self.storages.len();
+        let ip = format!("{}.{}", self.net, 10 + i);
+        let port = free_port(&ip);
+        let metrics = free_port(&ip);
+        let base = self.dir.path().join(format!("storage{i}"));
+        let store = base.join("store0");
+        std::fs::create_dir_all(&store).unwrap();
+        let trackers: Vec<String> = self
+            .trackers
+            .iter()
+            .map(|t| format!("\"{}\"", t.addr))
+            .collect();
+        let cfg = format!(
+            "group_name = \"{}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
+             base_path = \"{}\"\nstore_paths = [\"{}\"]\ntracker_servers = [{}]\nheart_beat_interval = {HEART_BEAT}\n{}\n",
+            spec.group,
+            base.display(),
+            store.display(),
+            trackers.join(", "),
+            spec.extra
+        );
+        let d = Daemon::start(
+            self.dir.path(),
+            "storage",
+            &format!("storage{i}"),
+            &format!("{ip}:{port}"),
+            &cfg,
+        );
+        self.storages.push(d);
+        i
+    }
+
+    pub fn tracker_addrs(&self) -> Vec<String> {
+        self.trackers.iter().map(|t| t.addr.clone()).collect()
+    }
+
+    pub fn client(&self) -> Client {
+        let mut cfg = ClientConfig::new(self.tracker_addrs());
+        cfg.connect_timeout = Duration::from_secs(2);
+        cfg.network_timeout = Duration::from_secs(10);
+        Client::new(cfg)
+    }
+
+    /// A FastDFS-format client.conf for this cluster.
+    pub fn client_conf(&self) -> PathBuf {
+        let p = self.dir.path().join("client.conf");
+        let mut text = String::from("connect_timeout = 2\nnetwork_timeout = 10\n");
+        for t in self.tracker_addrs() {
+            text.push_str(&format!("tracker_server = {t}\n"));
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn store_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("storage{i}")).join("store0")
+    }
+
+    /// Waits until every live tracker lists `n` ACTIVE storages.
+    pub async fn wait_active(&self, n: usize) {
+        let t = Instant::now();
+        loop {
+            let mut ok = true;
+            for addr in self.tracker_addrs() {
+                ok &= active_count(&addr).await == Some(n);
+            }
+            if ok {
+                return;
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                self.dump_logs();
+                panic!("cluster never reached {n} ACTIVE storages");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for d in self.trackers.iter().chain(&self.storages) {
+            eprintln!("----- {} -----\n{}", d.name, d.log_text());
+        }
+    }
+}
+
+/// ACTIVE storages as one tracker reports them; `None` if it is down.
+pub async fn active_count(tracker: &str) -> Option<usize> {
+    let c = Client::new(ClientConfig::new(vec![tracker.to_string()]));
+    let groups = c.list_groups().await.ok()?;
+    let mut n = 0;
+    for g in groups {
+        n += c
+            .list_storages(&g.name, None)
+            .await
+            .ok()?
+            .iter()
+            .filter(|s| s.status == state::ACTIVE)
+            .count();
+    }
+    Some(n)
+}
+
+/// Files (not directories) under a store path's data directory.
+pub fn data_files(store: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![store.join("data")];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -1,0 +1,105 @@
+//! SET_METADATA (13) and GET_METADATA (15): the `<data file>-m` side file
+//! in FastDFS's format (items sorted by name, `\x01` / `\x02` separators).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ferrodfs_proto::meta;
+use ferrodfs_proto::status;
+use ferrodfs_proto::storage_req::{GroupName, MetaFlag, SetMeta};
+
+use super::{check_group, disk, CmdError, Request};
+use crate::binlog::Op;
+use crate::ctx::Ctx;
+
+fn meta_path(data: &Path) -> PathBuf {
+    let mut p = data.as_os_str().to_owned();
+    p.push("-m");
+    PathBuf::from(p)
+}
+
+/// The data file must exist (ENOENT otherwise); returns its path.
+async fn existing_data(ctx: &Ctx, file: &GroupName) -> Result<PathBuf, CmdError> {
+    check_group(ctx, &file.group)?;
+    let path = ctx.data_path(&file.name)?;
+    let m = tokio::fs::metadata(&path).await.map_err(disk)?;
+    if !m.is_file() {
+        return Err(CmdError::Status(status::ENOENT));
+    }
+    Ok(path)
+}
+
+async fn read_meta(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match tokio::fs::read(path).await {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the metadata file atomically: readers see old or new, never half.
+async fn write_meta(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{:08x}.tmp", rand::random::<u32>()));
+    let tmp = PathBuf::from(tmp);
+    if let Err(e) = tokio::fs::write(&tmp, bytes).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&tmp, path).await.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Overwrite replaces all items (an empty list deletes the file); merge
+/// keeps existing items and lets new values win. Binlog: C for a new
+/// metadata file, U for a rewritten one, D for a removed one.
+pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+    let sm = SetMeta::parse(&req.read_all().await?)?;
+    let data = existing_data(ctx, &sm.file).await?;
+    // Serialise with other writers of this file so merges do not race.
+    let _guard = ctx.store.write_lock(&sm.file.name).lock().await;
+    let path = meta_path(&data);
+    let log_name = format!("{}-m", sm.file.name);
+    let old = read_meta(&path).await.map_err(disk)?;
+    let items = match sm.flag {
+        MetaFlag::Overwrite => meta::decode(&sm.meta),
+        MetaFlag::Merge => meta::merge(
+            meta::decode(old.as_deref().unwrap_or_default()),
+            meta::decode(&sm.meta),
+        ),
+    };
+    if items.is_empty() {
+        if old.is_some() {
+            tokio::fs::remove_file(&path).await.map_err(disk)?;
+            ctx.log(Op::Delete, &log_name)?;
+        }
+    } else {
+        write_meta(&path, &meta::encode(&items))
+            .await
+            .map_err(disk)?;
+        ctx.log(
+            if old.is_some() {
+                Op::Update
+            } else {
+                Op::Create
+            },
+            &log_name,
+        )?;
+    }
+    req.reply(&[]).await?;
+    Ok(0)
+}
+
+/// Replies the raw metadata bytes; ENOENT both without the file and
+/// without metadata, as FastDFS.
+pub(crate) async fn get(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+    let file = GroupName::parse(&req.read_all().await?)?;
+    let data = existing_data(ctx, &file).await?;
+    let bytes = read_meta(&meta_path(&data))
+        .await
+        .map_err(disk)?
+        .ok_or(CmdError::Status(status::ENOENT))?;
+    req.reply(&bytes).await?;
+    Ok(0)
+}

@@ -1,0 +1,81 @@
+//! UPLOAD_FILE (11), UPLOAD_APPENDER_FILE (23) and UPLOAD_SLAVE_FILE (21):
+//! receive into a temp file while computing the CRC32, then publish under
+//! the FastDFS name with one rename (storage_service.c, upload naming).
+
+use ferrodfs_proto::file_id::FileInfo;
+use ferrodfs_proto::status;
+use ferrodfs_proto::storage_req::{encode_upload_reply, SlaveHead, UploadHead};
+
+use super::{disk, CmdError, Request};
+use crate::binlog::Op;
+use crate::ctx::Ctx;
+
+/// Uploads a normal or appender file; replies `group(16) + Mxx/HH/HH/name`.
+pub(crate) async fn upload(
+    ctx: &Ctx,
+    req: &mut Request<'_>,
+    appender: bool,
+) -> Result<u64, CmdError> {
+    let pkg_len = req.header.pkg_len;
+    let head = UploadHead::parse(&req.read(UploadHead::LEN as u64).await?, pkg_len)?;
+    if head.file_size > ctx.cfg.max_body_size {
+        return Err(CmdError::Status(status::EINVAL));
+    }
+    let idx = ctx.store.choose(head.store_path_index)?;
+    ctx.store.check_room(idx, head.file_size)?;
+
+    let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
+    let crc = req.body_to_file(tmp.file(), head.file_size).await?;
+    tmp.finish().await.map_err(disk)?;
+
+    let size = head.file_size;
+    let created = crate::unix_now() as u32;
+    let name = ctx.store.place_new(idx, tmp, &head.ext, |ip, rng| {
+        if appender {
+            FileInfo::appender(ip, created, rng)
+        } else {
+            FileInfo::normal(ip, created, size, crc, rng)
+        }
+    })?;
+    let text = name.to_string();
+    ctx.log(Op::Create, &text)?;
+    tracing::debug!("uploaded {}/{text} ({size} bytes)", ctx.cfg.group_name);
+    req.reply(&encode_upload_reply(&ctx.cfg.group_name, &name))
+        .await?;
+    Ok(size)
+}
+
+/// Uploads a slave file beside its master (which must be here); the name
+/// is the master's with `prefix.ext` for its extension segment.
+pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+    let pkg_len = req.header.pkg_len;
+    let head = SlaveHead::parse(&req.read(SlaveHead::LEN as u64).await?, pkg_len)?;
+    let master = head.master(&req.read(head.master_len).await?)?;
+    if head.file_size > ctx.cfg.max_body_size {
+        return Err(CmdError::Status(status::EINVAL));
+    }
+    let master_path = ctx.data_path(&master)?;
+    if !master_path.is_file() {
+        return Err(CmdError::Status(status::ENOENT));
+    }
+    let slave = master.slave(&head.prefix, &head.ext)?;
+    let slave_path = ctx.data_path(&slave)?;
+    if slave_path.exists() {
+        return Err(CmdError::Status(status::EEXIST));
+    }
+    let idx = master.store_path as usize;
+    ctx.store.check_room(idx, head.file_size)?;
+
+    let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
+    req.body_to_file(tmp.file(), head.file_size).await?;
+    tmp.finish().await.map_err(disk)?;
+    tmp.place(&slave_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => CmdError::Status(status::EEXIST),
+        _ => disk(e),
+    })?;
+    let text = slave.to_string();
+    ctx.log(Op::Create, &text)?;
+    req.reply(&encode_upload_reply(&ctx.cfg.group_name, &slave))
+        .await?;
+    Ok(head.file_size)
+}

@@ -1,0 +1,489 @@
+//! `storage.toml`: the FastDFS `storage.conf` keys that still mean something
+//! here, checked at start so that a bad value names its key.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferrodfs_proto::fields::validate_group;
+use ferrodfs_runtime::config::{parse_size, parse_toml};
+use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
+use serde::Deserialize;
+
+/// FastDFS allows at most 256 store paths (`M00`..`MFF`).
+const MAX_STORE_PATHS: usize = 256;
+
+/// How a new file's `HH/HH` data directory is chosen
+/// (`file_distribute_path_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistributeMode {
+    /// Mode 0: `rotate_count` files per directory, then the next one.
+    RoundRobin { rotate_count: u32 },
+    /// Mode 1: PJW hash of the encoded file name.
+    Hash,
+}
+
+/// Which store path an upload goes to when the client lets the storage
+/// choose (store path index 255).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StorePathPolicy {
+    #[default]
+    RoundRobin,
+    /// The store path with the most free space.
+    LoadBalance,
+}
+
+/// A size given either as a number of bytes or as text like `"4G"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// The file as written; defaults and cross-key checks are applied by
+/// [`Config::parse`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    group_name: String,
+    #[serde(default = "default_bind")]
+    bind: IpAddr,
+    ip: Option<Ipv4Addr>,
+    #[serde(default = "default_port")]
+    port: u16,
+    #[serde(default = "default_http_port")]
+    http_port: u16,
+    metrics_listen: Option<SocketAddr>,
+    base_path: PathBuf,
+    store_paths: Vec<PathBuf>,
+    #[serde(default)]
+    tracker_servers: Vec<String>,
+    #[serde(default = "default_heart_beat")]
+    heart_beat_interval: f64,
+    #[serde(default = "default_subdirs")]
+    subdir_count_per_path: u32,
+    #[serde(default)]
+    file_distribute_path_mode: u8,
+    #[serde(default = "default_rotate_count")]
+    file_distribute_rotate_count: u32,
+    #[serde(default)]
+    store_path: StorePathPolicy,
+    #[serde(default = "default_reserved")]
+    reserved_storage_space: String,
+    max_body_size: Option<SizeValue>,
+    #[serde(default = "default_network_timeout")]
+    network_timeout: f64,
+}
+
+fn default_bind() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+}
+fn default_port() -> u16 {
+    23000
+}
+fn default_http_port() -> u16 {
+    8888
+}
+fn default_heart_beat() -> f64 {
+    30.0
+}
+fn default_subdirs() -> u32 {
+    256
+}
+fn default_rotate_count() -> u32 {
+    100
+}
+fn default_reserved() -> String {
+    "10%".into()
+}
+fn default_network_timeout() -> f64 {
+    30.0
+}
+
+/// Largest upload accepted unless `max_body_size` says otherwise. FastDFS
+/// has no such limit; this one keeps a bad header from filling a disk.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 4 << 30;
+
+/// A validated storage configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from, for error messages (`storage.toml`).
+    pub file: String,
+    pub group_name: String,
+    pub bind: IpAddr,
+    /// Advertised address; embedded in every file ID made here.
+    pub ip: Ipv4Addr,
+    /// 0 picks a free port; the bound one is reported to trackers.
+    pub port: u16,
+    pub http_port: u16,
+    pub metrics_listen: Option<SocketAddr>,
+    pub base_path: PathBuf,
+    /// Index i is the `Mxx` store path with xx = i.
+    pub store_paths: Vec<PathBuf>,
+    pub tracker_servers: Vec<String>,
+    pub heart_beat_interval: Duration,
+    pub subdir_count_per_path: u32,
+    pub file_distribute: DistributeMode,
+    pub store_path: StorePathPolicy,
+    pub reserved_storage_space: Reserved,
+    pub max_body_size: u64,
+    pub network_timeout: Duration,
+}
+
+fn seconds(file: &str, key: &str, v: f64) -> anyhow::Result<Duration> {
+    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+        return Err(ConfigError::new(
+            file,
+            key,
+            format!("{v} must be between 0 and 86400 seconds"),
+        )
+        .into());
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn check_tracker(file: &str, i: usize, s: &str) -> anyhow::Result<()> {
+    let bad = |why: &str| {
+        ConfigError::new(
+            file,
+            format!("tracker_servers[{i}]"),
+            format!("{s:?} {why}"),
+        )
+    };
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| bad("is not \"host:port\""))?;
+    if host.is_empty() {
+        return Err(bad("has no host").into());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(bad("has no valid port").into()),
+    }
+}
+
+impl Config {
+    /// Reads and validates `path` (no disk checks beyond reading it; the
+    /// directories are checked and created by [`crate::start`]).
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let (file, text) = ferrodfs_runtime::config::read_config(path)?;
+        Config::parse(&file, &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> anyhow::Result<Config> {
+        let raw: RawConfig = parse_toml(file, text)?;
+        let err = |key: &str, problem: String| -> anyhow::Error {
+            ConfigError::new(file, key, problem).into()
+        };
+
+        validate_group(&raw.group_name).map_err(|_| {
+            err(
+                "group_name",
+                format!(
+                    "{:?} must be 1-16 characters of [A-Za-z0-9]",
+                    raw.group_name
+                ),
+            )
+        })?;
+        let ip = match (raw.ip, raw.bind) {
+            (Some(ip), _) => ip,
+            (None, IpAddr::V4(b)) if !b.is_unspecified() => b,
+            (None, b) => {
+                return Err(err(
+                    "ip",
+                    format!("required when bind is {b}: the IPv4 address clients and trackers reach this storage at"),
+                ))
+            }
+        };
+        if ip.is_unspecified() {
+            return Err(err(
+                "ip",
+                format!("{ip} cannot be advertised; give this host's address"),
+            ));
+        }
+        if raw.base_path.as_os_str().is_empty() {
+            return Err(err("base_path", "must not be empty".into()));
+        }
+        if raw.store_paths.is_empty() {
+            return Err(err("store_paths", "needs at least one directory".into()));
+        }
+        if raw.store_paths.len() > MAX_STORE_PATHS {
+            return Err(err(
+                "store_paths",
+                format!(
+                    "{} entries; at most {MAX_STORE_PATHS} (M00..MFF)",
+                    raw.store_paths.len()
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, p) in raw.store_paths.iter().enumerate() {
+            let key = format!("store_paths[{i}]");
+            if p.as_os_str().is_empty() {
+                return Err(err(&key, "must not be empty".into()));
+            }
+            if !seen.insert(p) {
+                return Err(err(
+                    &key,
+                    format!("{:?} is listed twice", p.display().to_string()),
+                ));
+            }
+        }
+        for (i, t) in raw.tracker_servers.iter().enumerate() {
+            check_tracker(file, i, t)?;
+        }
+        if !(1..=256).contains(&raw.subdir_count_per_path) {
+            return Err(err(
+                "subdir_count_per_path",
+                format!("{} must be between 1 and 256", raw.subdir_count_per_path),
+            ));
+        }
+        let file_distribute = match raw.file_distribute_path_mode {
+            0 if raw.file_distribute_rotate_count == 0 => {
+                return Err(err(
+                    "file_distribute_rotate_count",
+                    "must be at least 1".into(),
+                ))
+            }
+            0 => DistributeMode::RoundRobin {
+                rotate_count: raw.file_distribute_rotate_count,
+            },
+            1 => DistributeMode::Hash,
+            m => {
+                return Err(err(
+                    "file_distribute_path_mode",
+                    format!("{m}: use 0 (round robin) or 1 (hash)"),
+                ))
+            }
+        };
+        let reserved_storage_space = parse_reserved(&raw.reserved_storage_space)
+            .map_err(|e| err("reserved_storage_space", e))?;
+        let max_body_size = match raw.max_body_size {
+            None => DEFAULT_MAX_BODY_SIZE,
+            Some(SizeValue::Bytes(n)) => n,
+            Some(SizeValue::Text(s)) => parse_size(&s).map_err(|e| err("max_body_size", e))?,
+        };
+        if max_body_size == 0 || max_body_size > i64::MAX as u64 {
+            return Err(err(
+                "max_body_size",
+                format!("{max_body_size} is out of range"),
+            ));
+        }
+        Ok(Config {
+            file: file.to_string(),
+            group_name: raw.group_name,
+            bind: raw.bind,
+            ip,
+            port: raw.port,
+            http_port: raw.http_port,
+            metrics_listen: raw.metrics_listen,
+            base_path: raw.base_path,
+            store_paths: raw.store_paths,
+            tracker_servers: raw.tracker_servers,
+            heart_beat_interval: seconds(file, "heart_beat_interval", raw.heart_beat_interval)?,
+            subdir_count_per_path: raw.subdir_count_per_path,
+            file_distribute,
+            store_path: raw.store_path,
+            reserved_storage_space,
+            max_body_size,
+            network_timeout: seconds(file, "network_timeout", raw.network_timeout)?,
+        })
+    }
+
+    /// Creates `base_path` and every store path if missing; an error names
+    /// the key of the directory that is unusable.
+    pub(crate) fn prepare_dirs(&self) -> anyhow::Result<()> {
+        let mut dirs = vec![("base_path".to_string(), &self.base_path)];
+        dirs.extend(
+            self.store_paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("store_paths[{i}]"), p)),
+        );
+        for (key, dir) in dirs {
+            let shown = format!("{:?}", dir.display().to_string());
+            if dir.exists() && !dir.is_dir() {
+                return Err(ConfigError::new(
+                    &self.file,
+                    key,
+                    format!("{shown} is not a directory"),
+                )
+                .into());
+            }
+            std::fs::create_dir_all(dir.join("data")).map_err(|e| {
+                ConfigError::new(
+                    &self.file,
+                    &key,
+                    format!("{shown} does not exist and cannot be created: {e}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        group_name = "group1"
+        ip = "127.0.0.1"
+        base_path = "/tmp/fdfs"
+        store_paths = ["/tmp/fdfs/m0"]
+    "#;
+
+    fn parse(extra: &str) -> anyhow::Result<Config> {
+        Config::parse("storage.toml", &format!("{MINIMAL}\n{extra}"))
+    }
+
+    fn error_of(extra: &str) -> String {
+        parse(extra).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_fastdfs_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.port, 23000);
+        assert_eq!(c.http_port, 8888);
+        assert_eq!(c.heart_beat_interval, Duration::from_secs(30));
+        assert_eq!(c.subdir_count_per_path, 256);
+        assert_eq!(
+            c.file_distribute,
+            DistributeMode::RoundRobin { rotate_count: 100 }
+        );
+        assert_eq!(c.store_path, StorePathPolicy::RoundRobin);
+        assert_eq!(c.reserved_storage_space, Reserved::Percent(10.0));
+        assert_eq!(c.max_body_size, DEFAULT_MAX_BODY_SIZE);
+        assert!(c.tracker_servers.is_empty());
+    }
+
+    #[test]
+    fn fractional_heart_beat_is_accepted() {
+        let c = parse("heart_beat_interval = 0.5").unwrap();
+        assert_eq!(c.heart_beat_interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn ip_defaults_to_a_specific_bind_address() {
+        let c = Config::parse(
+            "storage.toml",
+            "group_name='g1'\nbind='10.0.0.5'\nbase_path='/b'\nstore_paths=['/s']",
+        )
+        .unwrap();
+        assert_eq!(c.ip, Ipv4Addr::new(10, 0, 0, 5));
+    }
+
+    #[test]
+    fn ip_is_required_with_a_wildcard_bind() {
+        let e = Config::parse(
+            "storage.toml",
+            "group_name='g1'\nbase_path='/b'\nstore_paths=['/s']",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("storage.toml: ip: required"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = error_of("store_path0 = '/x'");
+        assert!(
+            e.contains("storage.toml") && e.contains("store_path0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (extra, key) in [
+            ("subdir_count_per_path = 0", "subdir_count_per_path:"),
+            ("subdir_count_per_path = 257", "subdir_count_per_path:"),
+            (
+                "file_distribute_path_mode = 2",
+                "file_distribute_path_mode:",
+            ),
+            ("reserved_storage_space = '120%'", "reserved_storage_space:"),
+            ("max_body_size = '5Q'", "max_body_size:"),
+            ("heart_beat_interval = 0", "heart_beat_interval:"),
+            ("network_timeout = -1", "network_timeout:"),
+            (
+                "tracker_servers = ['t1:22122', 'nohost']",
+                "tracker_servers[1]:",
+            ),
+            ("tracker_servers = [':22122']", "tracker_servers[0]:"),
+            ("store_path = 'fastest'", "store_path"),
+        ] {
+            let e = error_of(extra);
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn group_names_follow_fastdfs_rules() {
+        let e = Config::parse(
+            "storage.toml",
+            "group_name='group/1'\nip='1.2.3.4'\nbase_path='/b'\nstore_paths=['/s']",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("storage.toml: group_name:"), "{e}");
+        let e = Config::parse(
+            "storage.toml",
+            "group_name='abcdefghijklmnopq'\nip='1.2.3.4'\nbase_path='/b'\nstore_paths=['/s']",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("group_name"), "{e}");
+    }
+
+    #[test]
+    fn store_paths_must_be_present_and_distinct() {
+        let e = Config::parse(
+            "storage.toml",
+            "group_name='g'\nip='1.2.3.4'\nbase_path='/b'\nstore_paths=[]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("storage.toml: store_paths:"), "{e}");
+        let e = Config::parse(
+            "storage.toml",
+            "group_name='g'\nip='1.2.3.4'\nbase_path='/b'\nstore_paths=['/a','/a']",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("storage.toml: store_paths[1]:"), "{e}");
+    }
+
+    #[test]
+    fn sizes_accept_numbers_and_units() {
+        assert_eq!(parse("max_body_size = 1024").unwrap().max_body_size, 1024);
+        assert_eq!(
+            parse("max_body_size = '1G'").unwrap().max_body_size,
+            1 << 30
+        );
+        assert_eq!(
+            parse("reserved_storage_space = '2G'")
+                .unwrap()
+                .reserved_storage_space,
+            Reserved::Bytes(2 << 30)
+        );
+    }
+
+    #[test]
+    fn an_uncreatable_store_path_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let mut c = parse("").unwrap();
+        c.base_path = dir.path().join("base");
+        c.store_paths = vec![dir.path().join("m0"), file.join("sub")];
+        let e = c.prepare_dirs().unwrap_err().to_string();
+        assert!(e.starts_with("storage.toml: store_paths[1]:"), "{e}");
+        assert!(e.contains("cannot be created"), "{e}");
+        assert!(dir.path().join("m0/data").is_dir());
+    }
+}

@@ -1,0 +1,166 @@
+//! The client port: one task per connection, many requests per connection
+//! (clients pool them), and FastDFS's rules for what follows an error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrodfs_proto::header::Header;
+use ferrodfs_proto::io::{read_header, send_error};
+use ferrodfs_proto::{cmd, status};
+use ferrodfs_runtime::Shutdown;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::cmd::{dispatch, CmdError, Request};
+use crate::ctx::Ctx;
+
+/// After a refused request, an unread body up to this size is read and
+/// dropped so the connection stays usable; a larger one closes it.
+const DRAIN_LIMIT: u64 = 64 << 20;
+/// How long a closing connection keeps reading (and dropping) what the
+/// client still sends, so the error reply is not lost to a TCP reset.
+const LINGER: Duration = Duration::from_secs(2);
+/// In-flight requests get this long to finish once shutdown begins.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Accepts until shutdown, then lets open requests finish (up to
+/// [`GRACE`]) and aborts what is left; dropped temp files delete themselves.
+pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, mut shutdown: Shutdown) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(connection(ctx.clone(), stream, peer, shutdown.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let grace = GRACE.min(ctx.cfg.network_timeout);
+    let finished =
+        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        tracing::warn!(
+            "{} connection(s) still busy after {grace:?}; closing them",
+            conns.len()
+        );
+        conns.shutdown().await;
+    }
+}
+
+async fn connection(
+    ctx: Arc<Ctx>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: Shutdown,
+) {
+    ctx.stats.connection_opened();
+    serve_requests(&ctx, &mut stream, peer, &mut shutdown).await;
+    ctx.stats.connection_closed();
+}
+
+async fn serve_requests(
+    ctx: &Ctx,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    shutdown: &mut Shutdown,
+) {
+    loop {
+        // Idle between requests: shutdown closes the connection at once.
+        let header = tokio::select! {
+            _ = shutdown.wait() => return,
+            h = read_header(stream, i64::MAX as u64) => h,
+        };
+        let header = match header {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!("{peer}: bad header: {e}");
+                let _ = send_error(stream, status::EINVAL).await;
+                return linger_close(stream).await;
+            }
+        };
+        if header.cmd == cmd::QUIT {
+            return;
+        }
+        let mut req = Request::new(stream, header, ctx.cfg.network_timeout);
+        let result = dispatch(ctx, &mut req).await;
+        let (st, payload) = match &result {
+            Ok(n) => (status::OK, *n),
+            Err(CmdError::Status(s)) => (*s, 0),
+            Err(CmdError::Unsupported) => (status::EINVAL, 0),
+            Err(CmdError::Conn(_)) => (status::EIO, 0),
+        };
+        let keep_open = match result {
+            Ok(_) => true,
+            Err(CmdError::Conn(e)) => {
+                tracing::debug!("{peer}: connection lost during command {}: {e}", header.cmd);
+                false
+            }
+            Err(CmdError::Unsupported) => {
+                tracing::debug!("{peer}: unsupported command {}", header.cmd);
+                refuse(&mut req, status::EINVAL, true).await
+            }
+            Err(CmdError::Status(s)) => {
+                if s == status::EIO {
+                    tracing::error!("{peer}: command {} failed with a disk error", header.cmd);
+                } else {
+                    tracing::debug!(
+                        "{peer}: command {} refused: {}",
+                        header.cmd,
+                        status::name(s)
+                    );
+                }
+                // FastDFS closes the connection after every EINVAL reply.
+                refuse(&mut req, s, s != status::EINVAL).await
+            }
+        };
+        ctx.stats
+            .record(header.cmd, st, payload, req.bytes_in, req.bytes_out);
+        if !keep_open {
+            return;
+        }
+    }
+}
+
+/// Sends an error reply. The connection stays open when allowed and the
+/// unread body (if any) could be skipped first; otherwise it is closed
+/// gracefully, since the client's next bytes would be misread.
+async fn refuse(req: &mut Request<'_>, st: u8, may_continue: bool) -> bool {
+    let mut keep = may_continue;
+    if keep && req.remaining() > 0 {
+        keep = req.remaining() <= DRAIN_LIMIT && req.drain().await.is_ok();
+    }
+    if req.send(Header::error(st), &[]).await.is_err() {
+        return false;
+    }
+    if !keep {
+        linger_close(req.stream()).await;
+    }
+    keep
+}
+
+/// Half-closes, then discards input briefly so the client can read the
+/// reply before the socket goes away.
+async fn linger_close(stream: &mut TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut buf = vec![0u8; 64 << 10];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,255 @@
+//! Counters kept twice over: FastDFS's stat block (reported to trackers,
+//! shown by `ferrodfs monitor` / fdfs_monitor) and Prometheus metrics in a
+//! registry owned by this storage instance.
+
+use std::sync::Mutex;
+
+use ferrodfs_proto::stat::StorageStats;
+use ferrodfs_proto::{cmd, status};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::store::Store;
+
+/// Metric label for a command code.
+pub(crate) fn command_name(c: u8) -> &'static str {
+    match c {
+        cmd::UPLOAD_FILE => "upload",
+        cmd::UPLOAD_APPENDER_FILE => "upload_appender",
+        cmd::UPLOAD_SLAVE_FILE => "upload_slave",
+        cmd::APPEND_FILE => "append",
+        cmd::MODIFY_FILE => "modify",
+        cmd::TRUNCATE_FILE => "truncate",
+        cmd::DELETE_FILE => "delete",
+        cmd::DOWNLOAD_FILE => "download",
+        cmd::SET_METADATA => "set_metadata",
+        cmd::GET_METADATA => "get_metadata",
+        cmd::QUERY_FILE_INFO => "query_file_info",
+        cmd::ACTIVE_TEST => "active_test",
+        _ => "unknown",
+    }
+}
+
+/// Metric label for a status byte: its errno name (`OK`, `ENOENT`, ...).
+fn status_label(s: u8) -> &'static str {
+    status::name(s).split(' ').next().unwrap_or("unknown")
+}
+
+pub(crate) struct Stats {
+    block: Mutex<StorageStats>,
+    pub registry: Registry,
+    requests: IntCounterVec,
+    bytes_in: IntCounter,
+    bytes_out: IntCounter,
+    connections: IntGauge,
+    free_bytes: IntGaugeVec,
+    total_bytes: IntGaugeVec,
+}
+
+fn now() -> i64 {
+    crate::unix_now()
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "ferrodfs_storage_requests_total",
+                "Client requests by command and reply status",
+            ),
+            &["command", "status"],
+        )
+        .expect("valid metric");
+        let bytes_in = IntCounter::new(
+            "ferrodfs_storage_received_bytes_total",
+            "Request body bytes received",
+        )
+        .expect("valid metric");
+        let bytes_out =
+            IntCounter::new("ferrodfs_storage_sent_bytes_total", "Reply body bytes sent")
+                .expect("valid metric");
+        let connections = IntGauge::new("ferrodfs_storage_connections", "Open client connections")
+            .expect("valid metric");
+        let free_bytes = IntGaugeVec::new(
+            Opts::new(
+                "ferrodfs_storage_store_path_free_bytes",
+                "Free bytes per store path",
+            ),
+            &["store_path"],
+        )
+        .expect("valid metric");
+        let total_bytes = IntGaugeVec::new(
+            Opts::new(
+                "ferrodfs_storage_store_path_total_bytes",
+                "Size per store path",
+            ),
+            &["store_path"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+            Box::new(connections.clone()),
+            Box::new(free_bytes.clone()),
+            Box::new(total_bytes.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Stats {
+            block: Mutex::new(StorageStats::default()),
+            registry,
+            requests,
+            bytes_in,
+            bytes_out,
+            connections,
+            free_bytes,
+            total_bytes,
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut StorageStats) -> R) -> R {
+        f(&mut self.block.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn snapshot(&self) -> StorageStats {
+        self.with(|s| s.clone())
+    }
+
+    /// Connection gauges of the stat block: allocated (ever), current, max.
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+        self.with(|s| {
+            s.connections[0] = s.connections[0].saturating_add(1);
+            s.connections[1] += 1;
+            s.connections[2] = s.connections[2].max(s.connections[1]);
+        });
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+        self.with(|s| s.connections[1] -= 1);
+    }
+
+    pub fn heart_beat_sent(&self) {
+        self.with(|s| s.last_heart_beat_time = now());
+    }
+
+    /// Records one finished request. `payload` is the file bytes moved
+    /// (uploaded, appended, modified or downloaded).
+    pub fn record(&self, command: u8, st: u8, payload: u64, bytes_in: u64, bytes_out: u64) {
+        self.requests
+            .with_label_values(&[command_name(command), status_label(st)])
+            .inc();
+        self.bytes_in.inc_by(bytes_in);
+        self.bytes_out.inc_by(bytes_out);
+        let ok = st == status::OK;
+        let n = payload as i64;
+        self.with(|s| {
+            let changed = match command {
+                cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE | cmd::UPLOAD_SLAVE_FILE => {
+                    s.upload.record(ok);
+                    s.upload_bytes.add(n, ok);
+                    true
+                }
+                cmd::APPEND_FILE => {
+                    s.append.record(ok);
+                    s.append_bytes.add(n, ok);
+                    true
+                }
+                cmd::MODIFY_FILE => {
+                    s.modify.record(ok);
+                    s.modify_bytes.add(n, ok);
+                    true
+                }
+                cmd::TRUNCATE_FILE => {
+                    s.truncate.record(ok);
+                    true
+                }
+                cmd::SET_METADATA => {
+                    s.set_meta.record(ok);
+                    true
+                }
+                cmd::DELETE_FILE => {
+                    s.delete.record(ok);
+                    true
+                }
+                cmd::DOWNLOAD_FILE => {
+                    s.download.record(ok);
+                    s.download_bytes.add(n, ok);
+                    false
+                }
+                cmd::GET_METADATA => {
+                    s.get_meta.record(ok);
+                    false
+                }
+                _ => false,
+            };
+            if changed && ok {
+                s.last_source_update = now();
+            }
+        });
+    }
+
+    /// Refreshes the free-space gauges from the disks.
+    pub fn refresh_space(&self, store: &Store) {
+        for (i, p) in store.paths().iter().enumerate() {
+            if let Ok(s) = crate::store::disk_space(p) {
+                let label = format!("M{i:02X}");
+                self.free_bytes
+                    .with_label_values(&[&label])
+                    .set(s.free as i64);
+                self.total_bytes
+                    .with_label_values(&[&label])
+                    .set(s.total as i64);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_count_in_the_stat_block_and_metrics() {
+        let s = Stats::new();
+        s.record(cmd::UPLOAD_FILE, status::OK, 100, 115, 60);
+        s.record(cmd::UPLOAD_SLAVE_FILE, status::ENOSPC, 0, 10, 0);
+        let b = s.snapshot();
+        assert_eq!((b.upload.total, b.upload.success), (2, 1));
+        assert_eq!(b.upload_bytes.success, 100);
+        assert!(b.last_source_update > 0);
+        let text = ferrodfs_runtime::metrics::render(&s.registry);
+        assert!(
+            text.contains(r#"ferrodfs_storage_requests_total{command="upload",status="OK"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"command="upload_slave",status="ENOSPC""#),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrodfs_storage_received_bytes_total 125"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reads_do_not_count_as_source_updates() {
+        let s = Stats::new();
+        s.record(cmd::DOWNLOAD_FILE, status::OK, 5, 0, 5);
+        let b = s.snapshot();
+        assert_eq!(b.download_bytes.success, 5);
+        assert_eq!(b.last_source_update, 0);
+    }
+
+    #[test]
+    fn connection_gauges_track_the_maximum() {
+        let s = Stats::new();
+        s.connection_opened();
+        s.connection_opened();
+        s.connection_closed();
+        assert_eq!(s.snapshot().connections, [2, 1, 2]);
+    }
+}
