@@ -5,6 +5,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# The VIP tests build network namespaces (root) and run keepalived; here a
+# missing prerequisite is a failure, not a skip.
+export FERRODFS_VIP_NETNS_REQUIRED=1
+
 cargo build --release --locked --bin ferrodfs
 cargo test --release --locked --workspace
 tests/compat/run.sh "$root/target/release/ferrodfs"
