@@ -11,5 +11,5 @@ export FERRODFS_VIP_NETNS_REQUIRED=1
 
 cargo build --release --locked --bin ferrodfs
 cargo test --release --locked --workspace
-tests/compat/run.sh "$root/target/release/ferrodfs"
+tests/compat/run.sh "${CARGO_TARGET_DIR:-$root/target}/release/ferrodfs"
 echo "all tests passed"

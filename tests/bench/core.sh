@@ -6,8 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 secs="${1:-10}"
 cd "$root"
-cargo build --release --locked --bin ferrodfs >/dev/null
-bin="$root/target/release/ferrodfs"
+cargo build --release --bin ferrodfs >/dev/null
+bin="${CARGO_TARGET_DIR:-$root/target}/release/ferrodfs"
 work="$(mktemp -d)"
 "$bin" up --dir "$work/cluster" >"$work/up.out" 2>"$work/up.err" &
 pid=$!

@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-bin="${1:-$root/target/release/ferrodfs}"
+bin="${1:-${CARGO_TARGET_DIR:-$root/target}/release/ferrodfs}"
 venv="$root/.venv-py3fdfs"
 work="$(mktemp -d)"
 cluster_pid=""
