@@ -25,6 +25,8 @@ enum Command {
     Storage(ferrodfs_storage::StorageArgs),
     /// Run the VRRPv3 daemon that moves the virtual IP between LB nodes.
     Vip(ferrodfs_vip::VipArgs),
+    /// Run the HTTP load balancer (edge or front tier, by config).
+    Lb(ferrodfs_lb::LbArgs),
     /// Start a local cluster (2 trackers, 2 groups) in the foreground.
     Up(cli::up::UpArgs),
     /// Upload local files (or stdin with `-`); prints one file ID per file.
@@ -73,11 +75,16 @@ fn ferrodfs_main() -> i32 {
     let cli = Cli::parse();
     let is_daemon = matches!(
         cli.command,
-        Command::Tracker(_) | Command::Storage(_) | Command::Vip(_) | Command::Up(_)
+        Command::Tracker(_) | Command::Storage(_) | Command::Vip(_) | Command::Up(_) | Command::Lb(_)
     );
     if is_daemon {
         init_tracing();
     }
+    // pingora builds its own runtimes, so the lb runs outside ours.
+    let cli = match cli.command {
+        Command::Lb(a) => return exit_code(ferrodfs_lb::run(a)),
+        other => Cli { command: other },
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -90,6 +97,7 @@ fn ferrodfs_main() -> i32 {
             Command::Tracker(a) => ferrodfs_tracker::run(a).await,
             Command::Storage(a) => ferrodfs_storage::run(a).await,
             Command::Vip(a) => ferrodfs_vip::run(a).await,
+            Command::Lb(_) => unreachable!("the lb runs outside the tokio runtime"),
             Command::Up(a) => cli::up::run(a).await,
             Command::Upload(a) => cli::files::upload(a).await,
             Command::Download(a) => cli::files::download(a).await,
@@ -104,6 +112,10 @@ fn ferrodfs_main() -> i32 {
             Command::Bench(a) => cli::bench::run(a).await,
         }
     });
+    exit_code(result)
+}
+
+fn exit_code(result: anyhow::Result<()>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {

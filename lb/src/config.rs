@@ -1,0 +1,579 @@
+//! `edge.toml` / `front.toml`: the raw TOML shape (unknown keys rejected) and
+//! the checked [`Config`] the daemon runs on. Every check names the key, so a
+//! typo or a bad value stops the daemon at start (or makes a SIGHUP reload
+//! keep the old config) with a message the operator can act on.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferrodfs_runtime::config::{parse_size, ConfigError};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Which tier this process is: the edge (tracker nodes, `/groupN/...`, cache,
+/// purge) or the front (LB nodes, `/dfs/...` to the edge tier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Edge,
+    Front,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    role: Role,
+    listen: Option<String>,
+    metrics_listen: Option<String>,
+    threads: Option<usize>,
+    max_body_size: Option<String>,
+    max_uri_len: Option<usize>,
+    max_header_size: Option<String>,
+    expires: Option<String>,
+    shutdown_grace: Option<String>,
+    #[serde(default)]
+    upstream: RawUpstream,
+    edge: Option<RawEdge>,
+    cache: Option<RawCache>,
+    front: Option<RawFront>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    connect_timeout: Option<String>,
+    read_timeout: Option<String>,
+    max_tries: Option<usize>,
+    max_fails: Option<u32>,
+    fail_timeout: Option<String>,
+    health_check: Option<String>,
+    health_check_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdge {
+    trackers: Option<Vec<String>>,
+    refresh_interval: Option<String>,
+    groups: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    path: PathBuf,
+    max_size: Option<String>,
+    inactive: Option<String>,
+    valid: Option<BTreeMap<String, String>>,
+    purge_allow: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFront {
+    prefix: Option<String>,
+    upstreams: Vec<RawWeighted>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeighted {
+    addr: String,
+    weight: Option<usize>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub role: Role,
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub threads: usize,
+    pub max_body_size: u64,
+    pub max_uri_len: usize,
+    pub max_header_size: usize,
+    /// `Expires` / `Cache-Control: max-age` added to successful responses
+    /// (nginx `expires`); `None` leaves the upstream's headers alone.
+    pub expires: Option<Duration>,
+    pub shutdown_grace: Duration,
+    pub upstream: UpstreamConfig,
+    pub edge: Option<EdgeConfig>,
+    pub front: Option<FrontConfig>,
+}
+
+/// Timeouts, retries and health for every upstream pool of this process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Attempts per request, the first included (nginx `proxy_next_upstream_tries`).
+    pub max_tries: usize,
+    /// Failures within `fail_timeout` that take an upstream out for
+    /// `fail_timeout` (nginx `max_fails` / `fail_timeout`); 0 disables.
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub health_check: HealthCheckKind,
+    pub health_check_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthCheckKind {
+    /// A TCP connect succeeds.
+    Tcp,
+    /// `GET <path>` answers 200 (pingora's `HttpHealthCheck` accepts only
+    /// 200, so pick a path that exists, e.g. a small probe file).
+    Http {
+        path: String,
+    },
+    None,
+}
+
+/// Where the edge tier learns group membership.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Membership {
+    /// Poll the trackers; storages join and leave with their ACTIVE state.
+    Trackers {
+        trackers: Vec<String>,
+        refresh_interval: Duration,
+    },
+    /// Fixed lists, like nginx `upstream` blocks.
+    Static(BTreeMap<String, Vec<SocketAddr>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeConfig {
+    pub membership: Membership,
+    pub cache: Option<CacheConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub path: PathBuf,
+    pub max_size: u64,
+    /// Entries not read for this long are removed (nginx `inactive=`).
+    pub inactive: Duration,
+    /// Freshness per upstream status (nginx `proxy_cache_valid`).
+    pub valid: BTreeMap<u16, Duration>,
+    /// Client networks allowed to `/purge/...` (ngx_cache_purge `allow`).
+    pub purge_allow: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontConfig {
+    pub prefix: String,
+    pub upstreams: Vec<(SocketAddr, usize)>,
+}
+
+impl Config {
+    /// Reads, parses and checks `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read config: {e}", path.display()))?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> anyhow::Result<Config> {
+        let raw: RawConfig = ferrodfs_runtime::config::parse_toml(file, text)?;
+        Ok(check(file, raw)?)
+    }
+}
+
+fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+    let err = |key: &str, problem: String| ConfigError::new(file, key, problem);
+    let default_listen = match raw.role {
+        Role::Edge => "0.0.0.0:8000",
+        Role::Front => "0.0.0.0:88",
+    };
+    let listen =
+        addr(raw.listen.as_deref().unwrap_or(default_listen)).map_err(|p| err("listen", p))?;
+    let metrics_listen = raw
+        .metrics_listen
+        .as_deref()
+        .map(addr)
+        .transpose()
+        .map_err(|p| err("metrics_listen", p))?;
+    let threads = raw.threads.unwrap_or(2);
+    if threads == 0 {
+        return Err(err("threads", "must be at least 1".into()));
+    }
+    let size = |key: &str, v: &Option<String>, default: &str| {
+        parse_size(v.as_deref().unwrap_or(default)).map_err(|p| err(key, p))
+    };
+    let max_body_size = size("max_body_size", &raw.max_body_size, "1M")?;
+    let max_header_size = size("max_header_size", &raw.max_header_size, "32K")? as usize;
+    let max_uri_len = raw.max_uri_len.unwrap_or(8192);
+    if max_uri_len < 16 {
+        return Err(err(
+            "max_uri_len",
+            format!("{max_uri_len} is too small (at least 16)"),
+        ));
+    }
+    let default_expires = match raw.role {
+        Role::Edge => "30d",
+        Role::Front => "off",
+    };
+    let expires = match raw.expires.as_deref().unwrap_or(default_expires) {
+        "off" => None,
+        v => Some(parse_duration(v).map_err(|p| err("expires", p))?),
+    };
+    let dur = |key: &str, v: &Option<String>, default: &str| {
+        parse_duration(v.as_deref().unwrap_or(default)).map_err(|p| err(key, p))
+    };
+    let shutdown_grace = dur("shutdown_grace", &raw.shutdown_grace, "5s")?;
+    let upstream = check_upstream(&raw.upstream, &err, &dur)?;
+
+    let (edge, front) = match raw.role {
+        Role::Edge => {
+            if raw.front.is_some() {
+                return Err(err(
+                    "front",
+                    "only for role = \"front\"; remove it or change role".into(),
+                ));
+            }
+            let edge = raw.edge.ok_or_else(|| {
+                err(
+                    "edge",
+                    "role = \"edge\" needs an [edge] table with trackers or groups".into(),
+                )
+            })?;
+            let membership = check_membership(edge, &err, &dur)?;
+            let cache = raw.cache.map(|c| check_cache(c, &err, &dur)).transpose()?;
+            (Some(EdgeConfig { membership, cache }), None)
+        }
+        Role::Front => {
+            if raw.edge.is_some() {
+                return Err(err(
+                    "edge",
+                    "only for role = \"edge\"; remove it or change role".into(),
+                ));
+            }
+            if raw.cache.is_some() {
+                return Err(err(
+                    "cache",
+                    "the cache lives on the edge tier; remove [cache] or set role = \"edge\""
+                        .into(),
+                ));
+            }
+            let front = raw.front.ok_or_else(|| {
+                err(
+                    "front",
+                    "role = \"front\" needs a [front] table with upstreams".into(),
+                )
+            })?;
+            (None, Some(check_front(front, &err)?))
+        }
+    };
+    Ok(Config {
+        role: raw.role,
+        listen,
+        metrics_listen,
+        threads,
+        max_body_size,
+        max_uri_len,
+        max_header_size,
+        expires,
+        shutdown_grace,
+        upstream,
+        edge,
+        front,
+    })
+}
+
+type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+type DurFn<'a> = dyn Fn(&str, &Option<String>, &str) -> Result<Duration, ConfigError> + 'a;
+
+fn check_upstream(
+    u: &RawUpstream,
+    err: &ErrFn,
+    dur: &DurFn,
+) -> Result<UpstreamConfig, ConfigError> {
+    let max_tries = u.max_tries.unwrap_or(3);
+    if max_tries == 0 {
+        return Err(err("upstream.max_tries", "must be at least 1".into()));
+    }
+    let health_check = match u.health_check.as_deref().unwrap_or("tcp") {
+        "tcp" => HealthCheckKind::Tcp,
+        "none" => HealthCheckKind::None,
+        v => match v.strip_prefix("http:") {
+            Some(path)
+                if path.starts_with('/') && path.parse::<http::uri::PathAndQuery>().is_ok() =>
+            {
+                HealthCheckKind::Http {
+                    path: path.to_string(),
+                }
+            }
+            _ => {
+                return Err(err(
+                    "upstream.health_check",
+                    format!(
+                        "{v:?}: use \"tcp\", \"none\" or \"http:/path\" (a path that answers 200)"
+                    ),
+                ))
+            }
+        },
+    };
+    Ok(UpstreamConfig {
+        connect_timeout: dur("upstream.connect_timeout", &u.connect_timeout, "2s")?,
+        read_timeout: dur("upstream.read_timeout", &u.read_timeout, "30s")?,
+        max_tries,
+        max_fails: u.max_fails.unwrap_or(1),
+        fail_timeout: dur("upstream.fail_timeout", &u.fail_timeout, "10s")?,
+        health_check,
+        health_check_interval: dur(
+            "upstream.health_check_interval",
+            &u.health_check_interval,
+            "2s",
+        )?,
+    })
+}
+
+fn check_membership(edge: RawEdge, err: &ErrFn, dur: &DurFn) -> Result<Membership, ConfigError> {
+    match (edge.trackers, edge.groups) {
+        (Some(_), Some(_)) => Err(err(
+            "edge",
+            "set either edge.trackers (learn groups from the cluster) or edge.groups (static lists), not both".into(),
+        )),
+        (None, None) => Err(err("edge", "set edge.trackers or edge.groups".into())),
+        (Some(trackers), None) => {
+            if trackers.is_empty() {
+                return Err(err("edge.trackers", "is empty; list at least one tracker \"host:22122\"".into()));
+            }
+            for (i, t) in trackers.iter().enumerate() {
+                if !t.contains(':') {
+                    return Err(err(&format!("edge.trackers[{i}]"), format!("{t:?} needs a port, like \"{t}:22122\"")));
+                }
+            }
+            let refresh_interval = dur("edge.refresh_interval", &edge.refresh_interval, "3s")?;
+            Ok(Membership::Trackers { trackers, refresh_interval })
+        }
+        (None, Some(groups)) => {
+            if groups.is_empty() {
+                return Err(err("edge.groups", "is empty; add a group like group1 = [\"10.0.0.11:8888\"]".into()));
+            }
+            let mut out = BTreeMap::new();
+            for (name, addrs) in groups {
+                if !crate::route::is_group_name(&name) {
+                    return Err(err(&format!("edge.groups.{name}"), "a group name is 1-16 letters, digits, '_' or '-'".into()));
+                }
+                if addrs.is_empty() {
+                    return Err(err(&format!("edge.groups.{name}"), "is empty; list the group's storages \"ip:8888\"".into()));
+                }
+                let parsed = addrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| addr(a).map_err(|p| err(&format!("edge.groups.{name}[{i}]"), p)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.insert(name, parsed);
+            }
+            Ok(Membership::Static(out))
+        }
+    }
+}
+
+fn check_cache(c: RawCache, err: &ErrFn, dur: &DurFn) -> Result<CacheConfig, ConfigError> {
+    let max_size =
+        parse_size(c.max_size.as_deref().unwrap_or("1G")).map_err(|p| err("cache.max_size", p))?;
+    if max_size == 0 {
+        return Err(err(
+            "cache.max_size",
+            "must be above 0; remove [cache] to turn caching off".into(),
+        ));
+    }
+    let inactive = dur("cache.inactive", &c.inactive, "1d")?;
+    let mut valid = BTreeMap::new();
+    let raw_valid = c.valid.unwrap_or_else(|| {
+        [("200", "12h"), ("304", "12h")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into()
+    });
+    for (status, ttl) in raw_valid {
+        let key = format!("cache.valid.{status}");
+        let code: u16 = status
+            .parse()
+            .ok()
+            .filter(|c| (200..600).contains(c))
+            .ok_or_else(|| err(&key, "the key must be an HTTP status 200-599".into()))?;
+        valid.insert(code, parse_duration(&ttl).map_err(|p| err(&key, p))?);
+    }
+    let purge_allow = c
+        .purge_allow
+        .unwrap_or_else(|| vec!["127.0.0.0/8".into()])
+        .iter()
+        .enumerate()
+        .map(|(i, n)| parse_net(n).map_err(|p| err(&format!("cache.purge_allow[{i}]"), p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CacheConfig {
+        path: c.path,
+        max_size,
+        inactive,
+        valid,
+        purge_allow,
+    })
+}
+
+fn check_front(f: RawFront, err: &ErrFn) -> Result<FrontConfig, ConfigError> {
+    let prefix = f.prefix.unwrap_or_else(|| "/dfs".into());
+    if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.len() < 2 {
+        return Err(err(
+            "front.prefix",
+            format!("{prefix:?}: write it like \"/dfs\" (leading slash, none at the end)"),
+        ));
+    }
+    if f.upstreams.is_empty() {
+        return Err(err(
+            "front.upstreams",
+            "is empty; list the edge tier nodes { addr = \"ip:8000\" }".into(),
+        ));
+    }
+    let upstreams = f
+        .upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let a = addr(&u.addr).map_err(|p| err(&format!("front.upstreams[{i}].addr"), p))?;
+            let w = u.weight.unwrap_or(1);
+            if w == 0 {
+                return Err(err(
+                    &format!("front.upstreams[{i}].weight"),
+                    "must be at least 1".into(),
+                ));
+            }
+            Ok((a, w))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(FrontConfig { prefix, upstreams })
+}
+
+fn addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an \"ip:port\" address"))
+}
+
+/// A network ("10.0.0.0/8") or a single address ("10.0.0.5").
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not a network like \"10.0.0.0/8\" or an address"))
+}
+
+/// Parses nginx-style durations: "500ms", "3s", "5m", "12h", "30d", or
+/// plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like \"3s\", \"12h\" or \"30d\""))?;
+    let secs = |mul: u64| {
+        n.checked_mul(mul)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{s:?} is too long"))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => Err(format!(
+            "{s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse("lb.toml", text)
+    }
+
+    fn err_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_static_edge_gets_classic_defaults() {
+        let c = parse("role = \"edge\"\n[edge.groups]\ngroup1 = [\"127.0.0.1:8888\"]\n[cache]\npath = \"/tmp/c\"\n").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8000".parse().unwrap());
+        assert_eq!(c.expires, Some(Duration::from_secs(30 * 86_400)));
+        let cache = c.edge.unwrap().cache.unwrap();
+        assert_eq!(cache.valid[&200], Duration::from_secs(12 * 3600));
+        assert_eq!(cache.valid[&304], Duration::from_secs(12 * 3600));
+        assert_eq!(cache.purge_allow, vec![parse_net("127.0.0.0/8").unwrap()]);
+    }
+
+    #[test]
+    fn front_defaults_to_port_88_and_dfs_prefix() {
+        let c = parse(
+            "role = \"front\"\n[front]\nupstreams = [{ addr = \"127.0.0.1:8000\", weight = 2 }]\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 88);
+        assert_eq!(c.expires, None);
+        let f = c.front.unwrap();
+        assert_eq!(f.prefix, "/dfs");
+        assert_eq!(f.upstreams, vec![("127.0.0.1:8000".parse().unwrap(), 2)]);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err_of("role = \"edge\"\nlisten_port = 1\n[edge]\ntrackers = [\"a:1\"]\n");
+        assert!(e.contains("listen_port"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = err_of("role = \"edge\"\n[edge.groups]\ngroup1 = [\"nope\"]\n");
+        assert!(e.contains("edge.groups.group1[0]"), "{e}");
+        let e = err_of("role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[cache]\npath = \"/c\"\n[cache.valid]\n200 = \"12x\"\n");
+        assert!(e.contains("cache.valid.200"), "{e}");
+        let e = err_of("role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[cache]\npath = \"/c\"\npurge_allow = [\"10.0.0.0/33\"]\n");
+        assert!(e.contains("cache.purge_allow[0]"), "{e}");
+        let e = err_of(
+            "role = \"front\"\n[front]\nupstreams = [{ addr = \"1.2.3.4:8000\", weight = 0 }]\n",
+        );
+        assert!(e.contains("front.upstreams[0].weight"), "{e}");
+    }
+
+    #[test]
+    fn http_health_check_needs_a_valid_path() {
+        let e = err_of("role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[upstream]\nhealth_check = \"http:/a b\"\n");
+        assert!(e.contains("upstream.health_check"), "{e}");
+    }
+
+    #[test]
+    fn tier_sections_must_match_the_role() {
+        let e = err_of("role = \"front\"\n[front]\nupstreams = [{ addr = \"1.2.3.4:8000\" }]\n[cache]\npath = \"/c\"\n");
+        assert!(e.contains("cache:"), "{e}");
+        let e = err_of("role = \"edge\"\n");
+        assert!(e.contains("edge:"), "{e}");
+        let e = err_of(
+            "role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[edge.groups]\ng = [\"1.2.3.4:1\"]\n",
+        );
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn shipped_example_configs_are_valid() {
+        for f in ["edge.toml", "front.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(f);
+            Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn durations_accept_nginx_units() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+}

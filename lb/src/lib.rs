@@ -1,0 +1,53 @@
+//! `ferrodfs lb`: the HTTP load balancer of a ferrodfs deployment, on pingora.
+//!
+//! One binary, two roles chosen by config: the **edge** tier (tracker nodes,
+//! `:8000`) sends `/groupN/Mxx/...` to the storages of group N, learned from
+//! the trackers or listed statically, with retries, health checks, a disk
+//! cache and `/purge/...`; the **front** tier (LB nodes, `:88`) strips `/dfs`
+//! and spreads requests over the edge nodes by weight.
+//!
+//! Configuration, every key with its default: `examples/edge.toml` and
+//! `examples/front.toml` (a unit test keeps them valid).
+
+pub mod cache;
+pub mod classify;
+pub mod config;
+pub mod membership;
+pub mod metrics;
+pub mod passive;
+pub mod proxy;
+pub mod route;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+use std::path::PathBuf;
+
+pub use server::serve;
+
+/// `ferrodfs lb --config edge.toml`
+#[derive(clap::Args, Debug)]
+pub struct LbArgs {
+    /// The lb config (TOML): `role = "edge"` or `role = "front"`.
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+/// Runs the lb until SIGTERM (graceful: in-flight requests finish within
+/// `shutdown_grace`) or SIGINT (fast). SIGHUP reloads the config.
+///
+/// Must be called **outside** any tokio runtime: pingora builds and owns
+/// its runtimes. Logs with `tracing` (a subscriber is installed unless the
+/// caller already set one; `RUST_LOG` filters, default `info`).
+pub fn run(args: LbArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    serve(
+        &args.config,
+        pingora_core::server::RunArgs::default().shutdown_signal,
+    )
+}

@@ -1,0 +1,120 @@
+//! Group membership learned from the trackers: every refresh interval the
+//! edge asks a tracker for all groups and their storages, and keeps the
+//! ACTIVE ones' HTTP addresses. Adding a storage to a group, or one going
+//! offline, changes routing with no proxy config edit and no reload.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use ferrodfs_client::{Client, ClientConfig, GroupStat, StorageStat};
+use ferrodfs_proto::cluster::state::ACTIVE;
+
+/// group name -> HTTP addresses of its ACTIVE storages.
+pub type GroupMembers = BTreeMap<String, Vec<SocketAddr>>;
+
+/// The pure part: which storages of what the trackers reported may serve
+/// reads. A storage that is not ACTIVE (still syncing, offline, deleted) or
+/// has no HTTP port is left out; a group with none left is still listed
+/// (empty) so its requests get "no live upstream" rather than "unknown group".
+pub fn members_from(groups: &[(GroupStat, Vec<StorageStat>)]) -> GroupMembers {
+    groups
+        .iter()
+        .map(|(g, storages)| {
+            let mut addrs: Vec<SocketAddr> = storages
+                .iter()
+                .filter(|s| {
+                    s.status == ACTIVE && s.storage_http_port > 0 && s.storage_http_port <= 65535
+                })
+                .filter_map(|s| {
+                    let ip: IpAddr = s.ip.parse().ok()?;
+                    Some(SocketAddr::new(ip, s.storage_http_port as u16))
+                })
+                .collect();
+            addrs.sort();
+            addrs.dedup();
+            (g.name.clone(), addrs)
+        })
+        .collect()
+}
+
+/// Asks the trackers (the client fails over between them) for the whole
+/// cluster picture.
+pub async fn fetch(trackers: &[String]) -> anyhow::Result<GroupMembers> {
+    let client = Client::new(ClientConfig::new(trackers.to_vec()));
+    let groups = client
+        .list_groups()
+        .await
+        .map_err(|e| anyhow::anyhow!("list groups from trackers {trackers:?}: {e}"))?;
+    let mut all = Vec::with_capacity(groups.len());
+    for g in groups {
+        let storages = client.list_storages(&g.name, None).await.map_err(|e| {
+            anyhow::anyhow!(
+                "list storages of {} from trackers {trackers:?}: {e}",
+                g.name
+            )
+        })?;
+        all.push((g, storages));
+    }
+    Ok(members_from(&all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrodfs_proto::cluster::state::{OFFLINE, WAIT_SYNC};
+
+    fn group(name: &str) -> GroupStat {
+        GroupStat {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    fn storage(ip: &str, port: i64, status: u8) -> StorageStat {
+        StorageStat {
+            ip: ip.into(),
+            storage_http_port: port,
+            status,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_active_storages_with_an_http_port_serve() {
+        let m = members_from(&[(
+            group("group1"),
+            vec![
+                storage("10.0.0.12", 8888, ACTIVE),
+                storage("10.0.0.11", 8888, ACTIVE),
+                storage("10.0.0.13", 8888, WAIT_SYNC),
+                storage("10.0.0.14", 8888, OFFLINE),
+                storage("10.0.0.15", 0, ACTIVE),
+            ],
+        )]);
+        assert_eq!(
+            m["group1"],
+            vec![
+                "10.0.0.11:8888".parse().unwrap(),
+                "10.0.0.12:8888".parse::<SocketAddr>().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_with_no_active_storage_is_known_but_empty() {
+        let m = members_from(&[(group("group2"), vec![storage("10.0.0.21", 8888, OFFLINE)])]);
+        assert_eq!(m["group2"], Vec::<SocketAddr>::new());
+    }
+
+    #[test]
+    fn unparsable_ips_are_skipped_not_fatal() {
+        let m = members_from(&[(
+            group("g"),
+            vec![
+                storage("not-an-ip", 8888, ACTIVE),
+                storage("10.0.0.1", 8888, ACTIVE),
+            ],
+        )]);
+        assert_eq!(m["g"].len(), 1);
+    }
+}

@@ -1,0 +1,464 @@
+//! The pingora `ProxyHttp` hooks for both tiers. Decisions live in the pure
+//! modules (`classify`, `route`, `cache`, `upstream`'s selection, `passive`); this file
+//! wires them to the request lifecycle:
+//!
+//! request_filter: limits, routing, purge ACL, front prefix strip ->
+//! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
+//! upstream_peer: next untried healthy upstream ->
+//! upstream_request_filter: X-Real-IP / X-Forwarded-* ->
+//! upstream_response_filter: 502/504 from an upstream become a retry ->
+//! fail_to_connect / error_while_proxy: passive marking, retry decision ->
+//! response_filter: Expires, X-Cache-Status -> logging: access line, metrics.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_cache::{CacheMeta, CachePhase, NoCacheReason, RespCacheable};
+use pingora_core::upstreams::peer::{HttpPeer, Peer};
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+use crate::cache;
+use crate::classify::classify;
+use crate::config::Role;
+use crate::route::Reject;
+use crate::state::{Live, Shared};
+use crate::upstream::{peer_options, Pool};
+
+pub struct Lb {
+    pub shared: Arc<Shared>,
+}
+
+/// Per-request state.
+pub struct Ctx {
+    start: Instant,
+    live: Option<Arc<Live>>,
+    pool: Option<Arc<Pool>>,
+    /// The URI the cache key is made of (edge, file and purge requests).
+    cache_uri: Option<String>,
+    purge: bool,
+    tried: Vec<SocketAddr>,
+    current: Option<SocketAddr>,
+    body_seen: u64,
+    rejected: Option<u16>,
+    /// The cache was looked up and could not answer.
+    cache_missed: bool,
+}
+
+impl Ctx {
+    /// Whether another attempt is allowed and has somewhere to go; when
+    /// not, the failure itself (timeout, 502...) is what the client sees.
+    fn can_retry(&self) -> bool {
+        let max = self.live.as_ref().map_or(1, |l| l.cfg.upstream.max_tries);
+        self.tried.len() < max
+            && self
+                .pool
+                .as_ref()
+                .is_some_and(|p| p.select(&self.tried, Instant::now()).is_some())
+    }
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+async fn reject(session: &mut Session, r: &Reject) -> Result<()> {
+    let body = Bytes::from(r.message());
+    let mut resp = ResponseHeader::build(r.status(), Some(3))?;
+    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    if matches!(
+        r,
+        Reject::BodyTooLarge | Reject::HeadersTooLarge | Reject::UriTooLong
+    ) {
+        // The rest of the request may still be on the wire; don't reuse.
+        session.set_keepalive(None);
+        resp.insert_header("connection", "close")?;
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await
+}
+
+fn upstream_error_kind(e: &Error) -> &'static str {
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            "timeout"
+        }
+        ErrorType::HTTPStatus(_) => "status",
+        ErrorType::ConnectRefused | ErrorType::ConnectError | ErrorType::ConnectNoRoute => {
+            "connect"
+        }
+        _ => "io",
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Lb {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            live: None,
+            pool: None,
+            cache_uri: None,
+            purge: false,
+            tried: Vec::new(),
+            current: None,
+            body_seen: 0,
+            rejected: None,
+            cache_missed: false,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let live = self.shared.live();
+        ctx.live = Some(live.clone());
+        match classify(&live, session.req_header(), client_ip(session)) {
+            Ok(t) => {
+                if let Some(uri) = t.upstream_uri {
+                    let parsed = uri
+                        .parse()
+                        .map_err(|e| Error::because(ErrorType::InternalError, "rewrite uri", e))?;
+                    session.req_header_mut().set_uri(parsed);
+                }
+                ctx.pool = Some(t.pool);
+                ctx.cache_uri = t.cache_uri;
+                ctx.purge = t.purge;
+                Ok(false)
+            }
+            Err(r) => {
+                ctx.rejected = Some(r.status());
+                reject(session, &r).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.body_seen += body.as_ref().map_or(0, |b| b.len() as u64);
+        let max = ctx.live.as_ref().map_or(u64::MAX, |l| l.cfg.max_body_size);
+        if ctx.body_seen > max {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(413),
+                "request body larger than max_body_size",
+            );
+        }
+        Ok(())
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let (Some(storage), Some(_)) = (self.shared.cache, &ctx.cache_uri) else {
+            return Ok(());
+        };
+        session.cache.enable(storage, None, None, None, None);
+        let cap = ctx
+            .live
+            .as_ref()
+            .and_then(|l| l.cfg.edge.as_ref()?.cache.as_ref().map(|c| c.max_size))
+            .unwrap_or(u64::MAX);
+        session
+            .cache
+            .set_max_file_size_bytes(usize::try_from(cap).unwrap_or(usize::MAX));
+        Ok(())
+    }
+
+    fn cache_key_callback(
+        &self,
+        _session: &Session,
+        ctx: &mut Ctx,
+    ) -> Result<pingora_cache::CacheKey> {
+        let uri = ctx.cache_uri.as_deref().unwrap_or("/");
+        Ok(cache::key(uri))
+    }
+
+    async fn proxy_upstream_filter(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.cache_missed = true;
+        Ok(true)
+    }
+
+    fn is_purge(&self, _session: &Session, ctx: &Ctx) -> bool {
+        ctx.purge
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<RespCacheable> {
+        let Some(c) = ctx
+            .live
+            .as_ref()
+            .and_then(|l| l.cfg.edge.as_ref()?.cache.clone())
+        else {
+            return Ok(RespCacheable::Uncacheable(NoCacheReason::NeverEnabled));
+        };
+        Ok(match cache::freshness(resp, &c.valid) {
+            Some(ttl) => {
+                let now = SystemTime::now();
+                // Serve an expired copy while every upstream fails, for as
+                // long as the entry may sit in the cache unread.
+                let stale_if_error = u32::try_from(c.inactive.as_secs()).unwrap_or(u32::MAX);
+                RespCacheable::Cacheable(CacheMeta::new(
+                    now + ttl,
+                    now,
+                    0,
+                    stale_if_error,
+                    resp.clone(),
+                ))
+            }
+            None => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
+        })
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let pool = ctx.pool.clone().expect("request_filter set the pool");
+        let live = ctx.live.clone().expect("request_filter set the snapshot");
+        let Some(addr) = pool.select(&ctx.tried, Instant::now()) else {
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(502),
+                format!(
+                    "no live upstream in pool {:?} (members: {:?}, tried: {:?})",
+                    pool.name,
+                    pool.members(),
+                    ctx.tried
+                ),
+            );
+            e.set_retry(false);
+            return Err(e);
+        };
+        if !ctx.tried.is_empty() {
+            self.shared
+                .metrics
+                .retries
+                .with_label_values(&[&pool.name])
+                .inc();
+        }
+        ctx.tried.push(addr);
+        ctx.current = Some(addr);
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer_options(&mut peer, &live.cfg.upstream);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(ip) = client_ip(session) else {
+            return Ok(());
+        };
+        let ip = ip.to_string();
+        let xff = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+            _ => ip.clone(),
+        };
+        req.insert_header("x-forwarded-for", xff)?;
+        let front = ctx.live.as_ref().is_some_and(|l| l.cfg.role == Role::Front);
+        // The front tier faces clients, so what they claim is overwritten;
+        // the edge keeps what the front set and fills in only what is missing.
+        if front || !req.headers.contains_key("x-real-ip") {
+            req.insert_header("x-real-ip", ip)?;
+        }
+        if front || !req.headers.contains_key("x-forwarded-proto") {
+            req.insert_header("x-forwarded-proto", "http")?;
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let status = resp.status.as_u16();
+        let (Some(pool), Some(addr)) = (ctx.pool.clone(), ctx.current) else {
+            return Ok(());
+        };
+        if (status == 502 || status == 504) && ctx.can_retry() {
+            // nginx `proxy_next_upstream http_502 http_504`: nothing has been
+            // sent downstream yet, so the next upstream can still answer.
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(status),
+                format!("upstream {addr} answered {status}"),
+            )
+            .into_up());
+        }
+        pool.succeeded(addr);
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.note_failure(ctx, &e, peer);
+        e.set_retry(ctx.can_retry());
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        _reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("upstream {peer}"));
+        let upstream_fault = e.esource() == &ErrorSource::Upstream;
+        let nothing_sent = session.response_written().is_none();
+        if upstream_fault {
+            self.note_failure(ctx, &e, peer);
+        }
+        let idempotent = session.req_header().method.is_idempotent();
+        e.set_retry(upstream_fault && nothing_sent && idempotent && ctx.can_retry());
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(c) => *c,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                504
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let body = Bytes::from(format!(
+                "{}\n",
+                e.context
+                    .as_ref()
+                    .map_or("upstream failed".to_string(), |c| c.to_string())
+            ));
+            let _ = session.respond_error_with_body(code, body).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(live) = ctx.live.as_ref() else {
+            return Ok(());
+        };
+        if let Some(ttl) = live.cfg.expires {
+            let status = resp.status.as_u16();
+            if cache::expires_applies(status) {
+                let (expires, cc) = cache::expires_headers(SystemTime::now(), ttl);
+                resp.insert_header("expires", expires)?;
+                resp.insert_header("cache-control", cc)?;
+            }
+        }
+        if ctx.cache_uri.is_some() && !ctx.purge {
+            resp.insert_header(
+                "x-cache-status",
+                cache_result(session.cache.phase(), ctx.cache_missed),
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.rejected)
+            .unwrap_or(0);
+        let m = &self.shared.metrics;
+        m.requests.with_label_values(&[&status.to_string()]).inc();
+        let elapsed = ctx.start.elapsed();
+        m.latency.observe(elapsed.as_secs_f64());
+        let cache = if ctx.cache_uri.is_some() && !ctx.purge {
+            cache_result(session.cache.phase(), ctx.cache_missed)
+        } else {
+            "-"
+        };
+        if cache != "-" {
+            m.cache_lookups.with_label_values(&[cache]).inc();
+        }
+        let req = session.req_header();
+        tracing::info!(
+            target: "ferrodfs_lb::access",
+            client = %client_ip(session).map_or("-".to_string(), |ip| ip.to_string()),
+            method = %req.method,
+            uri = %req.uri,
+            status,
+            bytes = session.body_bytes_sent(),
+            upstream = %ctx.current.map_or("-".to_string(), |a| a.to_string()),
+            tries = ctx.tried.len(),
+            cache,
+            ms = elapsed.as_secs_f64() * 1000.0,
+            error = %e.map_or(String::new(), |e| e.to_string()),
+        );
+    }
+}
+
+impl Lb {
+    fn note_failure(&self, ctx: &Ctx, e: &Error, peer: &HttpPeer) {
+        let addr = peer.address().to_string();
+        self.shared
+            .metrics
+            .upstream_errors
+            .with_label_values(&[&addr, upstream_error_kind(e)])
+            .inc();
+        if let (Some(pool), Some(a)) = (&ctx.pool, ctx.current) {
+            if pool.failed(a) {
+                tracing::warn!(pool = %pool.name, upstream = %a, "upstream marked failed (max_fails reached): {e}");
+            }
+        }
+    }
+}
+
+/// nginx `$upstream_cache_status` words. A lookup that missed and whose
+/// response was then not stored (a 404, `no-store`) is still a MISS.
+fn cache_result(phase: CachePhase, missed: bool) -> &'static str {
+    match phase {
+        CachePhase::Hit => "HIT",
+        CachePhase::Miss => "MISS",
+        CachePhase::Stale | CachePhase::StaleUpdating => "STALE",
+        CachePhase::Expired => "EXPIRED",
+        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "REVALIDATED",
+        _ if missed => "MISS",
+        _ => "BYPASS",
+    }
+}

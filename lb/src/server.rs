@@ -1,0 +1,232 @@
+//! The I/O shell: builds the pingora server (proxy service + one upkeep
+//! background service), and runs until SIGTERM (graceful) or SIGINT (fast).
+//!
+//! The upkeep service does what must follow the running config: SIGHUP
+//! reloads, health checks and discovery of the current pools, the tracker
+//! membership poll, cache inactivity expiry, metric gauges, and `/metrics`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{RunArgs, Server, ShutdownSignalWatch, ShutdownWatch};
+use pingora_core::services::background::{background_service, BackgroundService};
+
+use crate::cache::disk::DiskCache;
+use crate::config::{Config, Membership, Role};
+use crate::proxy::Lb;
+use crate::state::Shared;
+
+/// Runs the lb described by `config_path` until `stop` says so. Builds its
+/// own tokio runtimes (pingora's), so call it outside any tokio runtime.
+pub fn serve(config_path: &Path, stop: Box<dyn ShutdownSignalWatch>) -> anyhow::Result<()> {
+    let cfg = Config::load(config_path)?;
+    check_bind("listen", cfg.listen)?;
+    if let Some(m) = cfg.metrics_listen {
+        check_bind("metrics_listen", m)?;
+    }
+    let cache = match cfg.edge.as_ref().and_then(|e| e.cache.as_ref()) {
+        Some(c) => {
+            let disk = DiskCache::open(&c.path, c.max_size)?;
+            tracing::info!(path = %c.path.display(), entries = disk.entries(), bytes = disk.total_size(), "cache opened");
+            Some(&*Box::leak(Box::new(disk)))
+        }
+        None => None,
+    };
+    // Pools are built (one discovery pass) before serving; a short-lived
+    // runtime does it since pingora's runtimes exist only inside `run`.
+    let setup = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let shared =
+        Arc::new(setup.block_on(Shared::new(config_path.to_path_buf(), cfg.clone(), cache)));
+    drop(setup);
+
+    let conf = ServerConf {
+        threads: cfg.threads,
+        grace_period_seconds: Some(cfg.shutdown_grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(cfg.shutdown_grace.as_secs().max(1)),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let name = match cfg.role {
+        Role::Edge => "ferrodfs-lb edge",
+        Role::Front => "ferrodfs-lb front",
+    };
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Lb {
+            shared: shared.clone(),
+        },
+        name,
+    );
+    proxy.add_tcp(&cfg.listen.to_string());
+    server.add_service(proxy);
+    server.add_service(background_service("ferrodfs-lb upkeep", Upkeep { shared }));
+    tracing::info!(role = ?cfg.role, listen = %cfg.listen, "ferrodfs lb starting");
+    server.run(RunArgs {
+        shutdown_signal: stop,
+    });
+    tracing::info!("ferrodfs lb stopped");
+    Ok(())
+}
+
+/// Fails at start, naming the key, when an address cannot be bound
+/// (pingora would otherwise stop with a less specific message).
+fn check_bind(key: &str, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("{key} {addr}: cannot listen: {e}"))
+}
+
+struct Upkeep {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl BackgroundService for Upkeep {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let shared = &self.shared;
+        let (trigger, stop) = ferrodfs_runtime::Shutdown::new();
+        let live = shared.live();
+        if let Some(addr) = live.cfg.metrics_listen {
+            match ferrodfs_runtime::metrics::serve(
+                addr,
+                shared.metrics.registry.clone(),
+                stop.clone(),
+            )
+            .await
+            {
+                Ok(bound) => tracing::info!(%bound, "metrics listening"),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .expect("install SIGHUP handler");
+        let mut next_health = tokio::time::Instant::now();
+        let mut next_poll = tokio::time::Instant::now();
+        let mut next_expire = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let wake = next_health.min(next_poll).min(next_expire);
+            tokio::select! {
+                _ = shutdown.changed() => if *shutdown.borrow() { break },
+                _ = hup.recv() => reload(shared).await,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            let now = tokio::time::Instant::now();
+            let live = shared.live();
+            if now >= next_health {
+                for pool in live.pools.values() {
+                    pool.health_check().await;
+                }
+                update_gauges(shared);
+                next_health = now + live.cfg.upstream.health_check_interval;
+            }
+            if now >= next_poll {
+                next_poll = now + poll_trackers(shared).await;
+            }
+            if now >= next_expire {
+                if let (Some(disk), Some(c)) = (
+                    shared.cache,
+                    live.cfg.edge.as_ref().and_then(|e| e.cache.as_ref()),
+                ) {
+                    disk.expire_inactive(c.inactive.as_secs()).await;
+                    next_expire = now
+                        + c.inactive
+                            .min(Duration::from_secs(60))
+                            .max(Duration::from_secs(1));
+                } else {
+                    next_expire = now + Duration::from_secs(60);
+                }
+            }
+        }
+        trigger.trigger();
+    }
+}
+
+async fn reload(shared: &Shared) {
+    match shared.reload().await {
+        Ok(ignored) => {
+            shared
+                .metrics
+                .config_reloads
+                .with_label_values(&["ok"])
+                .inc();
+            let live = shared.live();
+            tracing::info!(pools = ?live.pools.keys().collect::<Vec<_>>(), "config reloaded (SIGHUP)");
+            if !ignored.is_empty() {
+                tracing::warn!(keys = ?ignored, "changed keys need a restart; running values kept");
+            }
+        }
+        Err(e) => {
+            shared
+                .metrics
+                .config_reloads
+                .with_label_values(&["error"])
+                .inc();
+            tracing::error!("config reload failed, running config kept: {e:#}");
+        }
+    }
+}
+
+/// One membership poll if the config says trackers; returns the wait until the next.
+async fn poll_trackers(shared: &Shared) -> Duration {
+    let live = shared.live();
+    let Some(Membership::Trackers {
+        trackers,
+        refresh_interval,
+    }) = live.cfg.edge.as_ref().map(|e| &e.membership)
+    else {
+        return Duration::from_secs(1);
+    };
+    let fetched =
+        tokio::time::timeout(*refresh_interval * 2, crate::membership::fetch(trackers)).await;
+    match fetched {
+        Ok(Ok(members)) => {
+            shared
+                .metrics
+                .tracker_refreshes
+                .with_label_values(&["ok"])
+                .inc();
+            shared.apply_learned(members).await;
+        }
+        Ok(Err(e)) => {
+            shared
+                .metrics
+                .tracker_refreshes
+                .with_label_values(&["error"])
+                .inc();
+            tracing::warn!("membership poll failed, keeping the last known groups: {e:#}");
+        }
+        Err(_) => {
+            shared
+                .metrics
+                .tracker_refreshes
+                .with_label_values(&["error"])
+                .inc();
+            tracing::warn!(trackers = ?trackers, "membership poll timed out, keeping the last known groups");
+        }
+    }
+    *refresh_interval
+}
+
+fn update_gauges(shared: &Shared) {
+    let m = &shared.metrics;
+    if let Some(disk) = shared.cache {
+        m.cache_bytes.set(disk.total_size() as i64);
+        m.cache_entries.set(disk.entries() as i64);
+    }
+    m.pool_members.reset();
+    for (name, pool) in &shared.live().pools {
+        let (all, ready) = pool.counts();
+        m.pool_members
+            .with_label_values(&[name, "member"])
+            .set(all as i64);
+        m.pool_members
+            .with_label_values(&[name, "healthy"])
+            .set(ready as i64);
+    }
+}

@@ -1,0 +1,274 @@
+//! Test fixtures: small real HTTP origins standing in for storages, a raw
+//! HTTP/1.1 client that can bind its source address (to be "another
+//! client"), and an lb process-in-a-thread with a stop button.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{body::Incoming, Request, Response};
+use hyper_util::rt::TokioIo;
+use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+pub mod tracker;
+
+/// A free TCP port on `ip` (bound then released).
+pub fn free_addr(ip: &str) -> SocketAddr {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// What an origin saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A storage's HTTP side: answers `GET /groupN/...` with "<name> <path>".
+/// Paths containing `/slow` answer after 1.5 s, `/hang` never; `status`
+/// forces every answer's status (e.g. 502).
+pub struct Origin {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Origin {
+    pub async fn start(addr: SocketAddr, name: &str, status: u16) -> Origin {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::new(Mutex::new(Vec::new()));
+        let (seen2, tasks2, name) = (seen.clone(), tasks.clone(), name.to_string());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (seen, name) = (seen2.clone(), name.clone());
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (seen, name) = (seen.clone(), name.clone());
+                    async move {
+                        let path = req.uri().to_string();
+                        let headers = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        seen.lock().unwrap().push(Seen {
+                            path: path.clone(),
+                            headers,
+                        });
+                        if path.contains("/hang") {
+                            std::future::pending::<()>().await;
+                        }
+                        if path.contains("/slow") {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                        }
+                        let body = format!("{name} {path}");
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .header("content-length", body.len())
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let conn = tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+                tasks2.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        tasks.lock().unwrap().push(accept.abort_handle());
+        Origin { addr, seen, tasks }
+    }
+
+    /// Stops listening and cuts every open connection, like a killed storage.
+    pub fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request from source address `from` (port chosen by the OS).
+pub async fn request(
+    from: &str,
+    to: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Resp> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(format!("{from}:0").parse().unwrap())?;
+    let mut stream = sock.connect(to).await?;
+    let mut req =
+        format!("{method} {target} HTTP/1.1\r\nHost: files.example\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no response within 20 s")
+        })??;
+    parse(&raw, method == "HEAD")
+}
+
+pub async fn get(to: SocketAddr, target: &str) -> Resp {
+    request("127.0.0.1", to, "GET", target, &[]).await.unwrap()
+}
+
+fn parse(raw: &[u8], head: bool) -> std::io::Result<Resp> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let head_text = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head_text.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if !head
+        && headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Ok(Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + size]);
+        b = &b[i + 2 + size + 2..];
+    }
+    out
+}
+
+/// Stop button for an lb started by [`Lb::start`].
+struct Stop(Arc<Notify>);
+
+#[async_trait::async_trait]
+impl ShutdownSignalWatch for Stop {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// An lb running in its own thread (pingora owns its runtimes there).
+pub struct Lb {
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+    stop: Arc<Notify>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Lb {
+    pub async fn start(dir: &Path, name: &str, toml: &str) -> Lb {
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let cfg = ferrodfs_lb::config::Config::load(&config).unwrap();
+        let stop = Arc::new(Notify::new());
+        let (path, s) = (config.clone(), stop.clone());
+        let thread = std::thread::spawn(move || ferrodfs_lb::serve(&path, Box::new(Stop(s))));
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(cfg.listen).await.is_ok() {
+                return Lb {
+                    addr: cfg.listen,
+                    config,
+                    stop,
+                    thread: Some(thread),
+                };
+            }
+            assert!(
+                !thread.is_finished(),
+                "lb {name} exited at start: {:?}",
+                thread.join()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("lb {name} did not listen on {}", cfg.listen);
+    }
+
+    /// Graceful stop; asserts the lb returned cleanly and in time.
+    pub async fn stop(mut self) {
+        self.stop.notify_one();
+        let thread = self.thread.take().unwrap();
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        let res = tokio::time::timeout(Duration::from_secs(10), joined)
+            .await
+            .expect("lb stops within 10 s");
+        res.unwrap().unwrap().expect("lb exits without error");
+    }
+}
+
+/// `[upstream]` settings that keep tests fast: passive marking and retries
+/// do the work, active checks run rarely so they don't mask them.
+pub const FAST_UPSTREAM: &str = "[upstream]\nconnect_timeout = \"500ms\"\nread_timeout = \"1s\"\nmax_tries = 3\nmax_fails = 1\nfail_timeout = \"30s\"\nhealth_check_interval = \"60s\"\n";
