@@ -37,25 +37,56 @@ pub fn members_from(groups: &[(GroupStat, Vec<StorageStat>)]) -> GroupMembers {
         .collect()
 }
 
-/// Asks the trackers (the client fails over between them) for the whole
-/// cluster picture.
+/// Every tracker's picture, merged. Trackers are peers that each rebuild
+/// their view from storage reports, so one that just restarted may know no
+/// group yet: asking only the first tracker that answers would empty the
+/// routing table until the storages rejoin it. A storage ACTIVE on any
+/// tracker is kept (health checks catch a stale one); only when no tracker
+/// answers is this an error, and the caller keeps its last picture.
 pub async fn fetch(trackers: &[String]) -> anyhow::Result<GroupMembers> {
-    let client = Client::new(ClientConfig::new(trackers.to_vec()));
+    let mut views = Vec::new();
+    let mut last_err = None;
+    for t in trackers {
+        match fetch_one(t).await {
+            Ok(v) => views.push(v),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    if views.is_empty() {
+        return Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no tracker configured")));
+    }
+    Ok(merge(views))
+}
+
+async fn fetch_one(tracker: &str) -> anyhow::Result<GroupMembers> {
+    let client = Client::new(ClientConfig::new(vec![tracker.to_string()]));
     let groups = client
         .list_groups()
         .await
-        .map_err(|e| anyhow::anyhow!("list groups from trackers {trackers:?}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("list groups from tracker {tracker}: {e}"))?;
     let mut all = Vec::with_capacity(groups.len());
     for g in groups {
         let storages = client.list_storages(&g.name, None).await.map_err(|e| {
-            anyhow::anyhow!(
-                "list storages of {} from trackers {trackers:?}: {e}",
-                g.name
-            )
+            anyhow::anyhow!("list storages of {} from tracker {tracker}: {e}", g.name)
         })?;
         all.push((g, storages));
     }
     Ok(members_from(&all))
+}
+
+/// Union of several trackers' pictures: every group any of them knows,
+/// with every storage any of them reports ACTIVE.
+pub fn merge(views: Vec<GroupMembers>) -> GroupMembers {
+    let mut out = GroupMembers::new();
+    for view in views {
+        for (group, addrs) in view {
+            let e = out.entry(group).or_default();
+            e.extend(addrs);
+            e.sort();
+            e.dedup();
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -104,6 +135,32 @@ mod tests {
     fn a_group_with_no_active_storage_is_known_but_empty() {
         let m = members_from(&[(group("group2"), vec![storage("10.0.0.21", 8888, OFFLINE)])]);
         assert_eq!(m["group2"], Vec::<SocketAddr>::new());
+    }
+
+    #[test]
+    fn a_tracker_that_knows_nothing_yet_does_not_empty_the_picture() {
+        let full = members_from(&[(group("group1"), vec![storage("10.0.0.11", 8888, ACTIVE)])]);
+        let restarted = GroupMembers::new();
+        let m = merge(vec![restarted, full.clone()]);
+        assert_eq!(m, full);
+    }
+
+    #[test]
+    fn merged_pictures_hold_every_active_storage_once() {
+        let a = members_from(&[(group("group1"), vec![storage("10.0.0.11", 8888, ACTIVE)])]);
+        let b = members_from(&[
+            (
+                group("group1"),
+                vec![
+                    storage("10.0.0.11", 8888, ACTIVE),
+                    storage("10.0.0.12", 8888, ACTIVE),
+                ],
+            ),
+            (group("group2"), vec![]),
+        ]);
+        let m = merge(vec![a, b]);
+        assert_eq!(m["group1"].len(), 2);
+        assert!(m["group2"].is_empty());
     }
 
     #[test]
