@@ -20,6 +20,7 @@ impl Client {
         let trackers = &self.inner.cfg.trackers;
         let start = next_index(&self.inner.next_tracker, trackers.len());
         let mut last: Option<ClientError> = None;
+        let mut not_found: Option<ClientError> = None;
         for i in 0..trackers.len() {
             let addr = &trackers[(start + i) % trackers.len()];
             match self.call(addr, command, body).await {
@@ -28,8 +29,17 @@ impl Client {
                     tracing::debug!(tracker = %addr, "tracker failed, trying the next: {e}");
                     last = Some(e);
                 }
+                // A tracker that just restarted knows no storage until they
+                // report again; a peer may already know. ENOENT stands only
+                // once every tracker has said it.
+                Err(e) if e.is_not_found() => {
+                    not_found = Some(e);
+                }
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(e) = not_found {
+            return Err(e);
         }
         Err(ClientError::NoTracker {
             tried: trackers.join(", "),

@@ -346,3 +346,39 @@ async fn http_get(addr: &str, path: &str) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracker_that_knows_no_storage_yet_does_not_fail_requests() {
+    let c = Cluster::start(1, &["group1"]);
+    c.wait_active(1).await;
+    // A second tracker no storage reports to: like a tracker just restarted.
+    let ip = format!("{}.9", c.net);
+    let port = free_port(&ip);
+    let cfg = format!("bind = \"{ip}\"\nport = {port}\n");
+    let _empty = Daemon::start(
+        c.dir.path(),
+        "tracker",
+        "empty",
+        &format!("{ip}:{port}"),
+        &cfg,
+    );
+    while active_count(&format!("{ip}:{port}")).await != Some(0) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = ferrodfs_client::Client::new(ferrodfs_client::ClientConfig::new(vec![
+        format!("{ip}:{port}"),
+        c.trackers[0].addr.clone(),
+    ]));
+    for i in 0..6u8 {
+        let id = client
+            .upload(&[i; 10], "", None, UploadKind::Normal)
+            .await
+            .unwrap();
+        assert_eq!(client.download(&id, 0, 0).await.unwrap(), vec![i; 10]);
+    }
+    let err = client
+        .download("group1/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.bin", 0, 0)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
