@@ -4,6 +4,7 @@
 //! connections are pooled and reused across requests.
 
 mod conf;
+mod direct;
 mod pool;
 mod storage;
 mod tracker;

@@ -51,6 +51,8 @@ enum Command {
     Monitor(cli::monitor::MonitorArgs),
     /// Load generator speaking the FastDFS protocol to any tracker.
     Bench(cli::bench::BenchArgs),
+    /// Print a file's HTTP URL, signed with the anti-steal token given a secret.
+    Url(cli::url::UrlArgs),
 }
 
 fn init_tracing() {
@@ -75,7 +77,11 @@ fn ferrodfs_main() -> i32 {
     let cli = Cli::parse();
     let is_daemon = matches!(
         cli.command,
-        Command::Tracker(_) | Command::Storage(_) | Command::Vip(_) | Command::Up(_) | Command::Lb(_)
+        Command::Tracker(_)
+            | Command::Storage(_)
+            | Command::Vip(_)
+            | Command::Up(_)
+            | Command::Lb(_)
     );
     if is_daemon {
         init_tracing();
@@ -110,6 +116,7 @@ fn ferrodfs_main() -> i32 {
             Command::Info(a) => cli::info::run(a).await,
             Command::Monitor(a) => cli::monitor::run(a).await,
             Command::Bench(a) => cli::bench::run(a).await,
+            Command::Url(a) => cli::url::run(a),
         }
     });
     exit_code(result)

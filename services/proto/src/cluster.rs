@@ -60,10 +60,53 @@ pub struct StorageReport {
     /// unix time is present here (FastDFS's synced timestamp).
     #[serde(default)]
     pub synced_until: BTreeMap<String, i64>,
+    /// Where the storage stands in its initial full copy. `None` from a
+    /// storage that predates group sync: it is taken to hold its data.
+    #[serde(default)]
+    pub init: Option<InitState>,
+    /// Every store path is down to the storage's own
+    /// `reserved_storage_space`: it refuses uploads (ENOSPC), so trackers
+    /// place them elsewhere whatever their own reservation says.
+    #[serde(default)]
+    pub full: bool,
+    /// The storage's `tracker_servers`: how trackers learn their peers.
+    #[serde(default)]
+    pub trackers: Vec<String>,
+}
+
+/// A storage's initial full copy (FastDFS `.data_init_flag` and the
+/// SYNC_DEST_REQ answer). A new member of a group holds nothing until one
+/// ACTIVE member, chosen by the tracker leader, has replayed its whole
+/// binlog to it: WAIT_SYNC (chosen, nothing received yet), SYNCING
+/// (receiving), ACTIVE (done).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InitState {
+    /// The full copy finished, or the storage founded its group.
+    pub done: bool,
+    /// The member sending the full copy (its IP).
+    #[serde(default)]
+    pub sync_src: Option<String>,
+    /// Unix time the source was chosen: other members push only their
+    /// changes from about then on, the source sends everything.
+    #[serde(default)]
+    pub sync_until: i64,
+    /// Full-copy content has started arriving.
+    #[serde(default)]
+    pub receiving: bool,
+}
+
+impl InitState {
+    /// The state of a storage that holds its group's data.
+    pub fn holding() -> InitState {
+        InitState {
+            done: true,
+            ..Default::default()
+        }
+    }
 }
 
 /// A group member as the tracker sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Member {
     pub ip: String,
     pub port: u16,
@@ -72,12 +115,29 @@ pub struct Member {
 }
 
 /// The tracker's answer to a join or heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct BeatReply {
     /// The state the tracker holds for this storage.
     pub status: u8,
     /// Every member of the storage's group, itself included.
     pub members: Vec<Member>,
+    /// Only from the leader tracker: its decision for this storage's
+    /// initial copy (founding member, or which member sends it).
+    #[serde(default)]
+    pub init: Option<InitState>,
+    /// Per member IP, its initial-copy state as this tracker knows it
+    /// (the leader's decisions included): tells the chosen source to send
+    /// everything. Members missing here predate group sync.
+    #[serde(default)]
+    pub member_init: BTreeMap<String, InitState>,
+    /// The answering tracker is the leader (its `init` is a decision).
+    #[serde(default)]
+    pub leader: bool,
+    /// IPs of members removed from the group (DELETE_STORAGE): the others
+    /// stop syncing to them. A member merely missing from `members` may
+    /// just not have reached this tracker yet.
+    #[serde(default)]
+    pub deleted: Vec<String>,
 }
 
 #[cfg(test)]

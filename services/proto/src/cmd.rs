@@ -37,3 +37,6 @@ pub const REGENERATE_APPENDER_FILENAME: u8 = 38;
 // storage -> tracker (ferrodfs bodies are JSON, see `cluster`)
 pub const STORAGE_JOIN: u8 = 81;
 pub const STORAGE_BEAT: u8 = 83;
+
+// storage -> storage (group sync; ferrodfs framing, see `sync`)
+pub const SYNC_PUSH: u8 = 240;

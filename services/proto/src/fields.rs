@@ -26,6 +26,8 @@ pub enum FieldError {
     FileName(String),
     #[error("bad {field}: {value}")]
     Value { field: &'static str, value: i64 },
+    #[error("bad sync header: {0}")]
+    SyncHeader(String),
 }
 
 /// Writes `s` NUL-padded (or cut) to exactly `width` bytes.

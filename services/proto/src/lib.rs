@@ -14,6 +14,7 @@ pub mod meta;
 pub mod stat;
 pub mod status;
 pub mod storage_req;
+pub mod sync;
 pub mod tracker_req;
 
 pub use file_id::{FileId, FileInfo, LogicalName, Source};

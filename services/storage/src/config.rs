@@ -76,6 +76,16 @@ struct RawConfig {
     max_body_size: Option<SizeValue>,
     #[serde(default = "default_network_timeout")]
     network_timeout: f64,
+    /// `[http]`: HTTP file access, parsed by `crate::http`.
+    #[serde(default)]
+    http: crate::http::RawHttp,
+    binlog_rotate_size: Option<SizeValue>,
+    #[serde(default = "default_binlog_fsync_interval")]
+    binlog_fsync_interval: f64,
+    #[serde(default = "default_min_copies")]
+    min_copies: usize,
+    #[serde(default = "default_min_copies_timeout")]
+    min_copies_timeout: f64,
 }
 
 fn default_bind() -> IpAddr {
@@ -102,6 +112,15 @@ fn default_reserved() -> String {
 fn default_network_timeout() -> f64 {
     30.0
 }
+fn default_binlog_fsync_interval() -> f64 {
+    1.0
+}
+fn default_min_copies() -> usize {
+    1
+}
+fn default_min_copies_timeout() -> f64 {
+    10.0
+}
 
 /// Largest upload accepted unless `max_body_size` says otherwise. FastDFS
 /// has no such limit; this one keeps a bad header from filling a disk.
@@ -118,6 +137,8 @@ pub struct Config {
     pub ip: Ipv4Addr,
     /// 0 picks a free port; the bound one is reported to trackers.
     pub port: u16,
+    /// HTTP file access port; 0 picks a free port (the bound one is
+    /// reported to trackers). `[http] enabled = false` serves none.
     pub http_port: u16,
     pub metrics_listen: Option<SocketAddr>,
     pub base_path: PathBuf,
@@ -131,6 +152,20 @@ pub struct Config {
     pub reserved_storage_space: Reserved,
     pub max_body_size: u64,
     pub network_timeout: Duration,
+    /// `[http]`: HTTP file access settings.
+    pub http: crate::http::HttpConfig,
+    /// A binlog file is closed and the next begun at this size.
+    pub binlog_rotate_size: u64,
+    /// How often the binlog is fsynced; `None` (0 in the file): after
+    /// every record, before the reply.
+    pub binlog_fsync_interval: Option<Duration>,
+    /// Members of the group that must hold a change before the client
+    /// gets its reply (1: asynchronous, as FastDFS). Set it alike on every
+    /// member of the group.
+    pub min_copies: usize,
+    /// How long an upload or change waits for `min_copies`; then it is
+    /// undone where possible and the client gets ETIMEDOUT.
+    pub min_copies_timeout: Duration,
 }
 
 fn seconds(file: &str, key: &str, v: f64) -> anyhow::Result<Duration> {
@@ -272,6 +307,35 @@ impl Config {
                 format!("{max_body_size} is out of range"),
             ));
         }
+        let binlog_rotate_size = match raw.binlog_rotate_size {
+            None => crate::binlog::DEFAULT_ROTATE_BYTES,
+            Some(SizeValue::Bytes(n)) => n,
+            Some(SizeValue::Text(s)) => parse_size(&s).map_err(|e| err("binlog_rotate_size", e))?,
+        };
+        if binlog_rotate_size < 4096 {
+            return Err(err(
+                "binlog_rotate_size",
+                format!("{binlog_rotate_size} is too small; at least 4096 bytes"),
+            ));
+        }
+        let binlog_fsync_interval = if raw.binlog_fsync_interval == 0.0 {
+            None
+        } else {
+            Some(seconds(
+                file,
+                "binlog_fsync_interval",
+                raw.binlog_fsync_interval,
+            )?)
+        };
+        if !(1..=32).contains(&raw.min_copies) {
+            return Err(err(
+                "min_copies",
+                format!(
+                    "{} must be between 1 and 32 (members in a group)",
+                    raw.min_copies
+                ),
+            ));
+        }
         Ok(Config {
             file: file.to_string(),
             group_name: raw.group_name,
@@ -290,6 +354,11 @@ impl Config {
             reserved_storage_space,
             max_body_size,
             network_timeout: seconds(file, "network_timeout", raw.network_timeout)?,
+            http: crate::http::HttpConfig::from_raw(file, raw.http)?,
+            binlog_rotate_size,
+            binlog_fsync_interval,
+            min_copies: raw.min_copies,
+            min_copies_timeout: seconds(file, "min_copies_timeout", raw.min_copies_timeout)?,
         })
     }
 
@@ -359,6 +428,9 @@ mod tests {
         assert_eq!(c.reserved_storage_space, Reserved::Percent(10.0));
         assert_eq!(c.max_body_size, DEFAULT_MAX_BODY_SIZE);
         assert!(c.tracker_servers.is_empty());
+        assert_eq!(c.binlog_rotate_size, 1 << 30);
+        assert_eq!(c.binlog_fsync_interval, Some(Duration::from_secs(1)));
+        assert_eq!(c.min_copies, 1, "asynchronous like FastDFS");
     }
 
     #[test]
@@ -416,6 +488,10 @@ mod tests {
             ),
             ("tracker_servers = [':22122']", "tracker_servers[0]:"),
             ("store_path = 'fastest'", "store_path"),
+            ("binlog_rotate_size = 10", "binlog_rotate_size:"),
+            ("binlog_fsync_interval = -1", "binlog_fsync_interval:"),
+            ("min_copies = 0", "min_copies:"),
+            ("min_copies_timeout = 0", "min_copies_timeout:"),
         ] {
             let e = error_of(extra);
             assert!(e.contains(key), "{extra}: {e}");

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use ferrodfs_proto::cluster::StorageReport;
 use ferrodfs_proto::file_id::LogicalName;
 use ferrodfs_proto::status;
+use ferrodfs_proto::sync::PushHeader;
 
-use crate::binlog::{Binlog, Op};
+use crate::binlog::{Binlog, Op, Pos};
 use crate::cmd::CmdError;
 use crate::config::Config;
 use crate::stats::Stats;
 use crate::store::Store;
+use crate::sync::Replication;
 
 /// FastDFS's default `upload_priority`.
 const UPLOAD_PRIORITY: i64 = 10;
@@ -24,9 +26,19 @@ pub(crate) struct Ctx {
     pub stats: Stats,
     pub join_time: i64,
     pub up_time: i64,
+    /// The group's members as the trackers last listed them (BeatReply),
+    /// this storage included; empty until a tracker answered. HTTP access
+    /// reads a source storage's HTTP port here.
+    pub members: std::sync::RwLock<Vec<ferrodfs_proto::cluster::Member>>,
+    /// Group sync: initial-copy state, synced timestamps, push workers.
+    pub repl: Replication,
 }
 
 impl Ctx {
+    pub fn set_members(&self, members: &[ferrodfs_proto::cluster::Member]) {
+        *self.members.write().unwrap_or_else(|e| e.into_inner()) = members.to_vec();
+    }
+
     /// The data file of `name`; EINVAL when its store path is not ours.
     pub fn data_path(&self, name: &LogicalName) -> Result<PathBuf, CmdError> {
         self.store
@@ -36,12 +48,75 @@ impl Ctx {
 
     /// Records a change made as the source. Called only once the change is
     /// on disk; a binlog that cannot be written fails the request (EIO),
-    /// since the change would otherwise never replicate.
-    pub fn log(&self, op: Op, name: &str) -> Result<(), CmdError> {
+    /// since the change would otherwise never replicate. Returns where the
+    /// record ends, for [`Ctx::replicated`].
+    pub fn log(&self, op: Op, name: &str) -> Result<Pos, CmdError> {
         self.binlog.write(crate::unix_now(), op, name).map_err(|e| {
             tracing::error!("binlog write failed for {name}: {e}");
             CmdError::Status(status::EIO)
         })
+    }
+
+    /// With `min_copies` above 1: waits until enough other members hold
+    /// every change up to `pos`; ETIMEDOUT when they do not within
+    /// `min_copies_timeout` (the caller undoes what it can first).
+    pub async fn replicated(&self, pos: Pos) -> Result<(), CmdError> {
+        let copies = self.cfg.min_copies.saturating_sub(1);
+        if copies == 0
+            || self
+                .repl
+                .wait_copies(pos, copies, self.cfg.min_copies_timeout)
+                .await
+        {
+            return Ok(());
+        }
+        tracing::warn!(
+            "a change did not reach {} member(s) within {:?}",
+            copies,
+            self.cfg.min_copies_timeout
+        );
+        Err(CmdError::Status(status::ETIMEDOUT))
+    }
+
+    /// Takes note of what a pushing peer says about its progress: its
+    /// files up to `synced_until` are here; a finished full copy makes
+    /// this storage a full member.
+    pub fn sync_received(&self, head: &PushHeader) {
+        self.repl.raise_synced(&head.from, head.synced_until);
+        let init = self.repl.init();
+        if init.done || init.sync_src.as_deref() != Some(head.from.as_str()) {
+            return;
+        }
+        if head.copy_done {
+            for (source, until) in &head.granted {
+                self.repl.raise_synced(source, *until);
+            }
+        }
+        let changed = self.repl.update_init(|i| {
+            i.receiving = true;
+            i.done |= head.copy_done;
+        });
+        if changed {
+            if head.copy_done {
+                tracing::info!(
+                    "full copy from {} complete: this storage now holds the group's data",
+                    head.from
+                );
+            }
+            self.save_state();
+        }
+    }
+
+    /// Persists join time, directory cursor and initial-copy state.
+    pub fn save_state(&self) {
+        let s = crate::state::PersistedState {
+            join_time: self.join_time,
+            rotor: self.store.rotor(),
+            init: self.repl.init(),
+        };
+        if let Err(e) = crate::state::save(&self.cfg.base_path, &s) {
+            tracing::warn!("cannot save the storage state: {e}");
+        }
     }
 
     /// The join/heartbeat body for trackers.
@@ -59,7 +134,10 @@ impl Ctx {
             current_write_path: self.store.current_write_path(),
             upload_priority: UPLOAD_PRIORITY,
             stats: self.stats.snapshot(),
-            synced_until: Default::default(),
+            synced_until: self.repl.synced_until(),
+            init: Some(self.repl.init()),
+            trackers: self.cfg.tracker_servers.clone(),
+            full: self.store.is_full(),
         }
     }
 }

@@ -6,18 +6,22 @@
 //!
 //! Layout: [`config`] (storage.toml), `distribute` (placement decisions),
 //! `store` (disk layout, temp files), `binlog`, `cmd/*` (one file per
-//! command group), `server` (connections), `tracker` (join/beat), `stats`.
+//! command group), `server` (connections), `tracker` (join/beat), `stats`,
+//! [`http`] (HTTP file access, what nginx with fastdfs-nginx-module did).
 
 mod binlog;
 mod cmd;
 mod config;
 mod ctx;
 mod distribute;
+pub mod http;
 mod server;
 mod state;
 mod stats;
 mod store;
+mod sync;
 mod tracker;
+mod zerocopy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +65,7 @@ pub async fn run(args: StorageArgs) -> anyhow::Result<()> {
 pub struct Storage {
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -74,6 +79,11 @@ impl Storage {
         self.metrics_addr
     }
 
+    /// The bound HTTP file access port; `None` with `[http] enabled = false`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// Resolves once shutdown has completed: connections closed, tracker
     /// reporting stopped, binlog and state flushed.
     pub async fn join(self) -> anyhow::Result<()> {
@@ -83,14 +93,19 @@ impl Storage {
 
 /// Prepares the directories, binds the ports and starts serving; returns
 /// once the storage accepts connections.
-pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
+pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     cfg.prepare_dirs()?;
     let up_time = unix_now();
     let persisted = state::load_or_init(&cfg.base_path, up_time)
         .with_context(|| format!("{}: base_path: cannot write state", cfg.file))?;
     let store = Store::open(&cfg, persisted.rotor).context("cannot prepare the store paths")?;
-    let binlog = Binlog::open(&cfg.base_path)
+    let fsync = match cfg.binlog_fsync_interval {
+        None => binlog::FsyncPolicy::EveryRecord,
+        Some(_) => binlog::FsyncPolicy::Periodic,
+    };
+    let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
         .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
+    let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
 
     let listener = TcpListener::bind((cfg.bind, cfg.port))
         .await
@@ -101,6 +116,12 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
             )
         })?;
     let local_addr = listener.local_addr()?;
+    let http_listener = http::bind(&cfg).await?;
+    let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    if let Some(a) = http_addr {
+        // Trackers (and so the other members) must learn the real port.
+        cfg.http_port = a.port();
+    }
     let stats = Stats::new();
     stats.refresh_space(&store);
     let metrics_addr = match cfg.metrics_listen {
@@ -118,6 +139,8 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         join_time: persisted.join_time,
         up_time,
         cfg,
+        members: Default::default(),
+        repl,
     });
     tracing::info!(
         "storage {} of {} listening on {local_addr} (advertised {}:{}), store paths {:?}{}",
@@ -136,45 +159,58 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         background.spawn(tracker::report_to(ctx.clone(), addr, shutdown.clone()));
     }
     background.spawn(housekeeping(ctx.clone(), persisted, shutdown.clone()));
+    if let Some(l) = http_listener {
+        tracing::info!(
+            "storage {}: HTTP file access on {}",
+            ctx.cfg.ip,
+            l.local_addr()?
+        );
+        background.spawn(http::serve(ctx.clone(), l, shutdown.clone()));
+    }
     let task = tokio::spawn(async move {
         server::serve(ctx.clone(), listener, shutdown).await;
         while background.join_next().await.is_some() {}
+        ctx.repl.peers.join().await;
         ctx.binlog.sync().context("cannot flush the binlog")?;
-        save_state(&ctx, persisted.join_time)?;
+        ctx.repl
+            .save_progress()
+            .context("cannot save the synced timestamps")?;
+        ctx.save_state();
         tracing::info!("storage {}:{} stopped", ctx.cfg.ip, ctx.port);
         Ok(())
     });
     Ok(Storage {
         local_addr,
         metrics_addr,
+        http_addr,
         task,
     })
 }
 
-fn save_state(ctx: &Ctx, join_time: i64) -> anyhow::Result<()> {
-    let s = state::PersistedState {
-        join_time,
-        rotor: ctx.store.rotor(),
-    };
-    state::save(&ctx.cfg.base_path, &s).context("cannot save the storage state")
-}
-
-/// Periodic chores: refresh the free-space gauges and persist the
-/// directory cursor when it moved.
+/// Periodic chores: refresh the free-space gauges, persist the directory
+/// cursor when it moved and the synced timestamps, fsync the binlog.
 async fn housekeeping(ctx: Arc<Ctx>, mut saved: state::PersistedState, mut shutdown: Shutdown) {
-    let period = ctx.cfg.heart_beat_interval.min(Duration::from_secs(10));
+    let period = ctx
+        .cfg
+        .heart_beat_interval
+        .min(ctx.cfg.binlog_fsync_interval.unwrap_or(Duration::MAX))
+        .min(Duration::from_secs(10));
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(period) => {}
         }
         ctx.stats.refresh_space(&ctx.store);
+        if let Err(e) = ctx.binlog.sync() {
+            tracing::warn!("cannot fsync the binlog: {e}");
+        }
+        if let Err(e) = ctx.repl.save_progress() {
+            tracing::warn!("cannot save the synced timestamps: {e}");
+        }
         let rotor = ctx.store.rotor();
         if rotor != saved.rotor {
             saved.rotor = rotor;
-            if let Err(e) = state::save(&ctx.cfg.base_path, &saved) {
-                tracing::warn!("cannot save the storage state: {e}");
-            }
+            ctx.save_state();
         }
     }
 }

@@ -1,22 +1,28 @@
-//! What a storage remembers across restarts: when it first joined (FastDFS
-//! keeps `storage_join_time` in `.data_init_flag`) and the round-robin
-//! directory cursor (FastDFS keeps it in `storage_stat.dat`).
+//! What a storage remembers across restarts: when it first joined and
+//! where it stands in its initial full copy (FastDFS keeps both in
+//! `.data_init_flag`), and the round-robin directory cursor (FastDFS keeps
+//! it in `storage_stat.dat`).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use ferrodfs_proto::cluster::InitState;
 use serde::{Deserialize, Serialize};
 
 use crate::distribute::Rotor;
 
 const STATE_FILE: &str = "storage_state.json";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PersistedState {
     /// Unix time of the very first start with this base_path.
     pub join_time: i64,
     #[serde(default)]
     pub rotor: Rotor,
+    /// A state file from before group sync belongs to a storage that
+    /// already holds its data.
+    #[serde(default = "InitState::holding")]
+    pub init: InitState,
 }
 
 pub(crate) fn state_path(base_path: &Path) -> PathBuf {
@@ -39,6 +45,7 @@ pub(crate) fn load_or_init(base_path: &Path, now: i64) -> io::Result<PersistedSt
     let s = PersistedState {
         join_time: now,
         rotor: Rotor::default(),
+        init: InitState::default(),
     };
     save(base_path, &s)?;
     Ok(s)
@@ -65,12 +72,21 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let first = load_or_init(dir.path(), 100).unwrap();
         assert_eq!(first.join_time, 100);
+        assert!(!first.init.done, "a new storage holds nothing yet");
         let mut s = first;
         s.rotor.low = 7;
         save(dir.path(), &s).unwrap();
         let again = load_or_init(dir.path(), 200).unwrap();
         assert_eq!(again.join_time, 100);
         assert_eq!(again.rotor.low, 7);
+    }
+
+    #[test]
+    fn a_state_file_from_before_group_sync_means_the_data_is_here() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(state_path(dir.path()), br#"{"join_time": 3}"#).unwrap();
+        assert!(load_or_init(dir.path(), 5).unwrap().init.done);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub(crate) fn command_name(c: u8) -> &'static str {
         cmd::GET_METADATA => "get_metadata",
         cmd::QUERY_FILE_INFO => "query_file_info",
         cmd::ACTIVE_TEST => "active_test",
+        cmd::SYNC_PUSH => "sync_push",
         _ => "unknown",
     }
 }

@@ -130,6 +130,11 @@ impl Store {
         }
     }
 
+    /// No store path has room for even one more byte.
+    pub fn is_full(&self) -> bool {
+        (0..self.paths.len()).all(|i| self.check_room(i, 1).is_err())
+    }
+
     /// Space per store path, in MB as trackers expect it.
     pub fn usage(&self) -> Vec<PathUsage> {
         self.paths
@@ -258,6 +263,18 @@ impl TempFile {
             std::fs::create_dir_all(dir)?;
         }
         rename_noreplace(&self.path, dest)
+    }
+}
+
+impl TempFile {
+    /// Moves the file to `dest`, replacing what is there: a synced copy
+    /// of a file always wins over an older copy of it. Readers see the
+    /// old file or the new one, never a mix.
+    pub fn replace(&self, dest: &Path) -> io::Result<()> {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(&self.path, dest)
     }
 }
 

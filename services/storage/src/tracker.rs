@@ -32,14 +32,34 @@ async fn exchange(ctx: &Ctx, stream: &mut TcpStream, command: u8) -> anyhow::Res
     )
     .await
     .map_err(|_| ProtoError::Io(std::io::ErrorKind::TimedOut.into()))??;
-    Ok(serde_json::from_slice(&reply)
-        .map_err(|e| ProtoError::BadReply(format!("not a BeatReply: {e}")))?)
+    let reply: BeatReply = serde_json::from_slice(&reply)
+        .map_err(|e| ProtoError::BadReply(format!("not a BeatReply: {e}")))?;
+    ctx.set_members(&reply.members);
+    Ok(reply)
 }
 
 /// Connects, joins and beats until the connection fails or shutdown.
 /// `Ok` only on shutdown.
+/// Takes in what a tracker answered: the leader's decision for our
+/// initial copy, and the group's members to sync with.
+fn take_reply(ctx: &Arc<Ctx>, reply: &BeatReply, shutdown: &Shutdown) {
+    if let Some(d) = &reply.init {
+        if ctx.repl.adopt(d) {
+            let i = ctx.repl.init();
+            match &i.sync_src {
+                Some(src) => {
+                    tracing::info!("new member of {}: full copy from {src}", ctx.cfg.group_name)
+                }
+                None => tracing::info!("first member of {}: serving at once", ctx.cfg.group_name),
+            }
+            ctx.save_state();
+        }
+    }
+    ctx.repl.peers.update(ctx, reply, shutdown);
+}
+
 async fn session(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     addr: &str,
     shutdown: &mut Shutdown,
     outage: &mut bool,
@@ -49,6 +69,7 @@ async fn session(
         .map_err(|_| anyhow::anyhow!("connect timed out"))??;
     let _ = stream.set_nodelay(true);
     let joined = exchange(ctx, &mut stream, cmd::STORAGE_JOIN).await?;
+    take_reply(ctx, &joined, shutdown);
     tracing::info!(
         "joined tracker {addr}{}: status {}, {} member(s) in {}",
         if *outage { " again" } else { "" },
@@ -64,6 +85,7 @@ async fn session(
             _ = tokio::time::sleep(ctx.cfg.heart_beat_interval) => {}
         }
         let reply = exchange(ctx, &mut stream, cmd::STORAGE_BEAT).await?;
+        take_reply(ctx, &reply, shutdown);
         ctx.stats.heart_beat_sent();
         if reply.status != last_status {
             tracing::info!(

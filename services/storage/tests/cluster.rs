@@ -112,6 +112,7 @@ async fn fake_tracker() -> (String, Reports) {
                     http_port: report.http_port,
                     status: state::ACTIVE,
                 }],
+                ..Default::default()
             };
             send_ok(&mut s, &serde_json::to_vec(&reply).unwrap())
                 .await

@@ -2,10 +2,10 @@
 //! each storage's state, built only from joins and heartbeats (FastDFS
 //! trackers share no state). Pure: time is passed in, nothing blocks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use ferrodfs_proto::cluster::{state, BeatReply, Member, StorageReport};
+use ferrodfs_proto::cluster::{state, BeatReply, InitState, Member, StorageReport};
 use ferrodfs_proto::fields::validate_group;
 use ferrodfs_proto::status;
 
@@ -41,17 +41,14 @@ pub enum Event {
     Disconnected,
 }
 
-/// The storage state machine. Today every reporting storage serves at
-/// once; the initial full sync of a new member (WAIT_SYNC -> SYNCING) will
-/// add its states here.
-pub fn next_status(current: Option<u8>, event: Event) -> u8 {
+/// The storage state machine: a reporting storage is in the state its
+/// initial copy puts it in (see [`crate::initial_copy`]); one that stops
+/// reporting goes OFFLINE until it reports again.
+pub fn next_status(current: Option<u8>, event: Event, init: &InitState) -> u8 {
     match (current, event) {
-        (_, Event::Report) => state::ACTIVE,
-        (Some(state::ACTIVE | state::ONLINE), Event::Silent | Event::Disconnected) => {
-            state::OFFLINE
-        }
-        (Some(s), _) => s,
-        (None, _) => state::OFFLINE,
+        (_, Event::Report) => crate::initial_copy::serving_status(init),
+        (Some(state::OFFLINE), _) => state::OFFLINE,
+        (Some(_), Event::Silent | Event::Disconnected) | (None, _) => state::OFFLINE,
     }
 }
 
@@ -78,6 +75,9 @@ pub enum ReportError {
     },
     /// A heartbeat on a connection that never joined (FastDFS: EACCES).
     NotJoined,
+    /// Removed with DELETE_STORAGE and still claiming its old data; it
+    /// may come back only with an empty data directory.
+    Deleted,
     /// A heartbeat naming another storage than the one that joined.
     NotTheJoinedStorage,
 }
@@ -87,6 +87,7 @@ impl ReportError {
         match self {
             ReportError::IpInOtherGroup { .. } => status::EEXIST,
             ReportError::NotJoined => status::EACCES,
+            ReportError::Deleted => status::EPERM,
             _ => status::EINVAL,
         }
     }
@@ -103,6 +104,10 @@ impl std::fmt::Display for ReportError {
                 write!(f, "storage {ip} already belongs to group {group}")
             }
             ReportError::NotJoined => write!(f, "heartbeat before join on this connection"),
+            ReportError::Deleted => write!(
+                f,
+                "storage was removed from its group; wipe its base_path and store paths to add it again"
+            ),
             ReportError::NotTheJoinedStorage => {
                 write!(
                     f,
@@ -127,11 +132,31 @@ pub struct Storage {
     /// Store path of the next round-robin upload (FastDFS keeps this
     /// cursor in the tracker, seeded by the storage's own).
     pub write_path: u32,
+    /// The leader's decision for its initial copy, until the storage
+    /// reports having taken it.
+    pub decided: Option<InitState>,
 }
 
 impl Storage {
     pub fn is_active(&self) -> bool {
         self.status == state::ACTIVE
+    }
+
+    /// Its initial-copy state: what it reports, completed by the
+    /// leader's decision not yet reported back. A storage that reports
+    /// none predates group sync and holds its data.
+    pub fn init(&self) -> InitState {
+        let Some(mut i) = self.report.init.clone() else {
+            return InitState::holding();
+        };
+        if let Some(d) = &self.decided {
+            if !i.done && i.sync_src.is_none() {
+                i.done = d.done;
+                i.sync_src = d.sync_src.clone();
+                i.sync_until = d.sync_until;
+            }
+        }
+        i
     }
 
     pub fn total_mb(&self) -> i64 {
@@ -196,6 +221,8 @@ pub struct Cluster {
     /// Round-robin cursor over the sorted groups (`store_lookup = 0`).
     pub group_cursor: usize,
     next_session: u64,
+    /// (group, ip) of storages removed with DELETE_STORAGE.
+    deleted: BTreeSet<(String, String)>,
 }
 
 impl Cluster {
@@ -243,6 +270,13 @@ impl Cluster {
                 });
             }
         }
+        let key = (report.group.clone(), report.ip.clone());
+        if self.deleted.contains(&key) {
+            if report.init.as_ref() != Some(&InitState::default()) {
+                return Err(ReportError::Deleted);
+            }
+            self.deleted.remove(&key);
+        }
         self.next_session += 1;
         let session = self.next_session;
         Ok((session, self.record(session, report, now, "joined")))
@@ -279,21 +313,22 @@ impl Cluster {
         let ip = report.ip.clone();
         let previous = group.storages.remove(&ip);
         let from = previous.as_ref().map(|s| s.status);
-        let to = next_status(from, Event::Report);
         let write_path = previous
+            .as_ref()
             .map(|s| s.write_path)
             .unwrap_or(report.current_write_path);
-        group.storages.insert(
-            ip.clone(),
-            Storage {
-                report,
-                status: to,
-                last_report: now.mono,
-                last_report_unix: now.unix,
-                session,
-                write_path,
-            },
-        );
+        let mut storage = Storage {
+            report,
+            status: state::INIT,
+            last_report: now.mono,
+            last_report_unix: now.unix,
+            session,
+            write_path,
+            decided: previous.and_then(|s| s.decided),
+        };
+        let to = next_status(from, Event::Report, &storage.init());
+        storage.status = to;
+        group.storages.insert(ip.clone(), storage);
         (from != Some(to)).then(|| Transition {
             group: group.name.clone(),
             ip,
@@ -303,16 +338,69 @@ impl Cluster {
         })
     }
 
-    /// The join/heartbeat answer: the storage's state and its group.
-    pub fn reply(&self, group: &str, ip: &str) -> BeatReply {
+    /// The leader decides the initial copy of storage `ip` if it still
+    /// needs deciding; returns the resulting state change.
+    pub fn decide(&mut self, group: &str, ip: &str, now_unix: i64) -> Option<Transition> {
+        let g = self.groups.get_mut(group)?;
+        let d = crate::initial_copy::decide(g, ip, now_unix)?;
+        let s = g.storages.get_mut(ip)?;
+        s.decided = Some(d);
+        let to = crate::initial_copy::serving_status(&s.init());
+        let from = std::mem::replace(&mut s.status, to);
+        (from != to).then(|| Transition {
+            group: group.to_string(),
+            ip: ip.to_string(),
+            from: Some(from),
+            to,
+            reason: "initial copy decided by the leader",
+        })
+    }
+
+    /// The join/heartbeat answer: the storage's state, its group and each
+    /// member's initial-copy state; from the leader also its decision.
+    pub fn reply(&self, group: &str, ip: &str, leader: bool) -> BeatReply {
         let g = self.group(group);
+        let me = g.and_then(|g| g.storages.get(ip));
         BeatReply {
-            status: g
-                .and_then(|g| g.storages.get(ip))
-                .map(|s| s.status)
-                .unwrap_or(state::OFFLINE),
+            status: me.map(|s| s.status).unwrap_or(state::OFFLINE),
             members: g.map(Group::members).unwrap_or_default(),
+            init: me.filter(|_| leader).and_then(|s| s.decided.clone()),
+            member_init: g
+                .map(|g| {
+                    g.storages
+                        .iter()
+                        .map(|(ip, s)| (ip.clone(), s.init()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            leader,
+            deleted: self
+                .deleted
+                .iter()
+                .filter(|(g, _)| g == group)
+                .map(|(_, ip)| ip.clone())
+                .collect(),
         }
+    }
+
+    /// DELETE_STORAGE (93): removes a storage that is not ACTIVE (EBUSY)
+    /// from its group; ENOENT when unknown. It may only come back empty.
+    pub fn delete_storage(&mut self, group: &str, ip: &str) -> Result<Transition, u8> {
+        let g = self.groups.get_mut(group).ok_or(status::ENOENT)?;
+        let s = g.storages.get(ip).ok_or(status::ENOENT)?;
+        if s.status == state::ACTIVE {
+            return Err(status::EBUSY);
+        }
+        let from = s.status;
+        g.storages.remove(ip);
+        self.deleted.insert((group.to_string(), ip.to_string()));
+        Ok(Transition {
+            group: group.to_string(),
+            ip: ip.to_string(),
+            from: Some(from),
+            to: state::DELETED,
+            reason: "deleted by an administrator",
+        })
     }
 
     /// The connection of `session` closed: its storage goes OFFLINE
@@ -320,7 +408,7 @@ impl Cluster {
     pub fn disconnect(&mut self, session: u64) -> Option<Transition> {
         let (group, ip) = self.session_owner(session)?;
         let s = self.groups.get_mut(&group)?.storages.get_mut(&ip)?;
-        let to = next_status(Some(s.status), Event::Disconnected);
+        let to = next_status(Some(s.status), Event::Disconnected, &s.init());
         if to == s.status {
             return None;
         }
@@ -342,7 +430,7 @@ impl Cluster {
                 if now.saturating_duration_since(s.last_report) <= interval {
                     continue;
                 }
-                let to = next_status(Some(s.status), Event::Silent);
+                let to = next_status(Some(s.status), Event::Silent, &s.init());
                 if to != s.status {
                     changes.push(Transition {
                         group: g.name.clone(),
@@ -393,7 +481,7 @@ pub(crate) mod tests {
         let (_, t) = c.join(report("group1", "10.0.0.1"), at(t0, 0)).unwrap();
         let t = t.unwrap();
         assert_eq!((t.from, t.to), (None, state::ACTIVE));
-        let reply = c.reply("group1", "10.0.0.1");
+        let reply = c.reply("group1", "10.0.0.1", true);
         assert_eq!(reply.status, state::ACTIVE);
         assert_eq!(reply.members.len(), 1);
     }
@@ -406,7 +494,7 @@ pub(crate) mod tests {
         c.join(report("group1", "10.0.0.1"), t0).unwrap();
         c.join(report("group2", "10.0.0.3"), t0).unwrap();
         let ips: Vec<_> = c
-            .reply("group1", "10.0.0.1")
+            .reply("group1", "10.0.0.1", true)
             .members
             .into_iter()
             .map(|m| m.ip)
@@ -494,6 +582,6 @@ pub(crate) mod tests {
         assert_eq!(c.disconnect(old), None, "a newer connection owns it");
         let t = c.disconnect(new).unwrap();
         assert_eq!(t.to, state::OFFLINE);
-        assert_eq!(c.reply("group1", "10.0.0.1").status, state::OFFLINE);
+        assert_eq!(c.reply("group1", "10.0.0.1", true).status, state::OFFLINE);
     }
 }

@@ -11,6 +11,8 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod download;
+pub mod initial_copy;
+pub mod leader;
 pub mod metrics;
 pub mod placement;
 mod server;
@@ -90,10 +92,14 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
         ),
         None => None,
     };
+    // A tracker bound to one address knows it; one bound to all learns
+    // it from the first storage that reaches it.
+    let me = (!cfg.bind.is_unspecified()).then_some(local_addr);
     let shared = Arc::new(Shared {
         cfg,
         cluster: Mutex::new(Cluster::default()),
         metrics,
+        peers: Mutex::new(leader::Peers::new(me)),
     });
     let tasks = vec![
         tokio::spawn(server::accept_loop(
@@ -101,7 +107,8 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
             shared.clone(),
             shutdown.clone(),
         )),
-        tokio::spawn(server::expiry_loop(shared, shutdown)),
+        tokio::spawn(server::expiry_loop(shared.clone(), shutdown.clone())),
+        tokio::spawn(server::peer_loop(shared, shutdown)),
     ];
     Ok(Tracker {
         local_addr,

@@ -39,8 +39,9 @@ pub fn storage_has_room(reserved: &Reserved, storage: &Storage) -> bool {
     p.iter().any(|u| path_has_room(reserved, u, p.len()))
 }
 
+/// ACTIVE, with room by our reservation and by its own.
 fn writable(reserved: &Reserved, s: &Storage) -> bool {
-    s.is_active() && storage_has_room(reserved, s)
+    s.is_active() && storage_has_room(reserved, s) && !s.report.full
 }
 
 /// Why no group qualifies: nobody ACTIVE (ENOENT) or nobody with room (ENOSPC).
@@ -242,6 +243,24 @@ mod tests {
         assert!(path_has_room(&gig, &usage(1000, 513), 2));
         assert!(!path_has_room(&gig, &usage(1000, 512), 2));
         assert!(!path_has_room(&gig, &usage(1000, 1000), 1));
+    }
+
+    #[test]
+    fn a_storage_at_its_own_reservation_gets_no_uploads() {
+        let mut c = cluster(&[("g1", "10.0.0.1", &[500], 0), ("g2", "10.0.0.2", &[500], 0)]);
+        c.group_mut("g1")
+            .unwrap()
+            .storages
+            .get_mut("10.0.0.1")
+            .unwrap()
+            .report
+            .full = true;
+        let cfg = Config::default();
+        for _ in 0..4 {
+            assert_eq!(pick(&mut c, &cfg).unwrap().0, "g2");
+        }
+        let named = choose_store(&mut c, &cfg, Some("g1"), false).map(|t| t.group);
+        assert_eq!(named, Err(status::ENOSPC));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! [`commands::handle`] under the cluster lock and writes each reply in a
 //! single write; plus the timer that takes silent storages OFFLINE.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::cluster::{Cluster, Now, Transition};
 use crate::commands::{self, Ctx, Outcome, Session};
 use crate::config::Config;
+use crate::leader::Peers;
 use crate::metrics::Metrics;
 
 /// A client that announced a body must deliver it within this time.
@@ -26,6 +28,7 @@ pub struct Shared {
     pub cfg: Config,
     pub cluster: Mutex<Cluster>,
     pub metrics: Metrics,
+    pub peers: Mutex<Peers>,
 }
 
 impl Shared {
@@ -33,6 +36,31 @@ impl Shared {
     /// must not take the whole tracker down either.
     fn cluster(&self) -> MutexGuard<'_, Cluster> {
         self.cluster.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn peers(&self) -> MutexGuard<'_, Peers> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Learns peer trackers from a storage's tracker list, and our own
+    /// address from the connection it reached us on.
+    async fn learn_trackers(&self, local: SocketAddr, trackers: &[String]) {
+        let mut resolved = Vec::new();
+        for t in trackers {
+            match tokio::net::lookup_host(t.as_str()).await {
+                Ok(mut addrs) => resolved.extend(addrs.next()),
+                Err(e) => tracing::debug!("tracker {t} from a storage report: {e}"),
+            }
+        }
+        let mut peers = self.peers();
+        if peers.me.is_none() {
+            peers.me = Some(local);
+        }
+        for a in resolved {
+            if a != local {
+                peers.learn(a);
+            }
+        }
     }
 
     /// Logs membership changes and refreshes the gauges.
@@ -61,10 +89,11 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdow
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
                     let shared = shared.clone();
                     let shutdown = shutdown.clone();
                     connections.spawn(async move {
-                        if let Err(e) = connection(stream, &shared, shutdown).await {
+                        if let Err(e) = connection(stream, local, &shared, shutdown).await {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
                     });
@@ -83,11 +112,12 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdow
 /// Serves one connection: many requests until QUIT, EOF, EINVAL or shutdown.
 async fn connection(
     mut stream: TcpStream,
+    local: Option<SocketAddr>,
     shared: &Shared,
     mut shutdown: Shutdown,
 ) -> Result<(), ProtoError> {
     let mut session = Session::default();
-    let result = serve_requests(&mut stream, shared, &mut session, &mut shutdown).await;
+    let result = serve_requests(&mut stream, local, shared, &mut session, &mut shutdown).await;
     if let Some(id) = session.storage {
         let mut cluster = shared.cluster();
         let transitions: Vec<Transition> = cluster.disconnect(id).into_iter().collect();
@@ -98,6 +128,7 @@ async fn connection(
 
 async fn serve_requests(
     stream: &mut TcpStream,
+    local: Option<SocketAddr>,
     shared: &Shared,
     session: &mut Session,
     shutdown: &mut Shutdown,
@@ -120,6 +151,14 @@ async fn serve_requests(
         let body = tokio::time::timeout(BODY_TIMEOUT, read_body(stream, header.pkg_len))
             .await
             .map_err(|_| ProtoError::Io(std::io::ErrorKind::TimedOut.into()))??;
+        // Peers named by a joining storage count before its join is
+        // answered, so a tracker that just started does not decide alone.
+        if let (Some(local), ferrodfs_proto::cmd::STORAGE_JOIN) = (local, header.cmd) {
+            if let Ok(r) = serde_json::from_slice::<ferrodfs_proto::cluster::StorageReport>(&body) {
+                shared.learn_trackers(local, &r.trackers).await;
+            }
+        }
+        let is_leader = shared.peers().is_leader();
         let outcome = {
             let mut cluster = shared.cluster();
             let mut ctx = Ctx {
@@ -127,6 +166,7 @@ async fn serve_requests(
                 cluster: &mut cluster,
                 now: Now::system(),
                 transitions: Vec::new(),
+                is_leader,
             };
             let outcome = commands::handle(&mut ctx, session, header.cmd, &body);
             let transitions = std::mem::take(&mut ctx.transitions);
@@ -178,4 +218,44 @@ pub async fn expiry_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
             }
         }
     }
+}
+
+/// How often peer trackers are probed.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Probes every known peer tracker (ACTIVE_TEST) until shutdown, keeping
+/// the leader view current; logs when the leadership moves.
+pub async fn peer_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
+    let mut leading = shared.peers().is_leader();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
+        }
+        let known = shared.peers().known();
+        for addr in known {
+            let ok = tokio::time::timeout(PROBE_EVERY, probe(addr))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            shared.peers().probed(addr, ok);
+        }
+        let (now_leading, leader) = {
+            let p = shared.peers();
+            (p.is_leader(), p.leader())
+        };
+        if now_leading != leading {
+            match leader {
+                Some(l) if now_leading => tracing::info!("this tracker ({l}) is now the leader"),
+                Some(l) => tracing::info!("tracker {l} is now the leader"),
+                None => {}
+            }
+            leading = now_leading;
+        }
+    }
+}
+
+async fn probe(addr: SocketAddr) -> Result<(), ProtoError> {
+    let mut s = TcpStream::connect(addr).await?;
+    ferrodfs_proto::io::call(&mut s, ferrodfs_proto::cmd::ACTIVE_TEST, &[], 0).await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ pub mod files;
 pub mod info;
 pub mod monitor;
 pub mod up;
+pub mod url;
 
 use std::path::PathBuf;
 

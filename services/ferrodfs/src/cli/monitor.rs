@@ -1,5 +1,6 @@
 //! `monitor`: groups and storages as a tracker reports them, in the
-//! layout of fdfs_monitor.
+//! layout of fdfs_monitor, with each member's state and sync progress;
+//! `--delete-storage` removes a member (fdfs_monitor's `delete`).
 
 use std::fmt::Write;
 
@@ -15,10 +16,31 @@ pub struct MonitorArgs {
     /// Only this group.
     #[arg(short, long)]
     pub group: Option<String>,
+    /// Remove this storage (IP) from --group on every tracker; it must not
+    /// be ACTIVE (stop it first).
+    #[arg(long, value_name = "IP", requires = "group")]
+    pub delete_storage: Option<String>,
 }
 
 pub async fn run(a: MonitorArgs) -> anyhow::Result<()> {
     let client = a.conn.client()?;
+    if let (Some(ip), Some(group)) = (&a.delete_storage, &a.group) {
+        let mut failed = false;
+        for (tracker, r) in client.delete_storage(group, ip).await {
+            match r {
+                Ok(()) => println!("tracker {tracker}: {ip} removed from {group}"),
+                Err(e) => {
+                    failed = true;
+                    println!("tracker {tracker}: {e}");
+                }
+            }
+        }
+        anyhow::ensure!(
+            !failed,
+            "not every tracker removed {ip} (EBUSY: it is still ACTIVE, stop it first)"
+        );
+        return Ok(());
+    }
     print!("{}", report(&client, a.group.as_deref()).await?);
     Ok(())
 }
@@ -69,6 +91,9 @@ fn write_group(
         writeln!(out, "\n\tStorage {}:", j + 1)?;
         writeln!(out, "\t\tid = {}", s.id)?;
         writeln!(out, "\t\tip_addr = {}  {}", s.ip, state::name(s.status))?;
+        if !s.src_id.is_empty() {
+            writeln!(out, "\t\tsync src storage = {}", s.src_id)?;
+        }
         writeln!(out, "\t\tversion = {}", s.version)?;
         writeln!(out, "\t\tjoin time = {}", fmt_time(s.join_time))?;
         writeln!(out, "\t\tup time = {}", fmt_time(s.up_time))?;
@@ -96,8 +121,27 @@ fn write_group(
             "\t\tlast_heart_beat_time = {}",
             fmt_time(st.last_heart_beat_time)
         )?;
+        writeln!(
+            out,
+            "\t\tlast_synced_timestamp = {}{}",
+            fmt_time(st.last_synced_timestamp),
+            sync_delay(st.last_synced_timestamp, storages.len())
+        )?;
     }
     Ok(())
+}
+
+/// fdfs_monitor's "(Ns delay)" after the synced timestamp; nothing for a
+/// storage alone in its group.
+fn sync_delay(synced: i64, members: usize) -> String {
+    if members < 2 {
+        return String::new();
+    }
+    if synced <= 0 {
+        return " (never synced)".into();
+    }
+    let now = chrono::Utc::now().timestamp();
+    format!(" ({}s delay)", (now - synced).max(0))
 }
 
 fn fmt_time(t: i64) -> String {

@@ -1,5 +1,5 @@
 //! `up`: a whole cluster on loopback for a first look — two trackers and
-//! two groups, each daemon a child process with its own config and log
+//! two groups of two replicating storages, each daemon a child process with its own config and log
 //! under DIR, plus a FastDFS-format client.conf any FastDFS client can use.
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,14 @@ pub struct UpArgs {
 
 /// The local layout: tracker addresses, then (group, storage address).
 const TRACKERS: &[&str] = &["127.0.0.2", "127.0.0.3"];
-const STORAGES: &[(&str, &str)] = &[("group1", "127.0.0.11"), ("group2", "127.0.0.21")];
+/// Two groups of two members each, the production layout: each group's
+/// members replicate to each other.
+const STORAGES: &[(&str, &str)] = &[
+    ("group1", "127.0.0.11"),
+    ("group1", "127.0.0.12"),
+    ("group2", "127.0.0.21"),
+    ("group2", "127.0.0.22"),
+];
 const HEART_BEAT_SECS: u32 = 1;
 
 struct Daemon {

@@ -81,13 +81,27 @@ pub(crate) async fn append(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     ctx.store
         .check_room(name.store_path as usize, head.file_size)?;
     write_at(req, &mut file, old_size, head.file_size, old_size).await?;
-    ctx.log(
+    let pos = ctx.log(
         Op::Append {
             offset: old_size,
             length: head.file_size,
         },
         &name.to_string(),
     )?;
+    if let Err(e) = ctx.replicated(pos).await {
+        // Too few copies: cut the file back, and the members that got
+        // the append with it.
+        if file.set_len(old_size).await.is_ok() {
+            let _ = ctx.log(
+                Op::Truncate {
+                    old_size: old_size + head.file_size,
+                    new_size: old_size,
+                },
+                &name.to_string(),
+            );
+        }
+        return Err(e);
+    }
     req.reply(&[]).await?;
     Ok(head.file_size)
 }
@@ -110,13 +124,14 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     let grows = (offset + head.file_size).saturating_sub(old_size);
     ctx.store.check_room(name.store_path as usize, grows)?;
     write_at(req, &mut file, offset, head.file_size, old_size).await?;
-    ctx.log(
+    let pos = ctx.log(
         Op::Modify {
             offset,
             length: head.file_size,
         },
         &name.to_string(),
     )?;
+    ctx.replicated(pos).await?;
     req.reply(&[]).await?;
     Ok(head.file_size)
 }
@@ -136,13 +151,14 @@ pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
                 .check_room(t.name.store_path as usize, t.new_size - old_size)?;
         }
         file.set_len(t.new_size).await.map_err(disk)?;
-        ctx.log(
+        let pos = ctx.log(
             Op::Truncate {
                 old_size,
                 new_size: t.new_size,
             },
             &t.name.to_string(),
         )?;
+        ctx.replicated(pos).await?;
     }
     req.reply(&[]).await?;
     Ok(0)

@@ -14,14 +14,15 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     let path = ctx.data_path(&file.name)?;
     tokio::fs::remove_file(&path).await.map_err(disk)?;
     let name = file.name.to_string();
-    ctx.log(Op::Delete, &name)?;
+    let mut pos = ctx.log(Op::Delete, &name)?;
     let mut meta = path.into_os_string();
     meta.push("-m");
     match tokio::fs::remove_file(&meta).await {
-        Ok(()) => ctx.log(Op::Delete, &format!("{name}-m"))?,
+        Ok(()) => pos = ctx.log(Op::Delete, &format!("{name}-m"))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("deleted {name} but not its metadata file: {e}"),
     }
+    ctx.replicated(pos).await?;
     req.reply(&[]).await?;
     Ok(0)
 }

@@ -3,13 +3,10 @@
 //! ones with sendfile(2), header first.
 
 use std::io;
-use std::os::fd::AsFd;
 
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::Download;
-use tokio::io::Interest;
-use tokio::net::TcpStream;
 
 use super::{check_group, disk, CmdError, Request};
 use crate::ctx::Ctx;
@@ -46,7 +43,7 @@ pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
     }
     req.send(Header::response(status::OK, len), &[]).await?;
     let timeout = req.timeout();
-    send_file(req.stream(), &file, d.offset, len, timeout)
+    crate::zerocopy::send_file(req.stream(), &file, d.offset, len, timeout)
         .await
         .map_err(CmdError::Conn)?;
     req.bytes_out += len;
@@ -55,42 +52,6 @@ pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
 
 fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-/// Zero-copy: sendfile on the socket's fd, waiting for writability when
-/// the socket buffer is full. The header is already promised, so any
-/// failure here (file shrunk, peer gone) must close the connection.
-async fn send_file(
-    stream: &mut TcpStream,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-    timeout: std::time::Duration,
-) -> io::Result<()> {
-    let mut off = offset as nix::libc::off_t;
-    let mut left = len;
-    while left > 0 {
-        tokio::time::timeout(timeout, stream.writable())
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-        let chunk = left.min(1 << 30) as usize;
-        let sent = stream.try_io(Interest::WRITABLE, || {
-            nix::sys::sendfile::sendfile(stream.as_fd(), file.as_fd(), Some(&mut off), chunk)
-                .map_err(io::Error::from)
-        });
-        match sent {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank during download",
-                ))
-            }
-            Ok(n) => left -= n as u64,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdErro
     let sm = SetMeta::parse(&req.read_all().await?)?;
     let data = existing_data(ctx, &sm.file).await?;
     // Serialise with other writers of this file so merges do not race.
-    let _guard = ctx.store.write_lock(&sm.file.name).lock().await;
+    let guard = ctx.store.write_lock(&sm.file.name).lock().await;
     let path = meta_path(&data);
     let log_name = format!("{}-m", sm.file.name);
     let old = read_meta(&path).await.map_err(disk)?;
@@ -69,23 +69,28 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdErro
             meta::decode(&sm.meta),
         ),
     };
+    let mut pos = None;
     if items.is_empty() {
         if old.is_some() {
             tokio::fs::remove_file(&path).await.map_err(disk)?;
-            ctx.log(Op::Delete, &log_name)?;
+            pos = Some(ctx.log(Op::Delete, &log_name)?);
         }
     } else {
         write_meta(&path, &meta::encode(&items))
             .await
             .map_err(disk)?;
-        ctx.log(
+        pos = Some(ctx.log(
             if old.is_some() {
                 Op::Update
             } else {
                 Op::Create
             },
             &log_name,
-        )?;
+        )?);
+    }
+    drop(guard);
+    if let Some(pos) = pos {
+        ctx.replicated(pos).await?;
     }
     req.reply(&[]).await?;
     Ok(0)

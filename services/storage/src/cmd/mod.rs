@@ -187,6 +187,7 @@ pub(crate) async fn dispatch(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
         cmd::SET_METADATA => metadata::set(ctx, req).await,
         cmd::GET_METADATA => metadata::get(ctx, req).await,
         cmd::QUERY_FILE_INFO => query::file_info(ctx, req).await,
+        cmd::SYNC_PUSH => crate::sync::apply::push(ctx, req).await,
         cmd::ACTIVE_TEST => {
             if req.remaining() != 0 {
                 return Err(CmdError::Status(status::EINVAL));

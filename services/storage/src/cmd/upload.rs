@@ -38,7 +38,8 @@ pub(crate) async fn upload(
         }
     })?;
     let text = name.to_string();
-    ctx.log(Op::Create, &text)?;
+    let pos = ctx.log(Op::Create, &text)?;
+    replicated_or_undo(ctx, pos, &text).await?;
     tracing::debug!("uploaded {}/{text} ({size} bytes)", ctx.cfg.group_name);
     req.reply(&encode_upload_reply(&ctx.cfg.group_name, &name))
         .await?;
@@ -74,8 +75,29 @@ pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64
         _ => disk(e),
     })?;
     let text = slave.to_string();
-    ctx.log(Op::Create, &text)?;
+    let pos = ctx.log(Op::Create, &text)?;
+    replicated_or_undo(ctx, pos, &text).await?;
     req.reply(&encode_upload_reply(&ctx.cfg.group_name, &slave))
         .await?;
     Ok(head.file_size)
+}
+
+/// Synchronous replication for a new file: when too few members got it
+/// in time, the file is deleted again (here and, through the binlog, on
+/// the members that did get it) so no ID the client never received
+/// stays visible anywhere.
+async fn replicated_or_undo(
+    ctx: &Ctx,
+    pos: crate::binlog::Pos,
+    name: &str,
+) -> Result<(), CmdError> {
+    let Err(e) = ctx.replicated(pos).await else {
+        return Ok(());
+    };
+    if let Ok(path) = ctx.data_path(&ferrodfs_proto::file_id::LogicalName::parse(name)?) {
+        if tokio::fs::remove_file(&path).await.is_ok() {
+            let _ = ctx.log(Op::Delete, name);
+        }
+    }
+    Err(e)
 }

@@ -29,9 +29,15 @@ pub fn config_text(dir: &std::path::Path, extra: &str) -> String {
     } else {
         "reserved_storage_space = '0%'"
     };
+    // HTTP on a free port, so storages in parallel tests never collide on 8888.
+    let http_port = if extra.contains("http_port") {
+        ""
+    } else {
+        "http_port = 0"
+    };
     format!(
         "group_name = '{GROUP}'\nbind = '127.0.0.1'\nport = 0\nheart_beat_interval = 0.2\n\
-         {reserved}\nbase_path = {:?}\nstore_paths = [{:?}, {:?}]\n{extra}\n",
+         {reserved}\n{http_port}\nbase_path = {:?}\nstore_paths = [{:?}, {:?}]\n{extra}\n",
         dir.join("base").display().to_string(),
         dir.join("m0").display().to_string(),
         dir.join("m1").display().to_string(),

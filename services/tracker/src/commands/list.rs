@@ -40,15 +40,29 @@ pub fn group_stat(g: &Group, cfg: &Config) -> GroupStat {
     }
 }
 
-pub fn storage_stat(s: &Storage, cfg: &Config) -> StorageStat {
+/// FastDFS's `last_synced_timestamp`: how far this storage has caught up
+/// with the other members, i.e. the oldest of its synced timestamps for
+/// them (0 until every other member has pushed to it).
+fn last_synced(s: &Storage, g: &Group) -> i64 {
+    g.storages
+        .keys()
+        .filter(|ip| **ip != s.report.ip)
+        .map(|ip| s.report.synced_until.get(ip).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+}
+
+pub fn storage_stat(s: &Storage, g: &Group, cfg: &Config) -> StorageStat {
     let r = &s.report;
     let mut stats = r.stats.clone();
     stats.last_heart_beat_time = s.last_report_unix;
+    stats.last_synced_timestamp = last_synced(s, g);
     StorageStat {
         status: s.status,
         id: r.ip.clone(),
         ip: r.ip.clone(),
-        src_id: String::new(),
+        // The member that sent (or sends) its initial copy.
+        src_id: s.init().sync_src.unwrap_or_default(),
         version: r.version.clone(),
         join_time: r.join_time,
         up_time: r.up_time,
@@ -112,7 +126,7 @@ pub fn storages(ctx: &mut Ctx, body: &[u8]) -> Reply {
     let mut out = Vec::new();
     for s in g.storages.values() {
         if filter.is_empty() || s.report.ip == filter {
-            storage_stat(s, ctx.cfg).encode(ctx.cfg.stat_layout, &mut out);
+            storage_stat(s, g, ctx.cfg).encode(ctx.cfg.stat_layout, &mut out);
         }
     }
     if out.is_empty() && !filter.is_empty() {

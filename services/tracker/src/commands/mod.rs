@@ -71,6 +71,9 @@ pub struct Ctx<'a> {
     pub now: Now,
     /// Membership changes made by this request, for logs and gauges.
     pub transitions: Vec<Transition>,
+    /// This tracker leads (see [`crate::leader`]): it alone decides
+    /// initial copies.
+    pub is_leader: bool,
 }
 
 /// Runs one request.
@@ -90,6 +93,7 @@ pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) ->
         cmd::LIST_STORAGE => list::storages(ctx, body),
         cmd::STORAGE_JOIN => storage::join(ctx, session, body),
         cmd::STORAGE_BEAT => storage::beat(ctx, session, body),
+        cmd::DELETE_STORAGE => storage::delete(ctx, body),
         cmd::FETCH_STORAGE_IDS => params::fetch_storage_ids(body),
         cmd::PARAMETER_REQ => params::parameters(ctx.cfg, body),
         _ => Reply::error(status::EINVAL),
@@ -114,6 +118,7 @@ pub fn name(command: u8) -> &'static str {
         cmd::LIST_STORAGE => "list_storage",
         cmd::STORAGE_JOIN => "storage_join",
         cmd::STORAGE_BEAT => "storage_beat",
+        cmd::DELETE_STORAGE => "delete_storage",
         cmd::FETCH_STORAGE_IDS => "fetch_storage_ids",
         cmd::PARAMETER_REQ => "parameter_req",
         _ => "unknown",
@@ -134,6 +139,7 @@ pub(crate) mod tests {
             cluster,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
+            is_leader: true,
         };
         match handle(&mut ctx, &mut Session::default(), command, body) {
             Outcome::Reply(r) => r,
@@ -176,6 +182,7 @@ pub(crate) mod tests {
             cluster: &mut c,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
+            is_leader: true,
         };
         assert!(matches!(
             handle(&mut ctx, &mut Session::default(), cmd::QUIT, &[]),

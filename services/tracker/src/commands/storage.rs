@@ -1,8 +1,10 @@
 //! Storage join (81) and heartbeat (83). ferrodfs frames them like FastDFS
 //! but carries a JSON `StorageReport`; both answer a JSON `BeatReply`
-//! with the storage's state and every member of its group.
+//! with the storage's state and every member of its group (and, from the
+//! leader, the decision on its initial copy). Also DELETE_STORAGE (93).
 
 use ferrodfs_proto::cluster::StorageReport;
+use ferrodfs_proto::fields::{get_fixed, GROUP_NAME_LEN, IP_LEN};
 use ferrodfs_proto::status;
 
 use super::{Ctx, Reply, Session};
@@ -15,9 +17,31 @@ fn parse(body: &[u8]) -> Result<StorageReport, Reply> {
     })
 }
 
-fn answer(ctx: &Ctx, group: &str, ip: &str) -> Reply {
-    let reply = ctx.cluster.reply(group, ip);
+/// Lets the leader decide a new storage's initial copy, then answers.
+fn answer(ctx: &mut Ctx, group: &str, ip: &str) -> Reply {
+    if ctx.is_leader {
+        let t = ctx.cluster.decide(group, ip, ctx.now.unix);
+        ctx.transitions.extend(t);
+    }
+    let reply = ctx.cluster.reply(group, ip, ctx.is_leader);
     Reply::ok(serde_json::to_vec(&reply).expect("BeatReply serializes"))
+}
+
+/// DELETE_STORAGE: `group(16) + storage id/ip`. Only a storage that is
+/// not ACTIVE can go (EBUSY otherwise), as in FastDFS.
+pub fn delete(ctx: &mut Ctx, body: &[u8]) -> Reply {
+    if body.len() <= GROUP_NAME_LEN || body.len() > GROUP_NAME_LEN + IP_LEN {
+        return Reply::error(status::EINVAL);
+    }
+    let group = get_fixed(&body[..GROUP_NAME_LEN]);
+    let ip = get_fixed(&body[GROUP_NAME_LEN..]);
+    match ctx.cluster.delete_storage(&group, &ip) {
+        Ok(t) => {
+            ctx.transitions.push(t);
+            Reply::ok(Vec::new())
+        }
+        Err(st) => Reply::error(st),
+    }
 }
 
 fn refused(report: &StorageReport, e: ReportError) -> Reply {
@@ -84,6 +108,7 @@ mod tests {
             cluster: c,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
+            is_leader: true,
         };
         match handle(&mut ctx, session, command, body) {
             Outcome::Reply(r) => r,
@@ -98,6 +123,27 @@ mod tests {
         let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
         assert!(is_active(&send(&mut c, &mut s, cmd::STORAGE_JOIN, &json)));
         assert!(is_active(&send(&mut c, &mut s, cmd::STORAGE_BEAT, &json)));
+    }
+
+    #[test]
+    fn only_a_storage_that_is_not_active_can_be_deleted() {
+        let mut c = Cluster::default();
+        let mut s = Session::default();
+        let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
+        send(&mut c, &mut s, cmd::STORAGE_JOIN, &json);
+        let mut body = Vec::new();
+        ferrodfs_proto::fields::put_fixed(&mut body, "group1", 16);
+        body.extend_from_slice(b"10.0.0.1");
+        let r = send(&mut c, &mut Session::default(), cmd::DELETE_STORAGE, &body);
+        assert_eq!(r.status, status::EBUSY);
+        c.disconnect(s.storage.unwrap());
+        let r = send(&mut c, &mut Session::default(), cmd::DELETE_STORAGE, &body);
+        assert_eq!(r.status, status::OK);
+        assert!(c.group("group1").unwrap().storages.is_empty());
+        let r = send(&mut c, &mut Session::default(), cmd::DELETE_STORAGE, &body);
+        assert_eq!(r.status, status::ENOENT);
+        let r = send(&mut c, &mut Session::default(), cmd::STORAGE_JOIN, &json);
+        assert_eq!(r.status, status::EPERM, "it must come back empty");
     }
 
     #[test]

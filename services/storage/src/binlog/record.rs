@@ -1,0 +1,201 @@
+//! One binlog line, in FastDFS's format (storage/storage_sync.c):
+//! `<unix_ts> <op> <Mxx/HH/HH/name>[ extra]`. The op letter is upper case
+//! when this storage is the file's source and lower case when the change
+//! arrived by sync from a peer; only upper-case records are pushed to
+//! peers, which is what keeps replication from ping-ponging.
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Create,
+    Delete,
+    /// Whole-file update: a metadata file rewritten.
+    Update,
+    Append {
+        offset: u64,
+        length: u64,
+    },
+    Modify {
+        offset: u64,
+        length: u64,
+    },
+    Truncate {
+        old_size: u64,
+        new_size: u64,
+    },
+}
+
+impl Op {
+    fn letter(self) -> char {
+        match self {
+            Op::Create => 'C',
+            Op::Delete => 'D',
+            Op::Update => 'U',
+            Op::Append { .. } => 'A',
+            Op::Modify { .. } => 'M',
+            Op::Truncate { .. } => 'T',
+        }
+    }
+}
+
+/// One change as the binlog records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub ts: i64,
+    pub op: Op,
+    /// Lower-case letter: applied here as a copy of another storage's change.
+    pub replica: bool,
+    pub name: String,
+}
+
+impl Record {
+    /// The line, newline included.
+    pub fn format(&self) -> String {
+        let l = self.op.letter();
+        let l = if self.replica {
+            l.to_ascii_lowercase()
+        } else {
+            l
+        };
+        let (ts, name) = (self.ts, &self.name);
+        match self.op {
+            Op::Create | Op::Delete | Op::Update => format!("{ts} {l} {name}\n"),
+            Op::Append { offset, length } | Op::Modify { offset, length } => {
+                format!("{ts} {l} {name} {offset} {length}\n")
+            }
+            Op::Truncate { old_size, new_size } => {
+                format!("{ts} {l} {name} {old_size} {new_size}\n")
+            }
+        }
+    }
+
+    /// Parses one line (with or without its newline). `None` for anything
+    /// this storage never writes (links, renames, damaged lines): the
+    /// caller skips it rather than stopping replication on it.
+    pub fn parse(line: &str) -> Option<Record> {
+        let mut parts = line.trim_end_matches('\n').split(' ');
+        let ts = parts.next()?.parse().ok()?;
+        let letter = parts.next()?;
+        let name = parts.next()?.to_string();
+        let mut num = || parts.next().and_then(|v| v.parse::<u64>().ok());
+        let [c] = letter.as_bytes() else {
+            return None;
+        };
+        let op = match c.to_ascii_uppercase() {
+            b'C' => Op::Create,
+            b'D' => Op::Delete,
+            b'U' => Op::Update,
+            b'A' => Op::Append {
+                offset: num()?,
+                length: num()?,
+            },
+            b'M' => Op::Modify {
+                offset: num()?,
+                length: num()?,
+            },
+            b'T' => Op::Truncate {
+                old_size: num()?,
+                new_size: num()?,
+            },
+            _ => return None,
+        };
+        if name.is_empty() {
+            return None;
+        }
+        Some(Record {
+            ts,
+            op,
+            replica: c.is_ascii_lowercase(),
+            name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAME: &str = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz";
+
+    fn rec(ts: i64, op: Op, replica: bool) -> Record {
+        Record {
+            ts,
+            op,
+            replica,
+            name: NAME.into(),
+        }
+    }
+
+    #[test]
+    fn records_use_fastdfs_letters_and_extras() {
+        assert_eq!(
+            rec(1700000000, Op::Create, false).format(),
+            format!("1700000000 C {NAME}\n")
+        );
+        assert_eq!(rec(1, Op::Delete, false).format(), format!("1 D {NAME}\n"));
+        let append = Op::Append {
+            offset: 10,
+            length: 5,
+        };
+        assert_eq!(rec(2, append, false).format(), format!("2 A {NAME} 10 5\n"));
+        let modify = Op::Modify {
+            offset: 0,
+            length: 4,
+        };
+        assert_eq!(rec(3, modify, false).format(), format!("3 M {NAME} 0 4\n"));
+        let truncate = Op::Truncate {
+            old_size: 9,
+            new_size: 2,
+        };
+        assert_eq!(
+            rec(4, truncate, false).format(),
+            format!("4 T {NAME} 9 2\n")
+        );
+    }
+
+    #[test]
+    fn replica_records_use_lower_case_letters() {
+        assert_eq!(rec(5, Op::Create, true).format(), format!("5 c {NAME}\n"));
+        assert_eq!(rec(5, Op::Update, true).format(), format!("5 u {NAME}\n"));
+    }
+
+    #[test]
+    fn every_record_parses_back_to_itself() {
+        for op in [
+            Op::Create,
+            Op::Delete,
+            Op::Update,
+            Op::Append {
+                offset: 7,
+                length: 8,
+            },
+            Op::Modify {
+                offset: 1,
+                length: 2,
+            },
+            Op::Truncate {
+                old_size: 3,
+                new_size: 0,
+            },
+        ] {
+            for replica in [false, true] {
+                let r = rec(1_700_000_123, op, replica);
+                assert_eq!(Record::parse(&r.format()), Some(r));
+            }
+        }
+    }
+
+    #[test]
+    fn lines_this_storage_never_writes_are_skipped() {
+        for line in [
+            "",
+            "x C name",
+            "1 L link target",
+            "1 A name 5",
+            "1 CC name",
+            "1 C",
+        ] {
+            assert_eq!(Record::parse(line), None, "{line:?}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! HTTP counters, registered in the storage's own Prometheus registry so
+//! they appear beside the FastDFS-protocol ones on the same endpoint.
+
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+
+#[derive(Clone)]
+pub(crate) struct HttpMetrics {
+    requests: IntCounterVec,
+    sent: IntCounter,
+    source: IntCounterVec,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &Registry) -> HttpMetrics {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "ferrodfs_storage_http_requests_total",
+                "HTTP requests by response status",
+            ),
+            &["status"],
+        )
+        .expect("valid metric");
+        let sent = IntCounter::new(
+            "ferrodfs_storage_http_sent_bytes_total",
+            "HTTP response body bytes sent",
+        )
+        .expect("valid metric");
+        let source = IntCounterVec::new(
+            Opts::new(
+                "ferrodfs_storage_http_source_requests_total",
+                "Requests for files not held here yet, sent on to their source storage",
+            ),
+            &["mode"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sent.clone()),
+            Box::new(source.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        HttpMetrics {
+            requests,
+            sent,
+            source,
+        }
+    }
+
+    pub fn record(&self, status: u16, body_bytes: u64) {
+        self.requests
+            .with_label_values(&[&status.to_string()])
+            .inc();
+        self.sent.inc_by(body_bytes);
+    }
+
+    /// `mode`: "proxy" or "redirect".
+    pub fn sent_to_source(&self, mode: &str) {
+        self.source.with_label_values(&[mode]).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_count_by_status_with_bytes() {
+        let r = Registry::new();
+        let m = HttpMetrics::register(&r);
+        m.record(200, 10);
+        m.record(206, 5);
+        m.record(404, 0);
+        m.sent_to_source("proxy");
+        let text = ferrodfs_runtime::metrics::render(&r);
+        assert!(
+            text.contains(r#"ferrodfs_storage_http_requests_total{status="206"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrodfs_storage_http_sent_bytes_total 15"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"ferrodfs_storage_http_source_requests_total{mode="proxy"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! HTTP file access: what nginx with fastdfs-nginx-module does for a
+//! FastDFS storage, built into the storage daemon. GET and HEAD of
+//! `/<group>/Mxx/HH/HH/name` serve the file from the store path with
+//! ranges, validators and conditional requests; a file this storage does
+//! not hold yet is fetched from (or redirected to) its source storage, so
+//! replication lag never shows as a 404; the anti-steal token is checked
+//! when configured.
+//!
+//! Layout: pure parts — [`target`] (URL to file, traversal-proof),
+//! [`range`], [`validators`], [`mime`], [`token`], [`request`] (heads and
+//! their limits), [`response`] (head bytes); edges — `local` (files on
+//! disk), `source` (the source storage), `conn` (sockets, sendfile).
+//!
+//! The connection loop is this module's own, not hyper's server: a file
+//! body goes out with sendfile(2) straight from the page cache, which a
+//! hyper body (frames of owned bytes) cannot do. hyper is the client used
+//! to fetch from a source storage.
+
+mod config;
+mod conn;
+mod local;
+mod metrics;
+pub mod mime;
+pub mod range;
+pub mod request;
+pub mod response;
+mod source;
+pub mod target;
+pub mod token;
+pub mod validators;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub(crate) use self::config::RawHttp;
+pub use self::config::{HttpConfig, ResponseMode, TokenConfig};
+pub(crate) use self::conn::serve;
+pub(crate) use self::metrics::HttpMetrics;
+use self::request::{Method, RequestHead};
+use self::response::Head;
+use self::target::{parse_target, query_param, Target};
+use crate::ctx::Ctx;
+
+/// Marks a request one storage makes to another for a file it lacks; the
+/// receiver then never asks a third one, so two storages missing a file
+/// cannot bounce a request between them. (FastDFS's own mark, the
+/// `redirect` query parameter, is honoured too and also sent.)
+pub const SOURCE_FETCH_HEADER: &str = "x-ferrodfs-source-fetch";
+
+/// Binds `bind:http_port` unless `[http] enabled = false`; port 0 picks a
+/// free port (the bound one is what trackers are told).
+pub(crate) async fn bind(cfg: &crate::Config) -> anyhow::Result<Option<TcpListener>> {
+    if !cfg.http.enabled {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind((cfg.bind, cfg.http_port))
+        .await
+        .with_context(|| {
+            format!(
+                "{}: http_port: cannot listen on {}:{} (set [http] enabled = false to serve no HTTP)",
+                cfg.file, cfg.bind, cfg.http_port
+            )
+        })?;
+    Ok(Some(listener))
+}
+
+/// What goes after the head.
+pub(crate) enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// `len` bytes of `file` from `offset`, sent with sendfile.
+    File {
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+    },
+    /// A source storage's response body, relayed as it arrives.
+    Relay(hyper::body::Incoming),
+}
+
+pub(crate) struct Reply {
+    pub head: Head,
+    pub body: Body,
+}
+
+impl Reply {
+    /// An error with a one-line text body saying what was wrong.
+    pub fn error(status: u16, why: impl std::fmt::Display) -> Reply {
+        let text = format!("{why}\n").into_bytes();
+        let mut head = Head::new(status).header("Content-Type", "text/plain; charset=utf-8");
+        head.content_length = Some(text.len() as u64);
+        Reply {
+            head,
+            body: Body::Bytes(text),
+        }
+    }
+
+    pub fn redirect(location: String) -> Reply {
+        Reply {
+            head: Head::new(302).header("Location", location),
+            body: Body::Empty,
+        }
+    }
+}
+
+/// Answers one request head.
+pub(crate) async fn respond(ctx: &Ctx, metrics: &HttpMetrics, req: &RequestHead) -> Reply {
+    if req.method == Method::Other {
+        let mut r = Reply::error(
+            405,
+            format!("{} is not served; use GET or HEAD", req.method_text),
+        );
+        r.head.headers.push(("Allow", "GET, HEAD".into()));
+        return r;
+    }
+    let target = match parse_target(&req.target) {
+        Ok(t) => t,
+        Err(e) => return Reply::error(400, e),
+    };
+    if let Some(g) = &target.group {
+        if *g != ctx.cfg.group_name {
+            return Reply::error(404, format!("{g} is not this storage's group"));
+        }
+    }
+    if let Some(refused) = check_token(ctx, &target) {
+        return refused;
+    }
+    let Some(path) = ctx.store.data_path(&target.name) else {
+        return Reply::error(
+            400,
+            format!("store path M{:02X} does not exist", target.name.store_path),
+        );
+    };
+    match local::open(&path) {
+        Ok(Some(file)) => local::serve(ctx, req, &target, file),
+        Ok(None) => source::serve(ctx, metrics, req, &target).await,
+        Err(e) => {
+            tracing::error!("http: cannot open {}: {e}", path.display());
+            Reply::error(500, "the file cannot be read")
+        }
+    }
+}
+
+/// `None` when the request may proceed.
+fn check_token(ctx: &Ctx, target: &Target) -> Option<Reply> {
+    let t = ctx.cfg.http.token.as_ref()?;
+    let token = query_param(&target.query, "token");
+    let ts = query_param(&target.query, "ts");
+    let e = token::check(
+        &target.name.to_string(),
+        &t.secret,
+        t.ttl,
+        token.as_deref(),
+        ts.as_deref(),
+        crate::unix_now(),
+    )
+    .err()?;
+    Some(match &t.fail_redirect {
+        Some(url) => Reply::redirect(url.clone()),
+        None => Reply::error(403, e.as_str()),
+    })
+}

@@ -1,0 +1,208 @@
+//! The request target: `/<group>/Mxx/HH/HH/name` (mod_fastdfs with
+//! `url_have_group_name = true`) or `/Mxx/HH/HH/name` (its default), plus
+//! the query. Everything is validated here, before any path touches the
+//! disk: percent-escapes are decoded first, so `%2e%2e` is judged as `..`,
+//! and only names [`LogicalName::parse`] accepts get through — those can
+//! never leave their store path.
+
+use ferrodfs_proto::fields::validate_group;
+use ferrodfs_proto::file_id::LogicalName;
+
+/// Longest request target accepted (414 beyond). File IDs are under 150
+/// bytes; the rest is room for a token and a download name.
+pub const MAX_TARGET_LEN: usize = 2048;
+
+/// A request target naming a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `None` for the group-less form, which means this storage's group.
+    pub group: Option<String>,
+    pub name: LogicalName,
+    /// The path as sent (still percent-encoded), without the query.
+    pub path: String,
+    /// The raw query (after `?`), empty if none.
+    pub query: String,
+}
+
+/// Why a target names no file; all are the client's fault (400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    NotAPath,
+    BadEscape,
+    NotAFileId(String),
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetError::NotAPath => write!(f, "the request target is not an absolute path"),
+            TargetError::BadEscape => write!(f, "the path has an invalid percent-escape"),
+            TargetError::NotAFileId(p) => {
+                write!(f, "{p:?} is not a file ID (expected /group/Mxx/HH/HH/name)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+/// Decodes `%XX` escapes (and `+` as space when `plus_is_space`, as in
+/// query strings). `None` for a truncated or non-hex escape or a result
+/// that is not UTF-8.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = b.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses an origin-form target (`/path?query`); an absolute-form one
+/// (`http://host/path`) is reduced to its path first, as mod_fastdfs does.
+pub fn parse_target(raw: &str) -> Result<Target, TargetError> {
+    let raw = match raw
+        .strip_prefix("http://")
+        .or_else(|| raw.strip_prefix("https://"))
+    {
+        Some(rest) => &rest[rest.find('/').ok_or(TargetError::NotAPath)?..],
+        None => raw,
+    };
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let raw_path = path.strip_prefix('/').ok_or(TargetError::NotAPath)?;
+    let path = percent_decode(raw_path, false).ok_or(TargetError::BadEscape)?;
+    let not_id = || TargetError::NotAFileId(path.chars().take(200).collect());
+    // A logical name has exactly four segments, so five means a group.
+    let (group, rest) = match path.matches('/').count() {
+        3 => (None, path.as_str()),
+        4 => {
+            let (g, rest) = path.split_once('/').expect("has a slash");
+            validate_group(g).map_err(|_| not_id())?;
+            (Some(g.to_string()), rest)
+        }
+        _ => return Err(not_id()),
+    };
+    let name = LogicalName::parse(rest).map_err(|_| not_id())?;
+    Ok(Target {
+        group,
+        name,
+        path: format!("/{raw_path}"),
+        query: query.to_string(),
+    })
+}
+
+/// The first value of `key` in a query string, percent-decoded.
+pub fn query_param(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| percent_decode(v, true))
+}
+
+/// `query` with `key=value` appended.
+pub fn with_param(query: &str, key: &str, value: &str) -> String {
+    if query.is_empty() {
+        format!("{key}={value}")
+    } else {
+        format!("{query}&{key}={value}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAME: &str = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz";
+
+    #[test]
+    fn a_file_id_path_with_group_and_query() {
+        let t = parse_target(&format!("/group1/{NAME}?token=abc&ts=5")).unwrap();
+        assert_eq!(t.group.as_deref(), Some("group1"));
+        assert_eq!(t.name.to_string(), NAME);
+        assert_eq!(t.query, "token=abc&ts=5");
+        assert_eq!(t.path, format!("/group1/{NAME}"));
+    }
+
+    #[test]
+    fn the_group_less_form_is_accepted() {
+        let t = parse_target(&format!("/{NAME}")).unwrap();
+        assert_eq!(t.group, None);
+        assert_eq!(t.name.to_string(), NAME);
+    }
+
+    #[test]
+    fn absolute_form_targets_are_reduced_to_their_path() {
+        let t = parse_target(&format!("http://example.com:8888/group1/{NAME}")).unwrap();
+        assert_eq!(t.group.as_deref(), Some("group1"));
+    }
+
+    #[test]
+    fn slave_names_parse() {
+        let slave = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_150x150.jpg";
+        let t = parse_target(&format!("/group1/{slave}")).unwrap();
+        assert!(t.name.is_slave());
+    }
+
+    #[test]
+    fn traversal_is_refused_plain_or_encoded() {
+        for p in [
+            "/group1/M00/../../etc/passwd",
+            "/group1/M00/00/00/../../../../etc/passwd",
+            "/group1/M00/00/%2e%2e/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz",
+            "/group1/M00/00/00/%2e%2e%2f%2e%2e%2fwKgBh1Xtr9-AeTfWAAVFOL7FJU4",
+            "/group1/M00/00/00/..%2F..%2F..%2Fetc%2Fpasswd_aaaaaaaaaaaaaaaaaaaaa",
+            "/group1/M00/00/00/%252e%252e/wKgBh1Xtr9-AeTfWAAVFOL7FJU4",
+            "/group1/M00/00/00/.wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz",
+            "/group1/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4%00.jpg",
+            "/../group1/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4",
+            "//etc/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4",
+            "/group1/M00/0/000/wKgBh1Xtr9-AeTfWAAVFOL7FJU4",
+            "/group1/m00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4",
+            "/group1/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4%zz",
+        ] {
+            assert!(parse_target(p).is_err(), "{p} must be refused");
+        }
+    }
+
+    #[test]
+    fn non_paths_and_short_names_are_refused() {
+        assert_eq!(parse_target("*"), Err(TargetError::NotAPath));
+        assert!(parse_target("/").is_err());
+        assert!(parse_target("/group1/M00/00/00/short.jpg").is_err());
+        assert!(parse_target("/group1/extra/M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4").is_err());
+    }
+
+    #[test]
+    fn query_values_are_decoded() {
+        let q = "filename=my+photo%20%C3%A9.jpg&token=ab&empty&ts=";
+        assert_eq!(query_param(q, "filename").unwrap(), "my photo é.jpg");
+        assert_eq!(query_param(q, "token").unwrap(), "ab");
+        assert_eq!(query_param(q, "empty").unwrap(), "");
+        assert_eq!(query_param(q, "ts").unwrap(), "");
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param("filename=%E9", "filename"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn params_append_to_any_query() {
+        assert_eq!(with_param("", "redirect", "1"), "redirect=1");
+        assert_eq!(with_param("a=b", "redirect", "1"), "a=b&redirect=1");
+    }
+}

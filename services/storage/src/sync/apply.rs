@@ -1,0 +1,93 @@
+//! The receiving side of sync (SYNC_PUSH): applies one replayed binlog
+//! record so that applying it twice, or after a later change already
+//! arrived, leaves the same file. Creates and updates replace the whole
+//! file, deletes ignore a missing file, appends and modifies write their
+//! bytes at their offset, truncates set the size. Each applied change is
+//! logged with a lower-case letter and the source's time, so this member
+//! can later send a full copy but never pushes it back.
+
+use std::io::SeekFrom;
+
+use ferrodfs_proto::file_id::LogicalName;
+use ferrodfs_proto::status;
+use ferrodfs_proto::sync::PushHeader;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use crate::binlog::{Op, Record};
+use crate::cmd::{disk, CmdError, Request};
+use crate::ctx::Ctx;
+
+/// Contents up to this size are received in memory, then written at once.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// Handles one push: applies its record (if any), then takes note of the
+/// sender's progress. Replies only once the change is on disk and logged.
+pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+    let prefix: [u8; 8] = req.read(8).await?.try_into().expect("8 bytes");
+    let len = PushHeader::len_of(&prefix)?;
+    let head = PushHeader::parse(&req.read(len).await?)?;
+    if head.group != ctx.cfg.group_name || head.content_len != req.remaining() {
+        return Err(CmdError::Status(status::EINVAL));
+    }
+    let mut applied = 0;
+    if !head.record.is_empty() {
+        let rec = Record::parse(&head.record).ok_or(CmdError::Status(status::EINVAL))?;
+        applied = apply(ctx, req, &rec).await?;
+    }
+    ctx.sync_received(&head);
+    req.reply(&[]).await?;
+    Ok(applied)
+}
+
+async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, CmdError> {
+    let name = LogicalName::parse(&rec.name)?;
+    let path = ctx.data_path(&name)?;
+    let len = req.remaining();
+    let _guard = ctx.store.write_lock(&name).lock().await;
+    match rec.op {
+        Op::Create | Op::Update => {
+            let idx = name.store_path as usize;
+            let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
+            if len <= SMALL_FILE {
+                // One write instead of one per network read.
+                let bytes = req.read(len).await?;
+                tmp.file().write_all(&bytes).await.map_err(disk)?;
+            } else {
+                req.body_to_file(tmp.file(), len).await?;
+            }
+            tmp.finish().await.map_err(disk)?;
+            tmp.replace(&path).map_err(disk)?;
+        }
+        Op::Delete => match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(disk(e)),
+        },
+        Op::Append { offset, .. } | Op::Modify { offset, .. } => {
+            // ENOENT tells the sender to send the whole file instead.
+            let mut file = open_existing(&path).await?;
+            file.seek(SeekFrom::Start(offset)).await.map_err(disk)?;
+            req.body_to_file(&mut file, len).await?;
+            file.flush().await.map_err(disk)?;
+        }
+        Op::Truncate { new_size, .. } => {
+            let file = open_existing(&path).await?;
+            file.set_len(new_size).await.map_err(disk)?;
+        }
+    }
+    ctx.binlog
+        .write_replica(rec.ts, rec.op, &rec.name)
+        .map_err(|e| {
+            tracing::error!("binlog write failed for synced {}: {e}", rec.name);
+            CmdError::Status(status::EIO)
+        })?;
+    Ok(len)
+}
+
+async fn open_existing(path: &std::path::Path) -> Result<tokio::fs::File, CmdError> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(disk)
+}

@@ -1,0 +1,116 @@
+//! The per-peer sync mark (FastDFS `<ip>_<port>.mark`): how far this
+//! storage's binlog has been pushed to one peer, so a restart of either
+//! side resumes exactly there. INI text with FastDFS's key names.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::binlog::Pos;
+
+/// Progress of the push to one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Mark {
+    /// Next record to push.
+    pub pos: Pos,
+    /// Replaying everything, replica records included: this storage is
+    /// sending the peer its initial full copy (FastDFS `need_sync_old`).
+    pub full_copy: bool,
+    /// That full copy has been completed (FastDFS `sync_old_done`).
+    pub full_copy_done: bool,
+    /// Records older than this are not pushed: the peer's full copy,
+    /// sent by another member, covers them (FastDFS `until_timestamp`).
+    pub skip_before: i64,
+    /// Records pushed so far (FastDFS `sync_row_count`), for monitoring.
+    pub pushed: u64,
+}
+
+impl Mark {
+    pub fn format(&self) -> String {
+        format!(
+            "binlog_index={}\nbinlog_offset={}\nneed_sync_old={}\nsync_old_done={}\n\
+             until_timestamp={}\nsync_row_count={}\n",
+            self.pos.index,
+            self.pos.offset,
+            u8::from(self.full_copy),
+            u8::from(self.full_copy_done),
+            self.skip_before,
+            self.pushed
+        )
+    }
+
+    /// `None` when a key is missing or unreadable: the mark is then
+    /// rebuilt as for a new peer, which only repeats idempotent pushes.
+    pub fn parse(text: &str) -> Option<Mark> {
+        let get = |key: &str| -> Option<i64> {
+            text.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().parse().ok())?
+            })
+        };
+        Some(Mark {
+            pos: Pos {
+                index: u32::try_from(get("binlog_index")?).ok()?,
+                offset: u64::try_from(get("binlog_offset")?).ok()?,
+            },
+            full_copy: get("need_sync_old")? != 0,
+            full_copy_done: get("sync_old_done")? != 0,
+            skip_before: get("until_timestamp")?,
+            pushed: get("sync_row_count").unwrap_or(0).max(0) as u64,
+        })
+    }
+}
+
+pub(crate) fn mark_path(sync_dir: &Path, ip: &str, port: u16) -> PathBuf {
+    sync_dir.join(format!("{ip}_{port}.mark"))
+}
+
+pub(crate) fn load(path: &Path) -> io::Result<Option<Mark>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Mark::parse(&t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the mark atomically (temp file, rename).
+pub(crate) fn save(path: &Path, m: &Mark) -> io::Result<()> {
+    let tmp = path.with_extension("mark.tmp");
+    std::fs::write(&tmp, m.format())?;
+    std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_survives_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = mark_path(dir.path(), "10.0.0.2", 23000);
+        assert!(path.ends_with("10.0.0.2_23000.mark"));
+        assert_eq!(load(&path).unwrap(), None);
+        let m = Mark {
+            pos: Pos {
+                index: 2,
+                offset: 4096,
+            },
+            full_copy: true,
+            full_copy_done: false,
+            skip_before: 1_700_000_000,
+            pushed: 12,
+        };
+        save(&path, &m).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(m));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("binlog_offset=4096\nneed_sync_old=1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_mark_reads_as_none() {
+        assert_eq!(Mark::parse("binlog_index=1\n"), None);
+        assert_eq!(Mark::parse("binlog_index=x\nbinlog_offset=1"), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! One push worker per other member of the group, started and stopped as
+//! the trackers' member lists change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ferrodfs_proto::cluster::{state, BeatReply};
+use ferrodfs_runtime::Shutdown;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::mark;
+use super::plan::PeerView;
+use crate::ctx::Ctx;
+
+struct Worker {
+    info: watch::Sender<PeerView>,
+    task: JoinHandle<()>,
+}
+
+/// The running push workers, by peer `ip:port`.
+#[derive(Default)]
+pub(crate) struct Peers {
+    workers: Mutex<HashMap<String, Worker>>,
+}
+
+fn key(p: &PeerView) -> String {
+    format!("{}:{}", p.member.ip, p.member.port)
+}
+
+impl Peers {
+    /// Starts a worker for every new member a tracker listed and refreshes
+    /// what the others know. Members the tracker says were removed from
+    /// the group lose their worker and their mark (a re-added member
+    /// starts afresh).
+    pub fn update(&self, ctx: &Arc<Ctx>, reply: &BeatReply, shutdown: &Shutdown) {
+        let me = ctx.cfg.ip.to_string();
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let peers: Vec<PeerView> = reply
+            .members
+            .iter()
+            .filter(|m| m.ip != me && m.status != state::DELETED)
+            // A tracker that does not describe a member's initial copy
+            // does not run group sync: leave that member alone.
+            .filter_map(|m| {
+                Some(PeerView {
+                    member: m.clone(),
+                    init: reply.member_init.get(&m.ip)?.clone(),
+                })
+            })
+            .collect();
+        let peers: Vec<&PeerView> = peers.iter().collect();
+        for m in &peers {
+            match workers.get(&key(m)) {
+                Some(w) => {
+                    w.info.send_if_modified(|cur| {
+                        let changed = *cur != **m;
+                        if changed {
+                            *cur = (*m).clone();
+                        }
+                        changed
+                    });
+                }
+                None => {
+                    tracing::info!(
+                        "group member {} ({}): starting sync",
+                        key(m),
+                        state::name(m.member.status)
+                    );
+                    let (info, rx) = watch::channel((*m).clone());
+                    let task = tokio::spawn(super::push::run(ctx.clone(), rx, shutdown.clone()));
+                    workers.insert(key(m), Worker { info, task });
+                }
+            }
+        }
+        for ip in &reply.deleted {
+            let gone: Vec<String> = workers
+                .keys()
+                .filter(|k| k.rsplit_once(':').is_some_and(|(i, _)| i == ip))
+                .cloned()
+                .collect();
+            for k in gone {
+                if let Some(w) = workers.remove(&k) {
+                    w.task.abort();
+                    tracing::info!("{k} was removed from the group: sync to it stopped");
+                    ctx.repl.forget_peer(&k);
+                    if let Some((ip, port)) = k.rsplit_once(':') {
+                        let path = mark::mark_path(ctx.binlog.dir(), ip, port.parse().unwrap_or(0));
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for every worker to save its mark and stop (after shutdown).
+    pub async fn join(&self) {
+        let tasks: Vec<JoinHandle<()>> = self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, w)| w.task)
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}

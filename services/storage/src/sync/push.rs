@@ -1,0 +1,434 @@
+//! The push to one peer: replays this storage's binlog from the peer's
+//! mark, sends each change with the bytes it needs, advances the mark
+//! only after the peer answered, and tells the peer how far it is synced.
+//! Runs until the peer leaves the group or shutdown; a broken connection
+//! is retried with backoff, resuming from the last acknowledged record.
+
+use std::collections::VecDeque;
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ferrodfs_proto::file_id::LogicalName;
+use ferrodfs_proto::header::Header;
+use ferrodfs_proto::io::{read_response_header, send, ProtoError};
+use ferrodfs_proto::sync::PushHeader;
+use ferrodfs_proto::{cmd, status};
+use ferrodfs_runtime::Shutdown;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::mark::{self, Mark};
+use super::plan::{self, claim, should_push, PeerView};
+use crate::binlog::{read_from, Op, Pos, Record};
+use crate::ctx::Ctx;
+
+/// Binlog bytes read per batch.
+const BATCH_BYTES: usize = 256 << 10;
+/// The mark is saved at least this often while records flow.
+const MARK_EVERY: u64 = 64;
+/// An idle push still tells the peer it is synced this often.
+const IDLE_PROGRESS: Duration = Duration::from_millis(500);
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+/// Frames written ahead of their replies.
+const WINDOW: usize = 64;
+/// Whole files up to this size are read and sent in one piece.
+const SMALL_FILE: u64 = 1 << 20;
+
+struct Worker {
+    ctx: Arc<Ctx>,
+    peer: watch::Receiver<PeerView>,
+    key: String,
+    mark_path: PathBuf,
+    mark: Mark,
+    /// Marks not yet saved.
+    unsaved: u64,
+    /// Our own files created up to this time are on the peer.
+    claimed: i64,
+    /// The record starting here goes as a whole file (the peer lacked it).
+    force_whole: Option<Pos>,
+}
+
+/// Pushes to one peer until shutdown or until the task is aborted (the
+/// peer left the group).
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    mut peer: watch::Receiver<PeerView>,
+    mut shutdown: Shutdown,
+) {
+    let me = ctx.cfg.ip.to_string();
+    let (ip, port) = {
+        let p = peer.borrow();
+        (p.member.ip.clone(), p.member.port)
+    };
+    let key = format!("{ip}:{port}");
+    let mark_path = mark::mark_path(ctx.binlog.dir(), &ip, port);
+    let mark = loop {
+        let saved = mark::load(&mark_path).unwrap_or_else(|e| {
+            tracing::warn!("sync mark {}: {e}; starting over", mark_path.display());
+            None
+        });
+        let m = match saved {
+            Some(m) if plan::needs_restart(&me, &peer.borrow(), &m) => {
+                plan::first_mark(&me, &peer.borrow())
+            }
+            Some(m) => Some(m),
+            None => plan::first_mark(&me, &peer.borrow()),
+        };
+        if let Some(m) = m {
+            break m;
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            r = peer.changed() => if r.is_err() { return },
+        }
+    };
+    if mark.full_copy && !mark.full_copy_done {
+        tracing::info!("sending the full copy to new member {key}");
+    }
+    let mut w = Worker {
+        ctx,
+        peer,
+        key,
+        mark_path,
+        mark,
+        unsaved: 1,
+        claimed: 0,
+        force_whole: None,
+    };
+    w.save_mark();
+    let mut backoff = FIRST_RETRY;
+    let mut outage = false;
+    loop {
+        let r = tokio::select! {
+            _ = shutdown.wait() => break,
+            r = w.session() => r,
+        };
+        if let Err(e) = r {
+            if !outage {
+                tracing::warn!("sync to {} interrupted: {e:#}; retrying", w.key);
+                outage = true;
+            } else {
+                tracing::debug!("sync to {} still failing: {e:#}", w.key);
+            }
+        }
+        w.save_mark();
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_RETRY);
+        if w.mark.pushed > 0 && !outage {
+            backoff = FIRST_RETRY;
+        }
+    }
+    w.save_mark();
+}
+
+impl Worker {
+    fn save_mark(&mut self) {
+        if self.unsaved == 0 {
+            return;
+        }
+        match mark::save(&self.mark_path, &self.mark) {
+            Ok(()) => self.unsaved = 0,
+            Err(e) => tracing::warn!("cannot save sync mark {}: {e}", self.mark_path.display()),
+        }
+    }
+
+    fn header(&self) -> PushHeader {
+        PushHeader {
+            from: self.ctx.cfg.ip.to_string(),
+            group: self.ctx.cfg.group_name.clone(),
+            synced_until: self.claimed,
+            ..Default::default()
+        }
+    }
+
+    /// One connection's worth of pushing; returns only on error.
+    async fn session(&mut self) -> anyhow::Result<()> {
+        let addr = self.key.clone();
+        let timeout = self.ctx.cfg.network_timeout;
+        let mut stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+            .await
+            .context("connect timed out")?
+            .with_context(|| format!("connect to {addr}"))?;
+        let _ = stream.set_nodelay(true);
+        let mut binlog = self.ctx.binlog.watch();
+        let mut last_progress: Option<(Instant, i64)> = None;
+        loop {
+            self.restart_if_chosen();
+            let now = crate::unix_now();
+            let end = *binlog.borrow_and_update();
+            let entries = read_from(self.ctx.binlog.dir(), self.mark.pos, end, BATCH_BYTES)
+                .context("reading the binlog")?;
+            if entries.is_empty() {
+                self.claimed = self.claimed.max(claim(now));
+                if self.mark.full_copy {
+                    self.finish_full_copy(&mut stream).await?;
+                }
+                let due = last_progress
+                    .is_none_or(|(t, c)| c != self.claimed || t.elapsed() >= IDLE_PROGRESS * 4);
+                if due {
+                    self.send(&mut stream, self.header()).await?;
+                    last_progress = Some((Instant::now(), self.claimed));
+                }
+                self.save_mark();
+                tokio::select! {
+                    r = binlog.changed() => r.context("binlog closed")?,
+                    _ = tokio::time::sleep(IDLE_PROGRESS) => {}
+                    r = self.peer.changed() => r.context("peer gone")?,
+                }
+                continue;
+            }
+            // Pushes are pipelined: up to WINDOW frames are written
+            // before their replies are read (in order), so the stream
+            // never idles for a round trip.
+            let mut inflight: VecDeque<InFlight> = VecDeque::new();
+            let mut start = self.mark.pos;
+            for e in entries {
+                let mut sent = false;
+                if let Some(r) = &e.record {
+                    if !r.replica {
+                        self.claimed = self.claimed.max(claim(r.ts));
+                    }
+                    if should_push(&self.mark, r) {
+                        let whole = self.force_whole == Some(start);
+                        sent = self.write_record(&mut stream, r, whole).await?;
+                        if whole {
+                            self.force_whole = None;
+                        }
+                    }
+                }
+                inflight.push_back(InFlight {
+                    start,
+                    next: e.next,
+                    awaits_reply: sent,
+                    in_place: e.record.as_ref().is_some_and(|r| {
+                        matches!(
+                            r.op,
+                            Op::Append { .. } | Op::Modify { .. } | Op::Truncate { .. }
+                        )
+                    }),
+                });
+                start = e.next;
+                while inflight.iter().filter(|f| f.awaits_reply).count() > WINDOW {
+                    self.complete_one(&mut stream, &mut inflight).await?;
+                }
+            }
+            while !inflight.is_empty() {
+                self.complete_one(&mut stream, &mut inflight).await?;
+            }
+        }
+    }
+
+    /// Reads the reply of the oldest frame in flight (if it awaits one)
+    /// and advances the mark past it. A peer lacking the file an in-place
+    /// change applies to answers ENOENT: the push restarts from that
+    /// record and sends the whole file instead.
+    async fn complete_one(
+        &mut self,
+        stream: &mut TcpStream,
+        inflight: &mut VecDeque<InFlight>,
+    ) -> anyhow::Result<()> {
+        let Some(f) = inflight.pop_front() else {
+            return Ok(());
+        };
+        if f.awaits_reply {
+            let reply = tokio::time::timeout(
+                self.ctx.cfg.network_timeout,
+                read_response_header(stream, 0),
+            )
+            .await
+            .context("peer did not answer in time")?;
+            match reply {
+                Ok(_) => {}
+                Err(ProtoError::Status(status::ENOENT)) if f.in_place => {
+                    self.force_whole = Some(f.start);
+                    anyhow::bail!("peer lacks a changed file; sending it whole");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.mark.pos = f.next;
+        self.mark.pushed += 1;
+        self.unsaved += 1;
+        self.ctx.repl.acked(&self.key, self.mark.pos);
+        if self.unsaved >= MARK_EVERY {
+            self.save_mark();
+        }
+        Ok(())
+    }
+
+    /// Trackers may describe a new peer late or, for a moment, not
+    /// alike: once it is clear that we are its full-copy source and have
+    /// not sent the copy, start it from the first record.
+    fn restart_if_chosen(&mut self) {
+        let me = self.ctx.cfg.ip.to_string();
+        let peer = self.peer.borrow().clone();
+        if plan::needs_restart(&me, &peer, &self.mark) {
+            if let Some(m) = plan::first_mark(&me, &peer) {
+                tracing::info!("sending the full copy to new member {}", self.key);
+                self.mark = m;
+                self.unsaved += 1;
+                self.save_mark();
+            }
+        }
+    }
+
+    async fn finish_full_copy(&mut self, stream: &mut TcpStream) -> anyhow::Result<()> {
+        let mut granted = self.ctx.repl.synced_until();
+        granted.remove(&self.ctx.cfg.ip.to_string());
+        let head = PushHeader {
+            copy_done: true,
+            granted,
+            ..self.header()
+        };
+        self.send(stream, head).await?;
+        self.mark.full_copy = false;
+        self.mark.full_copy_done = true;
+        self.unsaved += 1;
+        self.save_mark();
+        tracing::info!(
+            "full copy to {} complete ({} records)",
+            self.key,
+            self.mark.pushed
+        );
+        Ok(())
+    }
+
+    /// Writes the frame for one record (no reply read); `false` when
+    /// there was nothing to send: a file that no longer exists here is
+    /// skipped, its delete follows later in the binlog. `whole` sends an
+    /// in-place change as the whole current file.
+    async fn write_record(
+        &mut self,
+        stream: &mut TcpStream,
+        r: &Record,
+        whole: bool,
+    ) -> anyhow::Result<bool> {
+        let Ok(name) = LogicalName::parse(&r.name) else {
+            return Ok(false);
+        };
+        let Some(path) = self.ctx.store.data_path(&name) else {
+            return Ok(false);
+        };
+        let r = if whole && !matches!(r.op, Op::Delete) {
+            Record {
+                op: Op::Create,
+                ..r.clone()
+            }
+        } else {
+            r.clone()
+        };
+        let head = PushHeader {
+            record: r.format().trim_end().to_string(),
+            ..self.header()
+        };
+        let range = match r.op {
+            Op::Create | Op::Update => Some((0, u64::MAX)),
+            Op::Append { offset, length } | Op::Modify { offset, length } => Some((offset, length)),
+            Op::Delete | Op::Truncate { .. } => None,
+        };
+        let content = match range {
+            None => Content::None,
+            Some((offset, length)) => match tokio::fs::File::open(&path).await {
+                Ok(mut f) => {
+                    let size = f.metadata().await?.len();
+                    let n = length.min(size.saturating_sub(offset));
+                    if offset == 0 && n == size && n <= SMALL_FILE {
+                        // One read instead of many trips through the
+                        // blocking pool.
+                        let mut bytes = Vec::with_capacity(n as usize);
+                        f.take(n).read_to_end(&mut bytes).await?;
+                        Content::Bytes(bytes)
+                    } else {
+                        f.seek(SeekFrom::Start(offset.min(size))).await?;
+                        Content::File(f, n)
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        tokio::time::timeout(
+            self.ctx.cfg.network_timeout + Duration::from_secs(content.len() >> 24),
+            write_frame(stream, head, content),
+        )
+        .await
+        .context("peer did not take the push in time")??;
+        Ok(true)
+    }
+
+    /// Sends one content-less frame and waits for the peer's answer.
+    async fn send(&self, stream: &mut TcpStream, head: PushHeader) -> anyhow::Result<()> {
+        let exchange = async {
+            write_frame(stream, head, Content::None).await?;
+            read_response_header(stream, 0).await?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(self.ctx.cfg.network_timeout, exchange)
+            .await
+            .context("peer did not answer in time")?
+    }
+}
+
+/// A frame written whose reply is not read yet.
+struct InFlight {
+    /// Where its record starts and ends in the binlog.
+    start: Pos,
+    next: Pos,
+    /// Nothing was sent for it (skipped record): no reply to read.
+    awaits_reply: bool,
+    in_place: bool,
+}
+
+/// What follows a push header.
+enum Content {
+    None,
+    Bytes(Vec<u8>),
+    File(tokio::fs::File, u64),
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::None => 0,
+            Content::Bytes(b) => b.len() as u64,
+            Content::File(_, n) => *n,
+        }
+    }
+}
+
+/// Writes header and content; small frames in a single write.
+async fn write_frame(
+    stream: &mut TcpStream,
+    mut head: PushHeader,
+    content: Content,
+) -> anyhow::Result<()> {
+    head.content_len = content.len();
+    let mut body = head.encode();
+    let total = body.len() as u64 + head.content_len;
+    match content {
+        Content::None => {
+            send(stream, Header::request(cmd::SYNC_PUSH, total), &body).await?;
+        }
+        Content::Bytes(bytes) => {
+            body.extend_from_slice(&bytes);
+            send(stream, Header::request(cmd::SYNC_PUSH, total), &body).await?;
+        }
+        Content::File(f, n) => {
+            send(stream, Header::request(cmd::SYNC_PUSH, total), &body).await?;
+            let copied = tokio::io::copy(&mut f.take(n), stream).await?;
+            if copied != n {
+                anyhow::bail!("file shrank while being sent");
+            }
+            stream.flush().await?;
+        }
+    }
+    Ok(())
+}
