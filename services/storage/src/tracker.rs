@@ -64,7 +64,11 @@ async fn session(
     shutdown: &mut Shutdown,
     outage: &mut bool,
 ) -> anyhow::Result<()> {
-    let mut stream = tokio::time::timeout(ctx.cfg.network_timeout, TcpStream::connect(addr))
+    // A connect to a host that is down hangs until ARP gives up; bounding
+    // it by the heartbeat keeps a restarted tracker from waiting seconds for
+    // this storage to rejoin.
+    let connect_timeout = ctx.cfg.network_timeout.min(ctx.cfg.heart_beat_interval);
+    let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| anyhow::anyhow!("connect timed out"))??;
     let _ = stream.set_nodelay(true);
