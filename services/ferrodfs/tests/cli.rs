@@ -263,6 +263,9 @@ fn up_starts_a_cluster_uploads_a_demo_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let tport = free_port("127.0.0.2");
     let sport = free_port("127.0.0.11");
+    let hport = free_port("127.0.0.11");
+    let eport = free_port("127.0.0.2");
+    let fport = free_port("127.0.0.1");
     let o = Command::new(BIN)
         .args([
             "up",
@@ -275,6 +278,12 @@ fn up_starts_a_cluster_uploads_a_demo_and_stops() {
             &tport.to_string(),
             "--storage-port",
             &sport.to_string(),
+            "--http-port",
+            &hport.to_string(),
+            "--edge-port",
+            &eport.to_string(),
+            "--front-port",
+            &fport.to_string(),
         ])
         .output()
         .unwrap();
@@ -282,6 +291,13 @@ fn up_starts_a_cluster_uploads_a_demo_and_stops() {
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     assert!(out.contains("demo upload:   group"), "{out}");
     assert!(out.contains("demo download verified"), "{out}");
+    // The demo file was read back through front -> edge -> storage.
+    assert!(
+        out.contains(&format!(
+            "open it:       http://127.0.0.1:{fport}/dfs/group"
+        )),
+        "{out}"
+    );
     let conf = std::fs::read_to_string(dir.path().join("client.conf")).unwrap();
     assert_eq!(
         conf.lines()

@@ -22,6 +22,15 @@ pub struct UpArgs {
     /// Storage protocol port.
     #[arg(long, default_value_t = 23000)]
     pub storage_port: u16,
+    /// Storage HTTP port (what fastdfs-nginx-module served).
+    #[arg(long, default_value_t = 8888)]
+    pub http_port: u16,
+    /// Edge tier port on each tracker address.
+    #[arg(long, default_value_t = 8000)]
+    pub edge_port: u16,
+    /// Front tier port on 127.0.0.1 (88 in production, which needs root).
+    #[arg(long, default_value_t = 8088)]
+    pub front_port: u16,
     /// Stop the cluster right after the demo upload (for scripts and CI).
     #[arg(long)]
     pub exit_after_demo: bool,
@@ -38,6 +47,8 @@ const STORAGES: &[(&str, &str)] = &[
     ("group2", "127.0.0.22"),
 ];
 const HEART_BEAT_SECS: u32 = 1;
+/// Where the front tier listens, as the VIP would in production.
+const FRONT_IP: &str = "127.0.0.1";
 
 struct Daemon {
     name: String,
@@ -91,8 +102,10 @@ async fn start_all(
         let cfg = format!(
             "group_name = \"{group}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\n\
              metrics_listen = \"{ip}:9123\"\nbase_path = \"{base}\"\nstore_paths = [\"{store}\"]\n\
-             tracker_servers = [{trackers}]\nheart_beat_interval = {HEART_BEAT_SECS}\n",
+             tracker_servers = [{trackers}]\nheart_beat_interval = {HEART_BEAT_SECS}\n\
+             http_port = {http}\n",
             port = a.storage_port,
+            http = a.http_port,
             base = base.display(),
             store = store.display(),
             trackers = trackers
@@ -103,6 +116,35 @@ async fn start_all(
         );
         daemons.push(spawn(exe, dir, &name, "storage", &cfg)?);
     }
+    let quoted = |v: &[String]| {
+        v.iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for ip in TRACKERS {
+        let name = format!("edge-{ip}");
+        let cfg = format!(
+            "role = \"edge\"\nlisten = \"{ip}:{port}\"\nmetrics_listen = \"{ip}:9124\"\n\
+             [edge]\ntrackers = [{trackers}]\nrefresh_interval = \"1s\"\n\
+             [cache]\npath = \"{cache}\"\nmax_size = \"256M\"\n",
+            port = a.edge_port,
+            trackers = quoted(trackers),
+            cache = dir.join(&name).join("cache").display(),
+        );
+        daemons.push(spawn(exe, dir, &name, "lb", &cfg)?);
+    }
+    let edges: Vec<String> = TRACKERS
+        .iter()
+        .map(|ip| format!("{{ addr = \"{ip}:{}\", weight = 1 }}", a.edge_port))
+        .collect();
+    let cfg = format!(
+        "role = \"front\"\nlisten = \"{FRONT_IP}:{port}\"\nmetrics_listen = \"{FRONT_IP}:9125\"\n\
+         [front]\nprefix = \"/dfs\"\nupstreams = [{edges}]\n",
+        port = a.front_port,
+        edges = edges.join(", "),
+    );
+    daemons.push(spawn(exe, dir, "front", "lb", &cfg)?);
     wait_ready(trackers, daemons).await
 }
 
@@ -214,8 +256,33 @@ async fn serve(
             a.storage_port
         );
     }
+    for ip in TRACKERS {
+        println!(
+            "  edge lb  {ip}:{}   /groupN/... with cache; metrics http://{ip}:9124/metrics",
+            a.edge_port
+        );
+    }
+    println!(
+        "  front lb {FRONT_IP}:{}   /dfs/...; metrics http://{FRONT_IP}:9125/metrics",
+        a.front_port
+    );
+    let front_url = format!("http://{FRONT_IP}:{}/dfs/{id}", a.front_port);
+    let body = wait_http(&front_url)
+        .await
+        .context("demo download through the front tier")?;
+    anyhow::ensure!(
+        body == b"hello from ferrodfs\n",
+        "{front_url} returned other bytes"
+    );
+    let source = ferrodfs_client::FileId::parse(&id)
+        .ok()
+        .and_then(|f| f.name.info())
+        .map(|i| i.source.to_string())
+        .unwrap_or_default();
     println!("client config: {}", conf.display());
     println!("demo upload:   {id}");
+    println!("open it:       {front_url}");
+    println!("from storage:  http://{source}:{}/{id}", a.http_port);
     println!(
         "download it:   ferrodfs download -c {} {id} -",
         conf.display()
@@ -239,6 +306,74 @@ async fn serve(
         r = watch_children(daemons) => return r,
     }
     Ok(())
+}
+
+/// GETs `url` until it answers 200 (the edge learns the groups from the
+/// trackers within a refresh interval); returns the body.
+async fn wait_http(url: &str) -> anyhow::Result<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match http_get(url).await {
+            Ok((200, body)) => return Ok(body),
+            Ok((status, _)) if Instant::now() > deadline => anyhow::bail!("{url}: HTTP {status}"),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// A one-shot HTTP/1.1 GET (`Connection: close`): status and body.
+async fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw)).await??;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no HTTP head")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status")?;
+    let body = &raw[end + 4..];
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Ok((status, dechunk(body)?));
+    }
+    Ok((status, body.to_vec()))
+}
+
+fn dechunk(mut b: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk size line")?;
+        let size_text = String::from_utf8_lossy(&b[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        anyhow::ensure!(b.len() >= size + 2, "truncated chunk");
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
 }
 
 async fn watch_children(daemons: &mut [Daemon]) -> anyhow::Result<()> {
