@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The Ansible rollout, tested for real: 8 containers running systemd as PID 1
+# (a Debian image made here with debootstrap, so no registry is needed)
+# stand in for the hosts of ansible/inventory/hosts.yml; site.yml runs
+# against them over Ansible's docker connection twice (the second run must
+# change nothing), then a file uploaded through the trackers must come back
+# byte-identical over HTTP through the VIP. ansible-lint checks ansible/.
+# Everything it starts is removed on exit. Needs root, docker, debootstrap.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/tests/ansible"
+# shellcheck source=compose/lib.sh source-path=SCRIPTDIR/../..
+. "$root/compose/lib.sh"
+out="$root/target/ansible-test"
+mkdir -p "$out"
+net=ferrodfs-ansible
+subnet=172.29.90
+image=ferrodfs-ansible-host:bookworm
+hosts=(tracker1:11 tracker2:12 storage-g1-1:21 storage-g1-2:22 storage-g2-1:31 storage-g2-2:32 lb1:131 lb2:132)
+
+# Ansible and ansible-lint from PyPI, in a venv of the repo (git-ignored).
+venv="$root/.venv-ansible"
+if [[ ! -x "$venv/bin/ansible-lint" ]]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q ansible ansible-lint
+fi
+export PATH="$venv/bin:$PATH" ANSIBLE_CONFIG="$root/ansible/ansible.cfg"
+
+build_binary
+objcopy --strip-debug "$ferrodfs_bin" "$out/ferrodfs"
+
+# The host image: Debian with systemd, python3 (for Ansible), sudo and
+# iptables. Built once per machine; delete the image to rebuild.
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+    command -v debootstrap >/dev/null || { echo "run.sh: needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
+    echo "building $image with debootstrap (a few minutes, once)"
+    rootfs="$(mktemp -d /var/tmp/ferrodfs-host.XXXXXX)"
+    debootstrap --variant=minbase \
+        --include=systemd,systemd-sysv,dbus,python3,sudo,iptables,iproute2,procps \
+        bookworm "$rootfs" http://deb.debian.org/debian >"$out/debootstrap.log" 2>&1
+    rm -f "$rootfs/etc/machine-id"
+    : >"$rootfs/etc/machine-id"
+    tar -C "$rootfs" -c . | docker import -c 'CMD ["/sbin/init"]' -c 'ENV container=docker' - "$image" >/dev/null
+    rm -rf "$rootfs"
+fi
+
+teardown() {
+    local rc=$?
+    for h in "${hosts[@]}"; do
+        docker exec "fdfs-ans-${h%%:*}" journalctl --no-pager -u 'ferrodfs-*' >"$out/${h%%:*}.journal" 2>&1 || true
+        docker rm -f "fdfs-ans-${h%%:*}" >/dev/null 2>&1 || true
+    done
+    docker network rm "$net" >/dev/null 2>&1 || true
+    ((rc == 0)) || echo "ansible test failed; journals of the hosts are in $out" >&2
+}
+trap teardown EXIT
+teardown
+docker network create --subnet "$subnet.0/24" "$net" >/dev/null
+for h in "${hosts[@]}"; do
+    # systemd as PID 1 without --privileged: cgroups read-only from the host,
+    # /run and /run/lock as tmpfs. NET_ADMIN/NET_RAW: iptables and the VIP.
+    docker run -d --name "fdfs-ans-${h%%:*}" --hostname "${h%%:*}" \
+        --network "$net" --ip "$subnet.${h##*:}" \
+        --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
+        --cap-add NET_ADMIN --cap-add NET_RAW \
+        "$image" >/dev/null
+done
+for h in "${hosts[@]}"; do
+    for _ in $(seq 60); do
+        state="$(docker exec "fdfs-ans-${h%%:*}" systemctl is-system-running 2>/dev/null || true)"
+        [[ "$state" == running || "$state" == degraded ]] && break
+        sleep 0.5
+    done
+done
+
+playbook() {
+    ansible-playbook -i "$here/inventory.yml" "$root/ansible/site.yml" \
+        -e @"$here/vars.yml" -e ferrodfs_binary_src="$out/ferrodfs"
+}
+started=$SECONDS
+playbook | tee "$out/converge.log"
+echo "converged in $((SECONDS - started)) s"
+started=$SECONDS
+playbook | tee "$out/idempotence.log"
+echo "second run in $((SECONDS - started)) s"
+if grep -E 'changed=[1-9]' "$out/idempotence.log"; then
+    echo "FAIL: the second run changed something" >&2
+    exit 1
+fi
+echo "second run: no changes"
+
+# End to end: upload through the trackers, download through the VIP.
+conf="$out/client.conf"
+printf 'connect_timeout = 2\nnetwork_timeout = 10\ntracker_server = %s.11:22122\ntracker_server = %s.12:22122\n' \
+    "$subnet" "$subnet" >"$conf"
+head -c 100000 /dev/urandom >"$out/e2e.bin"
+for _ in $(seq 60); do
+    id="$("$ferrodfs_bin" upload -c "$conf" "$out/e2e.bin" 2>/dev/null)" && break
+    sleep 1
+done
+echo "uploaded $id"
+url="http://$subnet.130:88/dfs/$id"
+for _ in $(seq 60); do
+    if python3 - "$url" "$out/e2e.bin" <<'PY'; then ok=1; break; fi
+import sys, urllib.request
+body = urllib.request.urlopen(sys.argv[1], timeout=3).read()
+sys.exit(0 if body == open(sys.argv[2], "rb").read() else 1)
+PY
+    sleep 1
+done
+[[ "${ok:-}" == 1 ]] || { echo "FAIL: $url did not serve the uploaded bytes" >&2; exit 1; }
+echo "end to end: $url served the uploaded bytes"
+
+# The restart policy: a storage killed with SIGKILL is running again soon.
+host=fdfs-ans-storage-g1-1
+pid="$(docker exec "$host" systemctl show -p MainPID --value ferrodfs-storage)"
+docker exec "$host" kill -9 "$pid"
+for _ in $(seq 40); do
+    now="$(docker exec "$host" systemctl show -p MainPID --value ferrodfs-storage)"
+    [[ "$now" != 0 && "$now" != "$pid" ]] && break
+    sleep 0.25
+done
+[[ "$now" != 0 && "$now" != "$pid" ]] || { echo "FAIL: ferrodfs-storage was not restarted after kill -9" >&2; exit 1; }
+echo "restart policy: ferrodfs-storage pid $pid killed, running again as pid $now"
+
+# The firewall: each host's ports are open.
+for check in tracker1:"--dport 22122" tracker1:"--dport 8000" storage-g2-2:"--dport 23000" \
+    storage-g2-2:"--dport 8888" lb2:"--dport 88" lb2:"-p vrrp"; do
+    docker exec "fdfs-ans-${check%%:*}" iptables -S INPUT | grep -q -- "${check#*:}" ||
+        { echo "FAIL: ${check%%:*} has no ACCEPT rule for ${check#*:}" >&2; exit 1; }
+done
+echo "firewall: the ports of every role are open"
+
+(cd "$root/ansible" && ansible-lint --offline)
+echo "ansible: 6 passed, 0 failed"

@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""Failover drills against the running compose cluster, under client load.
+
+While the drills run, uploaders put random files through the trackers over
+the FastDFS protocol (`ferrodfs upload`, both trackers in client.conf) and
+downloaders read acknowledged files back over HTTP through the VIP
+(`http://VIP:88/dfs/<file ID>`), comparing every byte. Each drill takes one
+node down, holds it down, brings it back, waits until the cluster is whole
+again, and then checks on disk, on every member of the file's group, that
+every upload acknowledged so far is present and byte-identical.
+
+A drill passes only when nothing acknowledged is lost or altered and no
+download returned wrong bytes; failed requests and gaps are reported, not
+judged. Standard library only; `compose` and `ferrodfs` are commands given
+on the command line.
+"""
+
+import argparse
+import collections
+import hashlib
+import io
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+STORAGES = {
+    "group1": ["storage-g1-1", "storage-g1-2"],
+    "group2": ["storage-g2-1", "storage-g2-2"],
+}
+# The FastDFS store path M00 of every storage in compose.yaml.
+STORE_PATH = "/fastdfs/storage"
+
+
+class Ops:
+    """Outcomes of one kind of request, for gaps and counts per drill."""
+
+    def __init__(self, name):
+        self.name = name
+        self.lock = threading.Lock()
+        self.events = []  # (finish time, ok, why it failed)
+
+    def record(self, ok, why=""):
+        with self.lock:
+            self.events.append((time.monotonic(), ok, why))
+
+    def window(self, t0, t1):
+        """Attempted, failed, the longest client-visible gap in [t0, t1]:
+        the longest time with no request of this kind succeeding (between two
+        successes, or a window edge and a success), whether the requests in
+        it failed or were slow. At a steady load it is about the interval
+        between requests; and the commonest reasons for failures."""
+        with self.lock:
+            ev = [e for e in self.events if t0 <= e[0] <= t1]
+        attempted = len(ev)
+        failed = sum(1 for _, ok, _ in ev if not ok)
+        oks = [t0, *(t for t, ok, _ in ev if ok), t1]
+        gap = max(b - a for a, b in zip(oks, oks[1:]))
+        reasons = collections.Counter(why for _, ok, why in ev if not ok).most_common(3)
+        return attempted, failed, gap, reasons
+
+
+class Load:
+    def __init__(self, args):
+        self.args = args
+        self.stop = threading.Event()
+        self.uploads = Ops("upload")
+        self.downloads = Ops("download")
+        self.acked = []  # (finish time, file ID, sha256, size)
+        self.acked_lock = threading.Lock()
+        self.mismatches = []  # file IDs whose HTTP body differed
+        self.threads = []
+
+    def start(self):
+        for i in range(self.args.uploaders):
+            self.threads.append(threading.Thread(target=self.uploader, args=(i,), daemon=True))
+        for i in range(self.args.downloaders):
+            self.threads.append(threading.Thread(target=self.downloader, args=(i,), daemon=True))
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def uploader(self, n):
+        rng = random.Random(n)
+        interval = self.args.uploaders / self.args.upload_rate
+        while not self.stop.is_set():
+            began = time.monotonic()
+            data = rng.randbytes(rng.randint(1, 16) * 1024 - rng.randint(0, 1023))
+            ok, why = False, ""
+            try:
+                r = subprocess.run(
+                    [self.args.ferrodfs, "upload", "-c", self.args.client_conf, "--ext", "bin", "-"],
+                    input=data, capture_output=True, timeout=20,
+                )
+                fid = r.stdout.decode().strip()
+                if r.returncode == 0 and fid.startswith("group"):
+                    ok = True
+                    with self.acked_lock:
+                        self.acked.append((time.monotonic(), fid, hashlib.sha256(data).hexdigest(), len(data)))
+                else:
+                    why = (r.stderr.decode().strip().splitlines() or ["exit %d" % r.returncode])[-1][:120]
+            except subprocess.TimeoutExpired:
+                why = "timed out (20 s)"
+            self.uploads.record(ok, why)
+            self.stop.wait(max(0.0, interval - (time.monotonic() - began)))
+
+    def downloader(self, n):
+        rng = random.Random(1000 + n)
+        interval = self.args.downloaders / self.args.download_rate
+        while not self.stop.is_set():
+            began = time.monotonic()
+            with self.acked_lock:
+                pick = rng.choice(self.acked) if self.acked else None
+            if pick is None:
+                self.stop.wait(0.1)
+                continue
+            _, fid, digest, _ = pick
+            ok, why = False, ""
+            try:
+                with urllib.request.urlopen(f"{self.args.http_base}/{fid}", timeout=5) as resp:
+                    body = resp.read()
+                if hashlib.sha256(body).hexdigest() == digest:
+                    ok = True
+                else:
+                    why = "wrong bytes"
+                    self.mismatches.append(fid)
+            except urllib.error.HTTPError as e:
+                why = f"HTTP {e.code}"
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                why = type(getattr(e, "reason", e)).__name__
+            self.downloads.record(ok, why)
+            self.stop.wait(max(0.0, interval - (time.monotonic() - began)))
+
+    def acked_before(self, t):
+        with self.acked_lock:
+            return [a for a in self.acked if a[0] <= t]
+
+
+class Cluster:
+    def __init__(self, args):
+        self.compose = shlex.split(args.compose)
+        self.ferrodfs = args.ferrodfs
+        self.trackers = args.trackers
+
+    def run(self, *cmd, timeout=120):
+        return subprocess.run([*self.compose, *cmd], capture_output=True, text=True, timeout=timeout)
+
+    def services(self):
+        return self.run("config", "--services").stdout.split()
+
+    def container(self, service):
+        r = self.run("ps", "-a", "-q", service)
+        return r.stdout.strip()
+
+    def healthy(self, service):
+        r = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Health.Status}}", self.container(service)],
+            capture_output=True, text=True,
+        )
+        return r.stdout.strip() == "healthy"
+
+    def storages_active(self):
+        """Every tracker reports both groups with all their members ACTIVE."""
+        for t in self.trackers:
+            r = subprocess.run([self.ferrodfs, "monitor", "-t", t], capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                return False
+            active = [l for l in r.stdout.splitlines() if l.startswith("active server count")]
+            want = [f"active server count = {len(m)}" for m in STORAGES.values()]
+            if sorted(active) != sorted(want):
+                return False
+        return True
+
+    def wait_whole(self, services, limit):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if all(self.healthy(s) for s in services) and self.storages_active():
+                return True
+            time.sleep(0.5)
+        return False
+
+    def member_files(self, service, wanted):
+        """sha256 of each wanted relative path ("data/AB/CD/name") on that
+        member's disk, read with `docker cp` (works on a stopped node too)."""
+        out = {}
+        p = subprocess.Popen(
+            ["docker", "cp", f"{self.container(service)}:{STORE_PATH}/data", "-"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        with tarfile.open(fileobj=p.stdout, mode="r|") as tar:
+            for m in tar:
+                if m.isfile() and m.name in wanted:
+                    out[m.name] = hashlib.sha256(tar.extractfile(m).read()).hexdigest()
+        p.wait()
+        return out
+
+
+def disk_path(fid):
+    # group1/M00/AB/CD/name.ext -> data/AB/CD/name.ext (store path M00)
+    _, _, d1, d2, name = fid.split("/")
+    return f"data/{d1}/{d2}/{name}"
+
+
+def verify(cluster, acked, limit):
+    """Waits up to `limit` s for every acknowledged upload to be on every
+    member of its group with the same bytes; returns (checked, missing)."""
+    deadline = time.monotonic() + limit
+    while True:
+        missing = []
+        for group, members in STORAGES.items():
+            files = [a for a in acked if a[1].startswith(group + "/")]
+            wanted = {disk_path(a[1]): a for a in files}
+            for m in members:
+                have = cluster.member_files(m, set(wanted))
+                for path, a in wanted.items():
+                    if have.get(path) != a[2]:
+                        missing.append((m, a[1], "absent" if path not in have else "different bytes"))
+        if not missing or time.monotonic() >= deadline:
+            return len(acked), missing
+        time.sleep(2)
+
+
+DRILLS = [
+    # name, the service taken down, how: `compose stop` (SIGTERM) or SIGKILL
+    ("stop tracker1", "tracker1", "stop"),
+    ("stop storage-g1-1", "storage-g1-1", "stop"),
+    ("stop lb1 (VIP to lb2)", "lb1", "stop"),
+    ("kill -9 storage-g2-1", "storage-g2-1", "kill"),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--compose", required=True, help="the compose command, e.g. 'docker compose -p x -f y'")
+    ap.add_argument("--ferrodfs", required=True)
+    ap.add_argument("--client-conf", required=True)
+    ap.add_argument("--trackers", nargs="+", required=True)
+    ap.add_argument("--http-base", required=True, help="http://VIP:88/dfs")
+    ap.add_argument("--vip", required=True)
+    ap.add_argument("--uploaders", type=int, default=2)
+    ap.add_argument("--upload-rate", type=float, default=10.0, help="uploads per second, all uploaders")
+    ap.add_argument("--downloaders", type=int, default=2)
+    ap.add_argument("--download-rate", type=float, default=20.0)
+    ap.add_argument("--down", type=float, default=12.0, help="seconds a node stays down")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds of load after recovery")
+    ap.add_argument("--recover-limit", type=float, default=90.0)
+    ap.add_argument("--verify-limit", type=float, default=60.0)
+    ap.add_argument("--only", nargs="*", help="drill services to run (default: all)")
+    ap.add_argument("--json", help="write the report here too")
+    args = ap.parse_args()
+
+    cluster = Cluster(args)
+    ALL = cluster.services()
+    if not cluster.wait_whole(ALL, args.recover_limit):
+        sys.exit("drills: the cluster is not whole (healthy, every storage ACTIVE) before the drills")
+    load = Load(args)
+    load.start()
+    time.sleep(args.settle)
+
+    report = []
+    for name, service, how in DRILLS:
+        if service not in ALL or (args.only and service not in args.only):
+            continue
+        print(f"--- {name}", flush=True)
+        t0 = time.monotonic()
+        if how == "kill":
+            subprocess.run(["docker", "kill", "-s", "KILL", cluster.container(service)], capture_output=True)
+        else:
+            cluster.run("stop", service)
+        t_down = time.monotonic()
+        vip_holder = None
+        if service.startswith("lb"):
+            vip_holder = vip_owner(args.vip)
+        time.sleep(args.down)
+        cluster.run("start", service)
+        recovered = cluster.wait_whole(ALL, args.recover_limit)
+        t_up = time.monotonic()
+        time.sleep(args.settle)
+        t1 = time.monotonic()
+        up = load.uploads.window(t0, t1)
+        down = load.downloads.window(t0, t1)
+        checked, missing = verify(cluster, load.acked_before(t_up), args.verify_limit)
+        bad_reads = sorted(set(load.mismatches))
+        passed = recovered and not missing and not bad_reads
+        row = {
+            "drill": name,
+            "stopped_in_s": round(t_down - t0, 2),
+            "recovered": recovered,
+            "recovery_s": round(t_up - t_down - args.down, 2),
+            "uploads_attempted": up[0], "uploads_failed": up[1], "upload_longest_gap_s": round(up[2], 2),
+            "downloads_attempted": down[0], "downloads_failed": down[1], "download_longest_gap_s": round(down[2], 2),
+            "acknowledged_checked": checked, "lost_or_different": len(missing), "wrong_bytes_served": len(bad_reads),
+            "upload_failures": up[3], "download_failures": down[3],
+            "passed": passed,
+        }
+        if vip_holder is not None:
+            row["vip_on_while_lb1_down"] = vip_holder
+        report.append(row)
+        print(
+            f"    uploads   {up[0]:5d} attempted {up[1]:4d} failed   longest gap {up[2]:6.2f} s  {why(up[3])}\n"
+            f"    downloads {down[0]:5d} attempted {down[1]:4d} failed   longest gap {down[2]:6.2f} s  {why(down[3])}\n"
+            f"    recovered {'yes' if recovered else 'NO'} ({row['recovery_s']} s after restart)"
+            + (f"; VIP on {vip_holder} while lb1 was down" if vip_holder is not None else "")
+            + f"\n    acknowledged uploads on every member, byte-identical: {checked - len({m[1] for m in missing})}/{checked}"
+            + (f"  LOST/DIFFERENT: {missing[:5]}" if missing else "")
+            + (f"\n    wrong bytes served for {bad_reads[:5]}" if bad_reads else "")
+            + f"\n    {'PASS' if passed else 'FAIL'}",
+            flush=True,
+        )
+    load.finish()
+
+    if not args.only:
+        # The named volumes: `down` removes every container, `up` makes new
+        # ones on the same volumes, and every acknowledged file is still there.
+        print("--- compose down, then up (named volumes)", flush=True)
+        t0 = time.monotonic()
+        cluster.run("down", "--timeout", "15", timeout=300)
+        r = cluster.run("up", "-d", "--wait", "--wait-timeout", "180", timeout=300)
+        recovered = r.returncode == 0 and cluster.wait_whole(ALL, args.recover_limit)
+        checked, missing = verify(cluster, load.acked_before(time.monotonic()), args.verify_limit)
+        passed = recovered and not missing
+        report.append({
+            "drill": "down + up (volumes kept)", "recovered": recovered,
+            "recovery_s": round(time.monotonic() - t0, 2),
+            "uploads_attempted": 0, "uploads_failed": 0, "upload_longest_gap_s": 0.0,
+            "downloads_attempted": 0, "downloads_failed": 0, "download_longest_gap_s": 0.0,
+            "acknowledged_checked": checked, "lost_or_different": len(missing), "wrong_bytes_served": 0,
+            "passed": passed,
+        })
+        print(
+            f"    whole again in {report[-1]['recovery_s']} s: {'yes' if recovered else 'NO'}\n"
+            f"    acknowledged uploads on every member, byte-identical: {checked - len({m[1] for m in missing})}/{checked}"
+            + (f"  LOST/DIFFERENT: {missing[:5]}" if missing else "")
+            + f"\n    {'PASS' if passed else 'FAIL'}",
+            flush=True,
+        )
+
+    print("\ndrill                       uploads(att/fail)  gap s   downloads(att/fail)  gap s   lost  result")
+    for r in report:
+        print(
+            f"{r['drill']:<27} {r['uploads_attempted']:>7}/{r['uploads_failed']:<7} {r['upload_longest_gap_s']:>7.2f}"
+            f"   {r['downloads_attempted']:>9}/{r['downloads_failed']:<9} {r['download_longest_gap_s']:>7.2f}"
+            f"   {r['lost_or_different']:>4}  {'PASS' if r['passed'] else 'FAIL'}"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    passed = sum(r["passed"] for r in report)
+    print(f"drills: {passed} passed, {len(report) - passed} failed")
+    sys.exit(0 if report and passed == len(report) else 1)
+
+
+def why(reasons):
+    return "; ".join(f"{n}x {r}" for r, n in reasons)
+
+
+def vip_owner(vip):
+    """Which LB container has the VIP on eth0 now (after a short wait for the
+    backup to take over)."""
+    time.sleep(2)
+    owners = []
+    for lb in ("lb1", "lb2"):
+        r = subprocess.run(
+            ["docker", "ps", "-q", "-f", f"label=com.docker.compose.service={lb}",
+             "-f", f"label=com.docker.compose.project={os.environ.get('COMPOSE_PROJECT_NAME', 'ferrodfs')}"],
+            capture_output=True, text=True,
+        )
+        cid = r.stdout.strip()
+        if not cid:
+            continue
+        r = subprocess.run(["docker", "exec", cid, "ip", "-4", "addr", "show", "eth0"], capture_output=True, text=True)
+        if f"inet {vip}/" in r.stdout:
+            owners.append(lb)
+    return ",".join(owners) or "nobody"
+
+
+if __name__ == "__main__":
+    main()
