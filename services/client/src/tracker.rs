@@ -4,7 +4,7 @@
 //! and is returned as is.
 
 use ferrodfs_proto::cmd;
-use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN, IP_LEN};
+use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN};
 use ferrodfs_proto::io;
 use ferrodfs_proto::stat::{GroupStat, StorageStat};
 use ferrodfs_proto::storage_req::GroupName;
@@ -150,7 +150,9 @@ impl Client {
         let mut body = Vec::new();
         put_fixed(&mut body, group, GROUP_NAME_LEN);
         if let Some(id) = storage_id {
-            put_fixed(&mut body, id, IP_LEN);
+            // Unpadded, as FastDFS clients send it: the tracker takes the
+            // id's length from the body length and refuses 16 bytes or more.
+            body.extend_from_slice(id.as_bytes());
         }
         let reply = self.tracker_call(cmd::LIST_STORAGE, &body).await?;
         if reply.is_empty() {

@@ -382,3 +382,19 @@ async fn a_tracker_that_knows_no_storage_yet_does_not_fail_requests() {
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_one_storage_by_its_id_returns_just_that_storage() {
+    let c = Cluster::start(1, &["group1", "group1"]);
+    c.wait_active(2).await;
+    let ip = c.storages[1].addr.split(':').next().unwrap().to_string();
+    let one = c.client().list_storages("group1", Some(&ip)).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].ip, ip);
+    let err = c
+        .client()
+        .list_storages("group1", Some("10.9.9.9"))
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
