@@ -4,6 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+tests/prereqs.sh --tests
 
 # The VIP tests build network namespaces (root) and run keepalived; here a
 # missing prerequisite is a failure, not a skip.
