@@ -143,6 +143,106 @@ async fn with_min_copies_and_the_peer_down_an_upload_fails_and_leaves_nothing() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_min_copies_and_the_peer_down_changes_to_existing_files_are_undone() {
+    let extra = "min_copies = 2\nmin_copies_timeout = 1";
+    let mut c = Cluster::start_with(1, "", vec![spec("group1", extra), spec("group1", extra)]);
+    c.wait_active(2).await;
+    let client = c.client();
+    let source_of = |id: &str| {
+        FileId::parse(id)
+            .unwrap()
+            .name
+            .info()
+            .unwrap()
+            .source
+            .to_string()
+    };
+    // Both files must come from the same member: the other one is stopped.
+    let data = random_bytes(5000, 7);
+    let id = client
+        .upload(&data, "bin", None, UploadKind::Normal)
+        .await
+        .unwrap();
+    let mut app = String::new();
+    for _ in 0..10 {
+        app = client
+            .upload(b"0123456789", "log", Some("group1"), UploadKind::Appender)
+            .await
+            .unwrap();
+        if source_of(&app) == source_of(&id) {
+            break;
+        }
+    }
+    assert_eq!(
+        source_of(&app),
+        source_of(&id),
+        "uploads never reached the same member"
+    );
+    let old = vec![(b"k".to_vec(), b"v1".to_vec())];
+    client
+        .set_meta(&id, &old, MetaFlag::Overwrite)
+        .await
+        .unwrap();
+    let (src, other) = if ip_of(&c.storages[0]) == source_of(&id) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let source = c.storages[src].addr.clone();
+    c.storages[other].kill9();
+
+    let new = vec![(b"k".to_vec(), b"v2".to_vec())];
+    let e = client
+        .set_meta(&id, &new, MetaFlag::Overwrite)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(status::ETIMEDOUT), "{e}");
+    assert_eq!(
+        client.metadata_from(&source, &id).await.unwrap(),
+        b"k\x02v1"
+    );
+
+    let e = client.delete(&id).await.unwrap_err();
+    assert_eq!(e.status(), Some(status::ETIMEDOUT), "{e}");
+    assert_eq!(client.download_from(&source, &id).await.unwrap(), data);
+
+    let e = client.modify(&app, 2, b"AB").await.unwrap_err();
+    assert_eq!(e.status(), Some(status::ETIMEDOUT), "{e}");
+    let e = client.truncate(&app, 3).await.unwrap_err();
+    assert_eq!(e.status(), Some(status::ETIMEDOUT), "{e}");
+    assert_eq!(
+        client.download_from(&source, &app).await.unwrap(),
+        b"0123456789"
+    );
+
+    // The returning member ends with the files and the old metadata.
+    c.storages[other].restart();
+    let peer = c.storages[other].addr.clone();
+    eventually(
+        Duration::from_secs(20),
+        "peer holds the file again",
+        &c,
+        || {
+            let (client, peer, id, data, app) = (
+                client.clone(),
+                peer.clone(),
+                id.clone(),
+                data.clone(),
+                app.clone(),
+            );
+            async move {
+                client.download_from(&peer, &id).await.ok().as_deref() == Some(&data[..])
+                    && client.download_from(&peer, &app).await.ok().as_deref()
+                        == Some(&b"0123456789"[..])
+                    && client.metadata_from(&peer, &id).await.ok().as_deref()
+                        == Some(&b"k\x02v1"[..])
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asynchronous_replication_lag_is_measured() {
     let c = Cluster::start_with(1, "", vec![spec("group1", ""), spec("group1", "")]);
     c.wait_active(2).await;

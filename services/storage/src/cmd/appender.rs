@@ -4,6 +4,7 @@
 //! size, as FastDFS's dio clean-up does for appends.
 
 use std::io::SeekFrom;
+use std::path::PathBuf;
 
 use ferrodfs_proto::file_id::LogicalName;
 use ferrodfs_proto::status;
@@ -123,6 +124,7 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     }
     let grows = (offset + head.file_size).saturating_sub(old_size);
     ctx.store.check_room(name.store_path as usize, grows)?;
+    let snap = snapshot(ctx, &name).await?;
     write_at(req, &mut file, offset, head.file_size, old_size).await?;
     let pos = ctx.log(
         Op::Modify {
@@ -131,7 +133,11 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
         },
         &name.to_string(),
     )?;
-    ctx.replicated(pos).await?;
+    if let Err(e) = ctx.replicated(pos).await {
+        undo(ctx, &name, snap).await?;
+        return Err(e);
+    }
+    discard(snap).await;
     req.reply(&[]).await?;
     Ok(head.file_size)
 }
@@ -150,6 +156,7 @@ pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
             ctx.store
                 .check_room(t.name.store_path as usize, t.new_size - old_size)?;
         }
+        let snap = snapshot(ctx, &t.name).await?;
         file.set_len(t.new_size).await.map_err(disk)?;
         let pos = ctx.log(
             Op::Truncate {
@@ -158,8 +165,42 @@ pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
             },
             &t.name.to_string(),
         )?;
-        ctx.replicated(pos).await?;
+        if let Err(e) = ctx.replicated(pos).await {
+            undo(ctx, &t.name, snap).await?;
+            return Err(e);
+        }
+        discard(snap).await;
     }
     req.reply(&[]).await?;
     Ok(0)
+}
+
+/// With `min_copies`, an in-place change (modify, truncate) starts from a
+/// copy of the file, so a change too few members applied can be undone.
+/// The copy's name starts with a dot: no file ID reaches it.
+async fn snapshot(ctx: &Ctx, name: &LogicalName) -> Result<Option<PathBuf>, CmdError> {
+    if ctx.cfg.min_copies <= 1 {
+        return Ok(None);
+    }
+    let path = ctx.data_path(name)?;
+    let copy = path.with_file_name(format!(".{}.undo", name.name));
+    tokio::fs::copy(&path, &copy).await.map_err(disk)?;
+    Ok(Some(copy))
+}
+
+/// Puts the pre-change copy back and logs it as a whole-file create, so
+/// peers that applied the change get the old content again.
+async fn undo(ctx: &Ctx, name: &LogicalName, snap: Option<PathBuf>) -> Result<(), CmdError> {
+    let Some(copy) = snap else { return Ok(()) };
+    tokio::fs::rename(&copy, ctx.data_path(name)?)
+        .await
+        .map_err(disk)?;
+    ctx.log(Op::Create, &name.to_string())?;
+    Ok(())
+}
+
+async fn discard(snap: Option<PathBuf>) {
+    if let Some(copy) = snap {
+        let _ = tokio::fs::remove_file(copy).await;
+    }
 }

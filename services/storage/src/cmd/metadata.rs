@@ -90,10 +90,41 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdErro
     }
     drop(guard);
     if let Some(pos) = pos {
-        ctx.replicated(pos).await?;
+        if let Err(e) = ctx.replicated(pos).await {
+            restore_meta(ctx, &sm.file.name, &path, &log_name, old.as_deref()).await?;
+            return Err(e);
+        }
     }
     req.reply(&[]).await?;
     Ok(0)
+}
+
+/// Under `min_copies`, a change too few members applied is undone: the
+/// old metadata (or its absence) comes back here and is logged again, so
+/// the peers that did apply the change get the old state back too.
+async fn restore_meta(
+    ctx: &Ctx,
+    name: &ferrodfs_proto::file_id::LogicalName,
+    path: &Path,
+    log_name: &str,
+    old: Option<&[u8]>,
+) -> Result<(), CmdError> {
+    let _guard = ctx.store.write_lock(name).lock().await;
+    match old {
+        Some(bytes) => {
+            write_meta(path, bytes).await.map_err(disk)?;
+            ctx.log(Op::Update, log_name)?;
+        }
+        None => {
+            match tokio::fs::remove_file(path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(disk(e)),
+            }
+            ctx.log(Op::Delete, log_name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Replies the raw metadata bytes; ENOENT both without the file and
