@@ -27,7 +27,31 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// Accepts until shutdown, then lets open requests finish (up to
 /// [`GRACE`]) and aborts what is left; dropped temp files delete themselves.
-pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, mut shutdown: Shutdown) {
+pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, shutdown: Shutdown) {
+    let grace = GRACE.min(ctx.cfg.network_timeout);
+    accept_until_shutdown(
+        "storage",
+        listener,
+        shutdown.clone(),
+        grace,
+        |stream, peer| connection(ctx.clone(), stream, peer, shutdown.clone()),
+    )
+    .await
+}
+
+/// The accept loop both storage ports share: one task per connection
+/// until shutdown, then up to `grace` for the open ones before they are
+/// aborted.
+pub(crate) async fn accept_until_shutdown<F, Fut>(
+    what: &str,
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+    grace: Duration,
+    mut handle: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -36,22 +60,21 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, mut shutdown: Sh
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(connection(ctx.clone(), stream, peer, shutdown.clone()));
+                    conns.spawn(handle(stream, peer));
                 }
                 Err(e) => {
-                    tracing::warn!("accept failed: {e}");
+                    tracing::warn!("{what}: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
         }
     }
     drop(listener);
-    let grace = GRACE.min(ctx.cfg.network_timeout);
     let finished =
         tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
     if finished.is_err() {
         tracing::warn!(
-            "{} connection(s) still busy after {grace:?}; closing them",
+            "{what}: {} connection(s) still busy after {grace:?}; closing them",
             conns.len()
         );
         conns.shutdown().await;

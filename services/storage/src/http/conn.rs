@@ -15,7 +15,6 @@ use ferrodfs_runtime::Shutdown;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 use super::request::{parse_head, Method, RequestHead, MAX_HEAD_LEN};
 use super::{respond, Body, HttpMetrics, Reply};
@@ -26,33 +25,17 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// Accepts until shutdown, then lets replies in flight finish (up to
 /// [`GRACE`]) and closes what is left.
-pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, mut shutdown: Shutdown) {
+pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, shutdown: Shutdown) {
     let metrics = HttpMetrics::register(&ctx.stats.registry);
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            r = listener.accept() => match r {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    conns.spawn(connection(ctx.clone(), metrics.clone(), stream, peer, shutdown.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!("http: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
     let grace = GRACE.min(ctx.cfg.network_timeout);
-    if tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
-        conns.shutdown().await;
-    }
+    crate::server::accept_until_shutdown(
+        "http",
+        listener,
+        shutdown.clone(),
+        grace,
+        |stream, peer| connection(ctx.clone(), metrics.clone(), stream, peer, shutdown.clone()),
+    )
+    .await
 }
 
 async fn connection(
