@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod net;
 pub mod shutdown;
 
 pub use config::{load_toml, parse_reserved, ConfigError, Reserved};

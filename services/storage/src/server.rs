@@ -144,8 +144,9 @@ async fn serve_requests(
                         status::name(s)
                     );
                 }
-                // FastDFS closes the connection after every EINVAL reply.
-                refuse(&mut req, s, s != status::EINVAL).await
+                // FastDFS answers and reads the next request on the same
+                // connection; pooled clients depend on that.
+                refuse(&mut req, s, true).await
             }
         };
         ctx.stats

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use ferrodfs_proto::cluster::state;
 use ferrodfs_proto::header::Header;
-use ferrodfs_proto::io::{read_body, read_header, send, ProtoError};
+use ferrodfs_proto::io::{read_header, send, ProtoError};
 use ferrodfs_proto::status;
+use ferrodfs_runtime::net::read_exact_acked;
 use ferrodfs_runtime::Shutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -109,7 +110,9 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdow
     while connections.join_next().await.is_some() {}
 }
 
-/// Serves one connection: many requests until QUIT, EOF, EINVAL or shutdown.
+/// Serves one connection: many requests until QUIT, EOF, a broken frame
+/// or shutdown. An error reply keeps the connection open, as FastDFS's
+/// tracker does: pooled clients reuse it for their next call.
 async fn connection(
     mut stream: TcpStream,
     local: Option<SocketAddr>,
@@ -148,7 +151,8 @@ async fn serve_requests(
             }
             Err(e) => return Err(e),
         };
-        let body = tokio::time::timeout(BODY_TIMEOUT, read_body(stream, header.pkg_len))
+        let mut body = vec![0u8; header.pkg_len as usize];
+        tokio::time::timeout(BODY_TIMEOUT, read_exact_acked(stream, &mut body))
             .await
             .map_err(|_| ProtoError::Io(std::io::ErrorKind::TimedOut.into()))??;
         // Peers named by a joining storage count before its join is
@@ -191,9 +195,6 @@ async fn serve_requests(
             &reply.body,
         )
         .await?;
-        if reply.close {
-            return Ok(());
-        }
     }
 }
 

@@ -327,16 +327,26 @@ async fn malformed_requests_get_einval_and_the_tracker_keeps_serving() {
         query(&mut bad, cmd::QUERY_STORE_WITH_GROUP_ONE, b"abc").await,
         Err(status::EINVAL)
     );
-    let mut rest = Vec::new();
-    bad.read_to_end(&mut rest).await.unwrap();
-    assert!(rest.is_empty(), "EINVAL closes the connection");
+    // As FastDFS's tracker: the error is answered and the same connection
+    // serves the next request (pooled clients reuse it).
+    assert!(store_one(&mut bad).await.is_ok());
+    let name = group_body("group1");
+    assert_eq!(
+        query(&mut bad, cmd::QUERY_FETCH_ONE, &name).await,
+        Err(status::EINVAL)
+    );
+    assert_eq!(query(&mut bad, cmd::ACTIVE_TEST, &[]).await, Ok(Vec::new()));
 
+    // Broken framing (a body the tracker will not take) closes.
     let mut huge = client(t.local_addr()).await;
     huge.write_all(&Header::request(cmd::QUERY_FETCH_ONE, 1 << 40).encode())
         .await
         .unwrap();
     let h = read_header(&mut huge, MAX_REPLY).await.unwrap().unwrap();
     assert_eq!(h.status, status::EINVAL);
+    let mut rest = Vec::new();
+    huge.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "a broken frame closes the connection");
 
     let mut garbage = client(t.local_addr()).await;
     let body = group_body("group1");

@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {
     /// Where configs, data and logs go.
-    #[arg(long, default_value = "ferrodfs-local")]
+    #[arg(long, env = "FERRODFS_UP_DIR", default_value = "ferrodfs-local")]
     pub dir: PathBuf,
     /// Tracker protocol port.
     #[arg(long, default_value_t = 22122)]

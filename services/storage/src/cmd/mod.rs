@@ -16,7 +16,7 @@ use std::time::Duration;
 use ferrodfs_proto::fields::FieldError;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::{cmd, status};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::ctx::Ctx;
@@ -83,7 +83,8 @@ impl<'a> Request<'a> {
     }
 
     async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, CmdError> {
-        let n = match tokio::time::timeout(self.timeout, self.stream.read(buf)).await {
+        let read = ferrodfs_runtime::net::read_acked(self.stream, buf);
+        let n = match tokio::time::timeout(self.timeout, read).await {
             Ok(Ok(0)) => return Err(CmdError::Conn(io::ErrorKind::UnexpectedEof.into())),
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(CmdError::Conn(e)),

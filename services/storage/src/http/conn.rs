@@ -104,7 +104,10 @@ async fn read_head(
                     buf.drain(..used);
                     return Ok(Some(head));
                 }
-                Ok(None) => {}
+                // Part of a head: acknowledge it now, or a client that
+                // sends the rest in another write with Nagle on waits
+                // for our delayed ACK.
+                Ok(None) => ferrodfs_runtime::net::quick_ack(stream),
                 Err(e) => return Err(Refused(e.status())),
             }
         }

@@ -85,7 +85,7 @@ mod tests {
             cmd::QUERY_FETCH_ONE,
             &request("group2", &name()),
         );
-        assert_eq!((r.status, r.close), (status::ENOENT, false));
+        assert_eq!(r, Reply::error(status::ENOENT));
     }
 
     #[test]
@@ -99,7 +99,7 @@ mod tests {
             request("gr/1", &name()),
         ] {
             let r = run(&mut c, &cfg, cmd::QUERY_UPDATE, &body);
-            assert_eq!((r.status, r.close), (status::EINVAL, true), "{body:?}");
+            assert_eq!(r, Reply::error(status::EINVAL), "{body:?}");
         }
     }
 }

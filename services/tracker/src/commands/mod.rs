@@ -19,8 +19,6 @@ pub struct Reply {
     pub status: u8,
     /// Empty on errors: FastDFS clients never read a body after a non-zero status.
     pub body: Vec<u8>,
-    /// Close after sending: FastDFS drops a connection after EINVAL.
-    pub close: bool,
 }
 
 impl Reply {
@@ -28,7 +26,6 @@ impl Reply {
         Reply {
             status: status::OK,
             body,
-            close: false,
         }
     }
 
@@ -36,7 +33,6 @@ impl Reply {
         Reply {
             status: st,
             body: Vec::new(),
-            close: st == status::EINVAL,
         }
     }
 }
@@ -168,9 +164,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn unknown_command_is_einval_and_closes() {
+    fn unknown_command_is_einval() {
         let r = run(&mut Cluster::default(), &Config::default(), 250, &[]);
-        assert_eq!((r.status, r.close), (status::EINVAL, true));
+        assert_eq!(r, Reply::error(status::EINVAL));
     }
 
     #[test]

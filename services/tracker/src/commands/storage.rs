@@ -159,14 +159,14 @@ mod tests {
     }
 
     #[test]
-    fn invalid_json_is_einval_and_closes() {
+    fn invalid_json_is_einval() {
         let r = send(
             &mut Cluster::default(),
             &mut Session::default(),
             cmd::STORAGE_JOIN,
             b"{nope",
         );
-        assert_eq!((r.status, r.close), (status::EINVAL, true));
+        assert_eq!(r, Reply::error(status::EINVAL));
     }
 
     #[test]

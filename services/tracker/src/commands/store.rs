@@ -92,7 +92,7 @@ mod tests {
             cmd::QUERY_STORE_WITH_GROUP_ONE,
             &group("group9"),
         );
-        assert_eq!((r.status, r.close), (status::ENOENT, false));
+        assert_eq!(r, Reply::error(status::ENOENT));
     }
 
     #[test]
