@@ -23,7 +23,7 @@ for bin in "${bins[@]}"; do
     python3 "$here/split_writes.py" "$work/cluster/client.conf" 200
     for op in upload download; do
         "$bin" bench -c "$work/cluster/client.conf" --op "$op" --size 4K -j 16 --duration 5 --files 512 --json |
-            python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"ferrodfs bench {sys.argv[1]:<8} 4K -j16: {r[\"ops_per_sec\"]:>8.0f} ops/s  p50 {r[\"p50_ms\"]:.2f} ms  p99 {r[\"p99_ms\"]:.2f} ms  errors {r[\"errors\"]}")' "$op"
+            python3 -c 'import json,sys; r=json.load(sys.stdin); print("ferrodfs bench %-8s 4K -j16: %8.0f ops/s  p50 %.2f ms  p99 %.2f ms  errors %d" % (sys.argv[1], r["ops_per_sec"], r["p50_ms"], r["p99_ms"], r["errors"]))' "$op"
     done
     stop
 done
