@@ -14,14 +14,20 @@ export FERRODFS_UP_DIR="$work/cluster"
 echo "README first command: $cmd"
 setsid bash -c "$cmd" >"$work/out" 2>"$work/err" &
 pid=$!
+# Ctrl-C to the whole process group, as a terminal would; then up to 30 s
+# for the cluster to stop its daemons before anything left is killed.
 stop() {
     kill -INT -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 300); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     rm -rf "$work"
 }
 trap stop EXIT
+# 200 with a body, or a non-zero exit.
+fetch='import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    sys.exit(0 if r.status == 200 and r.read() else 1)'
 deadline=$((SECONDS + limit))
 url=""
 while ((SECONDS < deadline)); do
@@ -31,11 +37,7 @@ while ((SECONDS < deadline)); do
         exit 1
     fi
     url="$(sed -n 's/^open it:[[:space:]]*//p' "$work/out" | head -n 1)"
-    if [[ -n "$url" ]] && python3 - "$url" <<'PY' 2>/dev/null
-import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-    sys.exit(0 if r.status == 200 and r.read() else 1)
-PY; then
+    if [[ -n "$url" ]] && python3 -c "$fetch" "$url" 2>/dev/null; then
         echo "demo URL answers: $url"
         exit 0
     fi

@@ -47,7 +47,10 @@ fn kill_9_master_fails_over_within_master_down_interval_and_preempts_back() {
     let a = net.start_vip(A, 150, 0.2, "");
     net.start_vip(B, 100, 0.2, &format!("notify = \"{}\"", hook.display()));
     net.wait_sole_holder(A, LBS, Duration::from_secs(3));
-    assert_eq!(net.get_vip(CLIENT).as_deref(), Some("node0"));
+    net.wait_for(Duration::from_secs(3), || {
+        net.get_vip(CLIENT).as_deref() == Some("node0")
+    })
+    .expect("the client reaches the master");
 
     a.lock().unwrap().signal(libc::SIGKILL);
     let took = net
