@@ -57,6 +57,7 @@ struct RawUpstream {
 struct RawEdge {
     trackers: Option<Vec<String>>,
     refresh_interval: Option<String>,
+    storage_http_port: Option<u16>,
     groups: Option<BTreeMap<String, Vec<String>>>,
 }
 
@@ -137,6 +138,10 @@ pub enum Membership {
     Trackers {
         trackers: Vec<String>,
         refresh_interval: Duration,
+        /// Where storages serve HTTP when the trackers do not say: the
+        /// records of FastDFS 6.13+ (ferrodfs's default `stat_layout`)
+        /// carry no HTTP port; the legacy ones do, and win.
+        storage_http_port: u16,
     },
     /// Fixed lists, like nginx `upstream` blocks.
     Static(BTreeMap<String, Vec<SocketAddr>>),
@@ -346,8 +351,17 @@ fn check_membership(edge: RawEdge, err: &ErrFn, dur: &DurFn) -> Result<Membershi
                 }
             }
             let refresh_interval = dur("edge.refresh_interval", &edge.refresh_interval, "3s")?;
-            Ok(Membership::Trackers { trackers, refresh_interval })
+            let storage_http_port = match edge.storage_http_port {
+                Some(0) => return Err(err("edge.storage_http_port", "must be 1-65535".into())),
+                Some(p) => p,
+                None => 8888,
+            };
+            Ok(Membership::Trackers { trackers, refresh_interval, storage_http_port })
         }
+        (None, Some(_)) if edge.storage_http_port.is_some() => Err(err(
+            "edge.storage_http_port",
+            "only applies to edge.trackers; edge.groups lists each storage's \"ip:port\"".into(),
+        )),
         (None, Some(groups)) => {
             if groups.is_empty() {
                 return Err(err("edge.groups", "is empty; add a group like group1 = [\"10.0.0.11:8888\"]".into()));
@@ -556,6 +570,28 @@ mod tests {
             "role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[edge.groups]\ng = [\"1.2.3.4:1\"]\n",
         );
         assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn storages_learned_from_trackers_default_to_http_port_8888() {
+        let port = |text: &str| match parse(text).unwrap().edge.unwrap().membership {
+            Membership::Trackers {
+                storage_http_port, ..
+            } => storage_http_port,
+            Membership::Static(_) => unreachable!(),
+        };
+        assert_eq!(
+            port("role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n"),
+            8888
+        );
+        assert_eq!(
+            port("role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\nstorage_http_port = 80\n"),
+            80
+        );
+        let e = err_of(
+            "role = \"edge\"\n[edge]\nstorage_http_port = 80\n[edge.groups]\ng = [\"1.2.3.4:1\"]\n",
+        );
+        assert!(e.contains("edge.storage_http_port"), "{e}");
     }
 
     #[test]

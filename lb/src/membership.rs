@@ -13,21 +13,28 @@ use ferrodfs_proto::cluster::state::ACTIVE;
 pub type GroupMembers = BTreeMap<String, Vec<SocketAddr>>;
 
 /// The pure part: which storages of what the trackers reported may serve
-/// reads. A storage that is not ACTIVE (still syncing, offline, deleted) or
-/// has no HTTP port is left out; a group with none left is still listed
-/// (empty) so its requests get "no live upstream" rather than "unknown group".
-pub fn members_from(groups: &[(GroupStat, Vec<StorageStat>)]) -> GroupMembers {
+/// reads. A storage that is not ACTIVE (still syncing, offline, deleted) is
+/// left out; a group with none left is still listed (empty) so its requests
+/// get "no live upstream" rather than "unknown group". Records of the
+/// FastDFS >= 6.13 layout carry no HTTP port (0 here): those storages are
+/// reached on `default_http_port`.
+pub fn members_from(
+    groups: &[(GroupStat, Vec<StorageStat>)],
+    default_http_port: u16,
+) -> GroupMembers {
     groups
         .iter()
         .map(|(g, storages)| {
             let mut addrs: Vec<SocketAddr> = storages
                 .iter()
-                .filter(|s| {
-                    s.status == ACTIVE && s.storage_http_port > 0 && s.storage_http_port <= 65535
-                })
+                .filter(|s| s.status == ACTIVE)
                 .filter_map(|s| {
                     let ip: IpAddr = s.ip.parse().ok()?;
-                    Some(SocketAddr::new(ip, s.storage_http_port as u16))
+                    let port = match s.storage_http_port {
+                        0 => default_http_port,
+                        p => u16::try_from(p).ok().filter(|&p| p > 0)?,
+                    };
+                    Some(SocketAddr::new(ip, port))
                 })
                 .collect();
             addrs.sort();
@@ -43,11 +50,11 @@ pub fn members_from(groups: &[(GroupStat, Vec<StorageStat>)]) -> GroupMembers {
 /// routing table until the storages rejoin it. A storage ACTIVE on any
 /// tracker is kept (health checks catch a stale one); only when no tracker
 /// answers is this an error, and the caller keeps its last picture.
-pub async fn fetch(trackers: &[String]) -> anyhow::Result<GroupMembers> {
+pub async fn fetch(trackers: &[String], default_http_port: u16) -> anyhow::Result<GroupMembers> {
     let mut views = Vec::new();
     let mut last_err = None;
     for t in trackers {
-        match fetch_one(t).await {
+        match fetch_one(t, default_http_port).await {
             Ok(v) => views.push(v),
             Err(e) => last_err = Some(e),
         }
@@ -58,7 +65,7 @@ pub async fn fetch(trackers: &[String]) -> anyhow::Result<GroupMembers> {
     Ok(merge(views))
 }
 
-async fn fetch_one(tracker: &str) -> anyhow::Result<GroupMembers> {
+async fn fetch_one(tracker: &str, default_http_port: u16) -> anyhow::Result<GroupMembers> {
     let client = Client::new(ClientConfig::new(vec![tracker.to_string()]));
     let groups = client
         .list_groups()
@@ -71,7 +78,7 @@ async fn fetch_one(tracker: &str) -> anyhow::Result<GroupMembers> {
         })?;
         all.push((g, storages));
     }
-    Ok(members_from(&all))
+    Ok(members_from(&all, default_http_port))
 }
 
 /// Union of several trackers' pictures: every group any of them knows,
@@ -111,17 +118,20 @@ mod tests {
     }
 
     #[test]
-    fn only_active_storages_with_an_http_port_serve() {
-        let m = members_from(&[(
-            group("group1"),
-            vec![
-                storage("10.0.0.12", 8888, ACTIVE),
-                storage("10.0.0.11", 8888, ACTIVE),
-                storage("10.0.0.13", 8888, WAIT_SYNC),
-                storage("10.0.0.14", 8888, OFFLINE),
-                storage("10.0.0.15", 0, ACTIVE),
-            ],
-        )]);
+    fn only_active_storages_serve() {
+        let m = members_from(
+            &[(
+                group("group1"),
+                vec![
+                    storage("10.0.0.12", 8888, ACTIVE),
+                    storage("10.0.0.11", 8888, ACTIVE),
+                    storage("10.0.0.13", 8888, WAIT_SYNC),
+                    storage("10.0.0.14", 8888, OFFLINE),
+                    storage("10.0.0.15", 70000, ACTIVE),
+                ],
+            )],
+            8888,
+        );
         assert_eq!(
             m["group1"],
             vec![
@@ -132,14 +142,42 @@ mod tests {
     }
 
     #[test]
+    fn records_without_an_http_port_use_the_configured_one() {
+        // FastDFS >= 6.13's records (ferrodfs's default) carry no HTTP port.
+        let m = members_from(
+            &[(
+                group("group1"),
+                vec![
+                    storage("10.0.0.11", 0, ACTIVE),
+                    storage("10.0.0.12", 8080, ACTIVE),
+                ],
+            )],
+            9999,
+        );
+        assert_eq!(
+            m["group1"],
+            vec![
+                "10.0.0.11:9999".parse().unwrap(),
+                "10.0.0.12:8080".parse::<SocketAddr>().unwrap()
+            ]
+        );
+    }
+
+    #[test]
     fn a_group_with_no_active_storage_is_known_but_empty() {
-        let m = members_from(&[(group("group2"), vec![storage("10.0.0.21", 8888, OFFLINE)])]);
+        let m = members_from(
+            &[(group("group2"), vec![storage("10.0.0.21", 8888, OFFLINE)])],
+            8888,
+        );
         assert_eq!(m["group2"], Vec::<SocketAddr>::new());
     }
 
     #[test]
     fn a_tracker_that_knows_nothing_yet_does_not_empty_the_picture() {
-        let full = members_from(&[(group("group1"), vec![storage("10.0.0.11", 8888, ACTIVE)])]);
+        let full = members_from(
+            &[(group("group1"), vec![storage("10.0.0.11", 8888, ACTIVE)])],
+            8888,
+        );
         let restarted = GroupMembers::new();
         let m = merge(vec![restarted, full.clone()]);
         assert_eq!(m, full);
@@ -147,17 +185,23 @@ mod tests {
 
     #[test]
     fn merged_pictures_hold_every_active_storage_once() {
-        let a = members_from(&[(group("group1"), vec![storage("10.0.0.11", 8888, ACTIVE)])]);
-        let b = members_from(&[
-            (
-                group("group1"),
-                vec![
-                    storage("10.0.0.11", 8888, ACTIVE),
-                    storage("10.0.0.12", 8888, ACTIVE),
-                ],
-            ),
-            (group("group2"), vec![]),
-        ]);
+        let a = members_from(
+            &[(group("group1"), vec![storage("10.0.0.11", 8888, ACTIVE)])],
+            8888,
+        );
+        let b = members_from(
+            &[
+                (
+                    group("group1"),
+                    vec![
+                        storage("10.0.0.11", 8888, ACTIVE),
+                        storage("10.0.0.12", 8888, ACTIVE),
+                    ],
+                ),
+                (group("group2"), vec![]),
+            ],
+            8888,
+        );
         let m = merge(vec![a, b]);
         assert_eq!(m["group1"].len(), 2);
         assert!(m["group2"].is_empty());
@@ -165,13 +209,16 @@ mod tests {
 
     #[test]
     fn unparsable_ips_are_skipped_not_fatal() {
-        let m = members_from(&[(
-            group("g"),
-            vec![
-                storage("not-an-ip", 8888, ACTIVE),
-                storage("10.0.0.1", 8888, ACTIVE),
-            ],
-        )]);
+        let m = members_from(
+            &[(
+                group("g"),
+                vec![
+                    storage("not-an-ip", 8888, ACTIVE),
+                    storage("10.0.0.1", 8888, ACTIVE),
+                ],
+            )],
+            8888,
+        );
         assert_eq!(m["g"].len(), 1);
     }
 }

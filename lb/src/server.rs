@@ -178,12 +178,16 @@ async fn poll_trackers(shared: &Shared) -> Duration {
     let Some(Membership::Trackers {
         trackers,
         refresh_interval,
+        storage_http_port,
     }) = live.cfg.edge.as_ref().map(|e| &e.membership)
     else {
         return Duration::from_secs(1);
     };
-    let fetched =
-        tokio::time::timeout(*refresh_interval * 2, crate::membership::fetch(trackers)).await;
+    let fetched = tokio::time::timeout(
+        *refresh_interval * 2,
+        crate::membership::fetch(trackers, *storage_http_port),
+    )
+    .await;
     match fetched {
         Ok(Ok(members)) => {
             shared

@@ -1,10 +1,11 @@
 //! A fake tracker answering just what the edge polls: list all groups (91)
-//! and list storages (92), from a picture the test edits while it runs.
+//! and list storages (92), from a picture the test edits while it runs; in
+//! the legacy layout, whose records carry each storage's HTTP port.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use ferrodfs_proto::fields::get_fixed;
+use ferrodfs_proto::fields::{get_fixed, IpWidth};
 use ferrodfs_proto::stat::{GroupStat, Layout, StorageStat};
 use ferrodfs_proto::{cmd, io};
 
@@ -54,7 +55,9 @@ pub async fn start(addr: SocketAddr, picture: Picture) {
                             let name = get_fixed(&body[..16.min(body.len())]);
                             for (g, ss) in &pic {
                                 if g.name == name {
-                                    ss.iter().for_each(|s| s.encode(Layout::Legacy, &mut out));
+                                    ss.iter().for_each(|s| {
+                                        s.encode(Layout::Legacy, IpWidth::V4, &mut out)
+                                    });
                                 }
                             }
                         }

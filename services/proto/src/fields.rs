@@ -1,13 +1,59 @@
 //! Fixed-width fields and the validation rules FastDFS applies to them.
 
 pub const GROUP_NAME_LEN: usize = 16;
+/// An IPv4 address field in requests (`INET_ADDRSTRLEN`).
 pub const IP_LEN: usize = 16;
-/// Tracker query replies carry IPs in 15 bytes (`IP_ADDRESS_SIZE - 1`).
-pub const QUERY_IP_LEN: usize = 15;
 pub const EXT_LEN: usize = 6;
 pub const PREFIX_LEN: usize = 16;
 pub const META_NAME_MAX: usize = 64;
 pub const META_VALUE_MAX: usize = 256;
+
+/// The width of the IP fields in replies: FastDFS 6.15+'s
+/// `response_ip_addr_size` (tracker.conf; storages take the tracker's).
+/// 16 bytes (`INET_ADDRSTRLEN`) is what FastDFS <= 6.10 and 6.15+ send by
+/// default; 46 (`INET6_ADDRSTRLEN`) is what 6.11-6.13 always sent. Tracker
+/// query replies use one byte less (FastDFS writes `size - 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpWidth {
+    #[default]
+    V4,
+    V6,
+}
+
+impl IpWidth {
+    /// Both widths, narrowest first.
+    pub const ALL: [IpWidth; 2] = [IpWidth::V4, IpWidth::V6];
+
+    /// The field in stat records and in query-file-info replies.
+    pub const fn field(self) -> usize {
+        match self {
+            IpWidth::V4 => 16,
+            IpWidth::V6 => 46,
+        }
+    }
+
+    /// The field in tracker query replies (101-107).
+    pub const fn query(self) -> usize {
+        self.field() - 1
+    }
+
+    /// Reads the config word as FastDFS spells it, case-insensitively.
+    /// `auto` means IPv6 in FastDFS only when `use_storage_id` is on and
+    /// storage_ids.conf holds an IPv6 address; ferrodfs has neither, so
+    /// `auto` is IPv4, as a default FastDFS 6.16 cluster answers. (FastDFS
+    /// reads every word but `auto` as IPv6, `IPv4` included; here `IPv4`
+    /// means what it says and other words are refused.)
+    pub fn from_config(word: &str) -> Option<IpWidth> {
+        match word.to_ascii_lowercase().as_str() {
+            "auto" | "ipv4" => Some(IpWidth::V4),
+            "ipv6" => Some(IpWidth::V6),
+            _ => None,
+        }
+    }
+
+    /// What `from_config` accepts, for error messages.
+    pub const CONFIG_WORDS: &'static str = "auto, IPv4, IPv6";
+}
 
 /// Why a request field was refused; every variant maps to EINVAL on the wire.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +88,13 @@ pub fn put_fixed(out: &mut Vec<u8>, s: &str, width: usize) {
 pub fn get_fixed(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// A fixed field as FastDFS fills one: non-empty text, then only NULs.
+/// Tells reply layouts apart when two of them have the same length.
+pub fn is_padded_text(b: &[u8]) -> bool {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    end > 0 && b[end..].iter().all(|&c| c == 0)
 }
 
 pub fn put_u64(out: &mut Vec<u8>, v: u64) {

@@ -1,18 +1,22 @@
 //! Group and storage stat records for list-groups (90/91) and
-//! list-storages (92). Two incompatible generations exist: `Legacy`
-//! (FastDFS <= 6.10; py3fdfs and tobato parse only this) and `Current`
-//! (6.13+; the Java client >= 1.35 needs it). The tracker serves one,
-//! chosen in its config.
+//! list-storages (92), laid out as FastDFS's `TrackerGroupStat` and
+//! `TrackerStorageStat` (tracker/tracker_proto.h). Two incompatible
+//! generations exist: `Legacy` (FastDFS <= 6.12; py3fdfs and tobato parse
+//! only this) and `Current` (6.13.1+, what FastDFS 6.16 sends; the Java
+//! client >= 1.35 and FastDFS's own tools >= 6.13 need it). The storage
+//! record also carries an IP field whose width is `response_ip_addr_size`.
+//! The tracker sends one combination, chosen in its config; decoders take
+//! any of them, told apart by record size.
 
 use serde::{Deserialize, Serialize};
 
-use crate::fields::{get_fixed, put_fixed, put_i64, FieldError, Reader, IP_LEN};
+use crate::fields::{get_fixed, is_padded_text, put_fixed, put_i64, FieldError, IpWidth, Reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
-    #[default]
     Legacy,
+    #[default]
     Current,
 }
 
@@ -23,13 +27,84 @@ impl Layout {
             Layout::Current => 113,
         }
     }
+}
 
-    pub fn storage_len(self) -> usize {
-        match self {
-            Layout::Legacy => 612,
-            Layout::Current => 487,
+/// The widths that vary inside one storage record shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    layout: Layout,
+    ip: usize,
+    version: usize,
+}
+
+impl Shape {
+    /// Every shape a tracker may send, in the order decoders try them:
+    /// FastDFS <= 6.10 (612 bytes), 6.11 (642), 6.12 (644), and the current
+    /// one with either IP width (487, 517).
+    const KNOWN: [Shape; 5] = [
+        Shape::new(Layout::Legacy, 16, 6),
+        Shape::new(Layout::Legacy, 46, 6),
+        Shape::new(Layout::Legacy, 46, 8),
+        Shape::new(Layout::Current, 16, 8),
+        Shape::new(Layout::Current, 46, 8),
+    ];
+
+    const fn new(layout: Layout, ip: usize, version: usize) -> Shape {
+        Shape {
+            layout,
+            ip,
+            version,
         }
     }
+
+    /// What ferrodfs sends: the legacy layout with the IPv6 width is
+    /// FastDFS 6.12's (8-byte version); 6.11's 642-byte variant is only read.
+    fn sent(layout: Layout, width: IpWidth) -> Shape {
+        match (layout, width) {
+            (Layout::Legacy, IpWidth::V4) => Shape::new(layout, 16, 6),
+            (Layout::Legacy, IpWidth::V6) => Shape::new(layout, 46, 8),
+            (Layout::Current, w) => Shape::new(layout, w.field(), 8),
+        }
+    }
+
+    fn len(self) -> usize {
+        let names = 16 + self.ip + 16 + self.version;
+        let head = match self.layout {
+            // status, names, domain_name(128), 10 eight-byte fields
+            Layout::Legacy => 1 + names + 128 + 10 * 8,
+            // status, rw_mode, names, 10 eight-byte fields
+            Layout::Current => 2 + names + 10 * 8,
+        };
+        head + StorageStats::LEN + 1
+    }
+
+    /// Offsets of the id and IP fields, which must hold text.
+    fn text_fields(self) -> [(usize, usize); 2] {
+        let id = match self.layout {
+            Layout::Legacy => 1,
+            Layout::Current => 2,
+        };
+        [(id, 16), (id + 16, self.ip)]
+    }
+}
+
+/// Picks the one of `candidates` whose record length divides `b` and whose
+/// text fields all hold text in every record.
+fn find_shape<T: Copy>(
+    b: &[u8],
+    candidates: &[T],
+    len: impl Fn(T) -> usize,
+    text: impl Fn(T) -> Vec<(usize, usize)>,
+) -> Option<T> {
+    candidates.iter().copied().find(|&c| {
+        let n = len(c);
+        b.len().is_multiple_of(n)
+            && b.chunks(n).all(|rec| {
+                text(c)
+                    .iter()
+                    .all(|&(at, w)| is_padded_text(&rec[at..at + w]))
+            })
+    })
 }
 
 /// A total/success counter pair.
@@ -188,6 +263,11 @@ pub struct GroupStat {
 }
 
 impl GroupStat {
+    /// Current: FastDFS 6.16's `TrackerGroupStat`. Trunk files are off in
+    /// ferrodfs, so `trunk_free_mb` is 0 and `current_trunk_file_id` is what
+    /// 6.13+ sends then (-1; older versions sent the raw id, 0). Every
+    /// member reads and writes, so the readable and writable counts are
+    /// both the ACTIVE count.
     pub fn encode(&self, layout: Layout, out: &mut Vec<u8>) {
         put_fixed(out, &self.name, 17);
         put_i64(out, self.total_mb);
@@ -214,20 +294,25 @@ impl GroupStat {
                 put_i64(out, self.current_write_server);
                 put_i64(out, self.store_path_count);
                 put_i64(out, self.subdir_count_per_path);
-                put_i64(out, -1); // trunk off
+                put_i64(out, -1); // current_trunk_file_id: trunk off
             }
         }
     }
 
-    /// Decodes a list of records; the layout is told by the record size.
+    /// Decodes a list of records in either layout, told apart by the
+    /// record size (and, should both sizes divide the body, by which one
+    /// puts a group name at the start of every record).
     pub fn decode_all(b: &[u8]) -> Result<Vec<GroupStat>, FieldError> {
-        let layout = [Layout::Legacy, Layout::Current]
-            .into_iter()
-            .find(|l| b.len().is_multiple_of(l.group_len()))
-            .ok_or(FieldError::Short {
-                need: 105,
-                got: b.len(),
-            })?;
+        let layout = find_shape(
+            b,
+            &[Layout::Legacy, Layout::Current],
+            Layout::group_len,
+            |_| vec![(0, 17)],
+        )
+        .ok_or(FieldError::Short {
+            need: Layout::Legacy.group_len(),
+            got: b.len(),
+        })?;
         b.chunks(layout.group_len())
             .map(|c| {
                 let mut r = Reader::new(c);
@@ -247,8 +332,8 @@ impl GroupStat {
                     g.storage_http_port = r.i64()?;
                     g.active_count = r.i64()?;
                 } else {
-                    r.i64()?;
-                    g.active_count = r.i64()?;
+                    r.i64()?; // readable
+                    g.active_count = r.i64()?; // writable
                 }
                 g.current_write_server = r.i64()?;
                 g.store_path_count = r.i64()?;
@@ -271,27 +356,40 @@ pub struct StorageStat {
     pub up_time: i64,
     pub total_mb: i64,
     pub free_mb: i64,
+    /// Current layout only.
     pub reserved_mb: i64,
     pub upload_priority: i64,
     pub store_path_count: i64,
     pub subdir_count_per_path: i64,
     pub current_write_path: i64,
     pub storage_port: i64,
+    /// Legacy layout only: the current one has no HTTP port (0 here).
     pub storage_http_port: i64,
     pub stats: StorageStats,
 }
 
+/// `rw_mode` of the current layout: read (4) | write (2), what FastDFS
+/// sets for every storage when `use_storage_id` is off.
+const RW_BOTH: u8 = 6;
+
 impl StorageStat {
-    pub fn encode(&self, layout: Layout, out: &mut Vec<u8>) {
-        out.push(self.status);
+    /// The record size sent for `layout` with IP fields of `width`:
+    /// 612 / 644 (legacy), 487 / 517 (current).
+    pub fn record_len(layout: Layout, width: IpWidth) -> usize {
+        Shape::sent(layout, width).len()
+    }
+
+    pub fn encode(&self, layout: Layout, width: IpWidth, out: &mut Vec<u8>) {
+        let shape = Shape::sent(layout, width);
         let tail = |out: &mut Vec<u8>, fields: &[i64]| fields.iter().for_each(|v| put_i64(out, *v));
+        out.push(self.status);
         match layout {
             Layout::Legacy => {
                 put_fixed(out, &self.id, 16);
-                put_fixed(out, &self.ip, IP_LEN);
+                put_fixed(out, &self.ip, shape.ip);
                 put_fixed(out, "", 128); // domain_name
                 put_fixed(out, &self.src_id, 16);
-                put_fixed(out, &self.version, 6);
+                put_fixed(out, &self.version, shape.version);
                 tail(
                     out,
                     &[
@@ -309,11 +407,11 @@ impl StorageStat {
                 );
             }
             Layout::Current => {
-                out.push(6); // rw_mode: read and write
+                out.push(RW_BOTH);
                 put_fixed(out, &self.id, 16);
-                put_fixed(out, &self.ip, IP_LEN);
+                put_fixed(out, &self.ip, shape.ip);
                 put_fixed(out, &self.src_id, 16);
-                put_fixed(out, &self.version, 8);
+                put_fixed(out, &self.version, shape.version);
                 tail(
                     out,
                     &[
@@ -335,39 +433,37 @@ impl StorageStat {
         out.push(0); // if_trunk_server
     }
 
+    /// Decodes a list of records of any shape FastDFS 5.x-6.16 or ferrodfs
+    /// sends, told apart by the record size.
     pub fn decode_all(b: &[u8]) -> Result<Vec<StorageStat>, FieldError> {
-        let layout = [Layout::Legacy, Layout::Current]
-            .into_iter()
-            .find(|l| b.len().is_multiple_of(l.storage_len()))
-            .ok_or(FieldError::Short {
-                need: 487,
+        let shape = find_shape(b, &Shape::KNOWN, Shape::len, |s| s.text_fields().to_vec()).ok_or(
+            FieldError::Short {
+                need: Shape::sent(Layout::Current, IpWidth::V4).len(),
                 got: b.len(),
-            })?;
-        b.chunks(layout.storage_len())
+            },
+        )?;
+        b.chunks(shape.len())
             .map(|c| {
                 let mut r = Reader::new(c);
                 let mut s = StorageStat {
                     status: r.u8()?,
                     ..Default::default()
                 };
-                if layout == Layout::Legacy {
-                    s.id = r.fixed(16)?;
-                    s.ip = r.fixed(IP_LEN)?;
-                    r.take(128)?;
-                    s.src_id = r.fixed(16)?;
-                    s.version = r.fixed(6)?;
-                } else {
-                    r.u8()?;
-                    s.id = r.fixed(16)?;
-                    s.ip = r.fixed(IP_LEN)?;
-                    s.src_id = r.fixed(16)?;
-                    s.version = r.fixed(8)?;
+                if shape.layout == Layout::Current {
+                    r.u8()?; // rw_mode
                 }
+                s.id = r.fixed(16)?;
+                s.ip = r.fixed(shape.ip)?;
+                if shape.layout == Layout::Legacy {
+                    r.take(128)?; // domain_name
+                }
+                s.src_id = r.fixed(16)?;
+                s.version = r.fixed(shape.version)?;
                 s.join_time = r.i64()?;
                 s.up_time = r.i64()?;
                 s.total_mb = r.i64()?;
                 s.free_mb = r.i64()?;
-                if layout == Layout::Current {
+                if shape.layout == Layout::Current {
                     s.reserved_mb = r.i64()?;
                 }
                 s.upload_priority = r.i64()?;
@@ -375,7 +471,7 @@ impl StorageStat {
                 s.subdir_count_per_path = r.i64()?;
                 s.current_write_path = r.i64()?;
                 s.storage_port = r.i64()?;
-                if layout == Layout::Legacy {
+                if shape.layout == Layout::Legacy {
                     s.storage_http_port = r.i64()?;
                 }
                 s.stats = StorageStats::decode(&mut r)?;
@@ -388,27 +484,78 @@ impl StorageStat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::fixture;
+
+    // Field values as FastDFS writes them: NUL-padded text, 8-byte
+    // big-endian integers (long2buff), 4-byte ones (int2buff).
+    const GROUP1: &str = "67726f757031"; // "group1"
+    const ID: &str = "31302e302e302e3131"; // "10.0.0.11"
+    const SRC: &str = "31302e302e302e3132"; // "10.0.0.12"
+    const VERSION: &str = "362e31362e31"; // "6.16.1", fills a 6-byte field
+    const JOIN: &str = "000000006553f100"; // 1_700_000_000
+    const UP: &str = "000000006553f164"; // 1_700_000_100
+    const TOTAL: &str = "00000000000003e8"; // 1000 MB
+    const FREE: &str = "00000000000001f4"; // 500 MB
+    const RESERVED: &str = "0000000000000064"; // 100 MB
+    const PRIORITY: &str = "000000000000000a"; // 10
+    const TWO: &str = "0000000000000002";
+    const ONE: &str = "0000000000000001";
+    const SUBDIRS: &str = "0000000000000100"; // 256
+    const PORT: &str = "00000000000059d8"; // 23000
+    const HTTP_PORT: &str = "00000000000022b8"; // 8888
 
     fn storage() -> StorageStat {
         StorageStat {
             status: 7,
-            id: "127.0.0.11".into(),
-            ip: "127.0.0.11".into(),
-            version: "6.08".into(),
+            id: "10.0.0.11".into(),
+            ip: "10.0.0.11".into(),
+            src_id: "10.0.0.12".into(),
+            version: "6.16.1".into(),
+            join_time: 1_700_000_000,
+            up_time: 1_700_000_100,
             total_mb: 1000,
             free_mb: 500,
+            reserved_mb: 100,
+            upload_priority: 10,
+            store_path_count: 2,
+            subdir_count_per_path: 256,
+            current_write_path: 1,
             storage_port: 23000,
             storage_http_port: 8888,
             stats: StorageStats {
+                connections: [256, 3, 9],
                 upload: Count {
-                    total: 3,
-                    success: 2,
+                    total: 5,
+                    success: 4,
                 },
-                last_heart_beat_time: 42,
+                file_write: Count {
+                    total: 0,
+                    success: 7,
+                },
+                last_heart_beat_time: 1_700_000_200,
                 ..Default::default()
             },
-            ..Default::default()
         }
+    }
+
+    /// The `FDFSStorageStatBuff` fields set in [`storage`], at their
+    /// offsets inside the 348-byte block that starts at `at`.
+    fn stat_block(at: usize) -> Vec<(usize, &'static str)> {
+        vec![
+            (at, "00000100"),               // connection.sz_alloc_count
+            (at + 4, "00000003"),           // connection.sz_current_count
+            (at + 8, "00000009"),           // connection.sz_max_count
+            (at + 12, "0000000000000005"),  // sz_total_upload_count
+            (at + 20, "0000000000000004"),  // sz_success_upload_count
+            (at + 308, "0000000000000007"), // sz_success_file_write_count
+            (at + 340, "000000006553f1c8"), // sz_last_heart_beat_time
+        ]
+    }
+
+    fn encoded(layout: Layout, width: IpWidth) -> Vec<u8> {
+        let mut v = Vec::new();
+        storage().encode(layout, width, &mut v);
+        v
     }
 
     #[test]
@@ -419,46 +566,270 @@ mod tests {
     }
 
     #[test]
-    fn storage_records_have_the_fastdfs_sizes_and_round_trip() {
-        for layout in [Layout::Legacy, Layout::Current] {
-            let mut v = Vec::new();
-            storage().encode(layout, &mut v);
-            assert_eq!(v.len(), layout.storage_len(), "{layout:?}");
-            let back = StorageStat::decode_all(&v).unwrap();
-            assert_eq!(back[0].stats, storage().stats);
-            assert_eq!(back[0].free_mb, 500);
-        }
-        let mut v = Vec::new();
-        storage().encode(Layout::Legacy, &mut v);
-        assert_eq!(&v[1..11], b"127.0.0.11", "legacy id at offset 1");
+    fn current_storage_record_is_fastdfs_6_16s_ipv4_struct() {
+        // TrackerStorageStatIPv4: 487 bytes.
+        let mut fields = vec![
+            (0, "07"), // status: ACTIVE
+            (1, "06"), // rw_mode: R_OK | W_OK
+            (2, ID),
+            (18, ID), // ip_addr[16]
+            (34, SRC),
+            (50, VERSION), // version[8]
+            (58, JOIN),
+            (66, UP),
+            (74, TOTAL),
+            (82, FREE),
+            (90, RESERVED),
+            (98, PRIORITY),
+            (106, TWO), // store_path_count
+            (114, SUBDIRS),
+            (122, ONE), // current_write_path
+            (130, PORT),
+        ];
+        fields.extend(stat_block(138));
+        fields.push((486, "00")); // if_trunk_server
+        assert_eq!(encoded(Layout::Current, IpWidth::V4), fixture(487, &fields));
+    }
+
+    #[test]
+    fn current_storage_record_is_fastdfs_6_16s_ipv6_struct() {
+        // TrackerStorageStatIPv6: the IP field is 46 bytes, 517 in all.
+        let mut fields = vec![
+            (0, "07"),
+            (1, "06"),
+            (2, ID),
+            (18, ID), // ip_addr[46]
+            (64, SRC),
+            (80, VERSION),
+            (88, JOIN),
+            (96, UP),
+            (104, TOTAL),
+            (112, FREE),
+            (120, RESERVED),
+            (128, PRIORITY),
+            (136, TWO),
+            (144, SUBDIRS),
+            (152, ONE),
+            (160, PORT),
+        ];
+        fields.extend(stat_block(168));
+        fields.push((516, "00"));
+        assert_eq!(encoded(Layout::Current, IpWidth::V6), fixture(517, &fields));
+    }
+
+    #[test]
+    fn legacy_storage_record_is_fastdfs_6_10s_struct() {
+        // TrackerStorageStat up to 6.10: domain_name, a 6-byte version and
+        // the HTTP port, no rw_mode or reserved_mb; 612 bytes.
+        let mut fields = vec![
+            (0, "07"),
+            (1, ID),
+            (17, ID), // ip_addr[16]; domain_name[128] at 33 stays empty
+            (161, SRC),
+            (177, VERSION), // version[6], no NUL left
+            (183, JOIN),
+            (191, UP),
+            (199, TOTAL),
+            (207, FREE),
+            (215, PRIORITY),
+            (223, TWO),
+            (231, SUBDIRS),
+            (239, ONE),
+            (247, PORT),
+            (255, HTTP_PORT),
+        ];
+        fields.extend(stat_block(263));
+        assert_eq!(encoded(Layout::Legacy, IpWidth::V4), fixture(612, &fields));
+    }
+
+    #[test]
+    fn legacy_storage_record_with_the_ipv6_width_is_fastdfs_6_12s_struct() {
+        // 6.12: the legacy shape with IP_ADDRESS_SIZE 46 and an 8-byte
+        // version; 644 bytes.
+        let mut fields = vec![
+            (0, "07"),
+            (1, ID),
+            (17, ID), // ip_addr[46]
+            (191, SRC),
+            (207, VERSION), // version[8]
+            (215, JOIN),
+            (223, UP),
+            (231, TOTAL),
+            (239, FREE),
+            (247, PRIORITY),
+            (255, TWO),
+            (263, SUBDIRS),
+            (271, ONE),
+            (279, PORT),
+            (287, HTTP_PORT),
+        ];
+        fields.extend(stat_block(295));
+        assert_eq!(encoded(Layout::Legacy, IpWidth::V6), fixture(644, &fields));
+    }
+
+    #[test]
+    fn record_lengths_follow_layout_and_width() {
+        let lens: Vec<usize> = [Layout::Legacy, Layout::Current]
+            .into_iter()
+            .flat_map(|l| IpWidth::ALL.map(|w| StorageStat::record_len(l, w)))
+            .collect();
+        assert_eq!(lens, [612, 644, 487, 517]);
         assert_eq!(
-            i64::from_be_bytes(v[255..263].try_into().unwrap()),
-            8888,
-            "legacy http port at 255"
+            Layout::default(),
+            Layout::Current,
+            "what FastDFS 6.16 sends"
         );
     }
 
     #[test]
-    fn group_records_have_the_fastdfs_sizes_and_round_trip() {
-        let g = GroupStat {
+    fn every_shape_decodes_by_its_size() {
+        for layout in [Layout::Legacy, Layout::Current] {
+            for width in IpWidth::ALL {
+                let mut v = encoded(layout, width);
+                v.extend(encoded(layout, width));
+                let back = StorageStat::decode_all(&v).unwrap();
+                assert_eq!(back.len(), 2, "{layout:?} {width:?}");
+                let mut want = storage();
+                match layout {
+                    Layout::Legacy => want.reserved_mb = 0,
+                    Layout::Current => want.storage_http_port = 0,
+                }
+                assert_eq!(back[1], want, "{layout:?} {width:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fastdfs_6_11_records_decode() {
+        // 6.11: 46-byte IP but still a 6-byte version; 642 bytes.
+        let mut fields = vec![
+            (0, "07"),
+            (1, ID),
+            (17, ID),
+            (191, SRC),
+            (207, VERSION),
+            (213, JOIN),
+            (221, UP),
+            (229, TOTAL),
+            (237, FREE),
+            (245, PRIORITY),
+            (253, TWO),
+            (261, SUBDIRS),
+            (269, ONE),
+            (277, PORT),
+            (285, HTTP_PORT),
+        ];
+        fields.extend(stat_block(293));
+        let back = StorageStat::decode_all(&fixture(642, &fields)).unwrap();
+        let mut want = storage();
+        want.reserved_mb = 0;
+        assert_eq!(back, [want]);
+    }
+
+    #[test]
+    fn an_empty_list_and_a_torn_one() {
+        assert!(StorageStat::decode_all(&[]).unwrap().is_empty());
+        assert!(StorageStat::decode_all(&encoded(Layout::Current, IpWidth::V4)[..486]).is_err());
+        assert!(GroupStat::decode_all(&[0; 112]).is_err());
+    }
+
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bodies() {
+        for len in (0..1400).chain([487 * 2, 517 * 3, 612, 642, 644, 113 * 4]) {
+            for fill in [0u8, b'1'] {
+                let b: Vec<u8> = (0..len)
+                    .map(|i| {
+                        if i % 5 == 0 {
+                            fill
+                        } else {
+                            (i * 17 % 253) as u8
+                        }
+                    })
+                    .collect();
+                let _ = StorageStat::decode_all(&b);
+                let _ = GroupStat::decode_all(&b);
+            }
+        }
+    }
+
+    fn group() -> GroupStat {
+        GroupStat {
             name: "group1".into(),
-            total_mb: 9,
-            free_mb: 8,
+            total_mb: 1000,
+            free_mb: 500,
+            reserved_mb: 100,
             storage_count: 2,
-            active_count: 1,
             storage_port: 23000,
-            ..Default::default()
-        };
+            storage_http_port: 8888,
+            active_count: 1,
+            current_write_server: 1,
+            store_path_count: 2,
+            subdir_count_per_path: 256,
+        }
+    }
+
+    #[test]
+    fn current_group_record_is_fastdfs_6_16s_struct() {
+        let mut v = Vec::new();
+        group().encode(Layout::Current, &mut v);
+        let want = fixture(
+            113,
+            &[
+                (0, GROUP1), // group_name[17]
+                (17, TOTAL),
+                (25, FREE),
+                (33, RESERVED),
+                // sz_trunk_free_mb at 41: 0, trunk files are off
+                (49, TWO),  // sz_storage_count
+                (57, PORT), // sz_storage_port
+                (65, ONE),  // sz_readable_server_count
+                (73, ONE),  // sz_writable_server_count
+                (81, ONE),  // sz_current_write_server
+                (89, TWO),  // sz_store_path_count
+                (97, SUBDIRS),
+                (105, "ffffffffffffffff"), // sz_current_trunk_file_id: -1, trunk off
+            ],
+        );
+        assert_eq!(v, want);
+    }
+
+    #[test]
+    fn legacy_group_record_is_fastdfs_6_10s_struct() {
+        let mut v = Vec::new();
+        group().encode(Layout::Legacy, &mut v);
+        let want = fixture(
+            105,
+            &[
+                (0, GROUP1),
+                (17, TOTAL),
+                (25, FREE),
+                // sz_trunk_free_mb at 33: 0
+                (41, TWO), // sz_count
+                (49, PORT),
+                (57, HTTP_PORT),
+                (65, ONE), // sz_active_count
+                (73, ONE), // sz_current_write_server
+                (81, TWO),
+                (89, SUBDIRS),
+                // sz_current_trunk_file_id at 97: 0
+            ],
+        );
+        assert_eq!(v, want);
+    }
+
+    #[test]
+    fn group_records_decode_in_both_layouts() {
         for layout in [Layout::Legacy, Layout::Current] {
             let mut v = Vec::new();
-            g.encode(layout, &mut v);
-            g.encode(layout, &mut v);
-            assert_eq!(v.len(), 2 * layout.group_len());
+            group().encode(layout, &mut v);
+            group().encode(layout, &mut v);
             let back = GroupStat::decode_all(&v).unwrap();
-            assert_eq!(
-                (back.len(), back[1].name.as_str(), back[1].active_count),
-                (2, "group1", 1)
-            );
+            let mut want = group();
+            match layout {
+                Layout::Legacy => want.reserved_mb = 0,
+                Layout::Current => want.storage_http_port = 0,
+            }
+            assert_eq!(back, [want.clone(), want], "{layout:?}");
         }
     }
 }

@@ -5,7 +5,8 @@
 //! small bodies parsed whole. `encode` is the client side, `parse` the server.
 
 use crate::fields::{
-    put_fixed, put_u64, validate_ext, FieldError, Reader, EXT_LEN, GROUP_NAME_LEN, PREFIX_LEN,
+    put_fixed, put_u64, validate_ext, FieldError, IpWidth, Reader, EXT_LEN, GROUP_NAME_LEN,
+    PREFIX_LEN,
 };
 use crate::file_id::LogicalName;
 
@@ -312,7 +313,9 @@ pub fn parse_upload_reply(body: &[u8]) -> Result<(String, String), FieldError> {
 }
 
 /// Reply to query file info (22): size, create time, CRC32 (sign-extended,
-/// as FastDFS sends it) and source IP(16); exactly 40 bytes.
+/// as FastDFS sends it) and the source IP in a `response_ip_addr_size`
+/// field: 40 bytes with the IPv4 width (py3fdfs and FastDFS <= 6.10 need
+/// exactly that), 70 with the IPv6 one (what 6.11-6.13 clients need).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfoReply {
     pub size: u64,
@@ -322,24 +325,34 @@ pub struct FileInfoReply {
 }
 
 impl FileInfoReply {
-    pub const LEN: usize = 40;
+    pub const fn len(width: IpWidth) -> usize {
+        24 + width.field()
+    }
 
-    pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(Self::LEN);
+    pub fn encode(&self, width: IpWidth) -> Vec<u8> {
+        let mut b = Vec::with_capacity(Self::len(width));
         put_u64(&mut b, self.size);
         put_u64(&mut b, self.create_time);
         b.extend_from_slice(&(self.crc32 as i32 as i64).to_be_bytes());
-        put_fixed(&mut b, &self.source_ip, crate::fields::IP_LEN);
+        put_fixed(&mut b, &self.source_ip, width.field());
         b
     }
 
+    /// Either width, told by the body length.
     pub fn parse(b: &[u8]) -> Result<Self, FieldError> {
+        let width = IpWidth::ALL
+            .into_iter()
+            .find(|w| b.len() == Self::len(*w))
+            .ok_or(FieldError::Short {
+                need: Self::len(IpWidth::V4),
+                got: b.len(),
+            })?;
         let mut r = Reader::new(b);
         Ok(FileInfoReply {
             size: r.i64()? as u64,
             create_time: r.i64()? as u64,
             crc32: r.i64()? as u32,
-            source_ip: r.fixed(crate::fields::IP_LEN)?,
+            source_ip: r.fixed(width.field())?,
         })
     }
 }
@@ -347,6 +360,7 @@ impl FileInfoReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::fixture;
 
     const NAME: &str = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz";
 
@@ -444,16 +458,28 @@ mod tests {
     }
 
     #[test]
-    fn file_info_reply_sign_extends_the_crc() {
+    fn file_info_reply_is_fastdfs_bytes_in_both_widths() {
+        // storage_service.c query_file_info_response: fsize(8) mtime(8)
+        // crc32(8, sign-extended) then the source IP in
+        // response_ip_addr_size bytes (16 or 46).
         let r = FileInfoReply {
             size: 1,
-            create_time: 2,
+            create_time: 1_700_000_000,
             crc32: 0xBEC5_254E,
             source_ip: "10.0.0.1".into(),
         };
-        let b = r.encode();
-        assert_eq!(b.len(), FileInfoReply::LEN);
-        assert_eq!(&b[16..20], &[0xFF; 4]);
-        assert_eq!(FileInfoReply::parse(&b).unwrap(), r);
+        let fields = [
+            (0, "0000000000000001"),
+            (8, "000000006553f100"),
+            (16, "ffffffffbec5254e"),
+            (24, "31302e302e302e31"), // "10.0.0.1"
+        ];
+        let v4 = fixture(40, &fields);
+        let v6 = fixture(70, &fields);
+        assert_eq!(r.encode(IpWidth::V4), v4);
+        assert_eq!(r.encode(IpWidth::V6), v6);
+        assert_eq!(FileInfoReply::parse(&v4).unwrap(), r);
+        assert_eq!(FileInfoReply::parse(&v6).unwrap(), r);
+        assert!(FileInfoReply::parse(&v6[..69]).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrodfs_proto::fields::validate_group;
+use ferrodfs_proto::fields::{validate_group, IpWidth};
 use ferrodfs_runtime::config::{parse_size, parse_toml};
 use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
 use serde::Deserialize;
@@ -86,6 +86,7 @@ struct RawConfig {
     min_copies: usize,
     #[serde(default = "default_min_copies_timeout")]
     min_copies_timeout: f64,
+    response_ip_addr_size: Option<String>,
 }
 
 fn default_bind() -> IpAddr {
@@ -166,6 +167,9 @@ pub struct Config {
     /// How long an upload or change waits for `min_copies`; then it is
     /// undone where possible and the client gets ETIMEDOUT.
     pub min_copies_timeout: Duration,
+    /// Width of the source IP in query-file-info replies. FastDFS storages
+    /// take the tracker's `response_ip_addr_size`; set both alike.
+    pub response_ip_addr_size: IpWidth,
 }
 
 fn seconds(file: &str, key: &str, v: f64) -> anyhow::Result<Duration> {
@@ -336,6 +340,15 @@ impl Config {
                 ),
             ));
         }
+        let response_ip_addr_size = match raw.response_ip_addr_size {
+            None => IpWidth::default(),
+            Some(w) => IpWidth::from_config(&w).ok_or_else(|| {
+                err(
+                    "response_ip_addr_size",
+                    format!("{w:?} is not one of {}", IpWidth::CONFIG_WORDS),
+                )
+            })?,
+        };
         Ok(Config {
             file: file.to_string(),
             group_name: raw.group_name,
@@ -359,6 +372,7 @@ impl Config {
             binlog_fsync_interval,
             min_copies: raw.min_copies,
             min_copies_timeout: seconds(file, "min_copies_timeout", raw.min_copies_timeout)?,
+            response_ip_addr_size,
         })
     }
 
@@ -431,6 +445,27 @@ mod tests {
         assert_eq!(c.binlog_rotate_size, 1 << 30);
         assert_eq!(c.binlog_fsync_interval, Some(Duration::from_secs(1)));
         assert_eq!(c.min_copies, 1, "asynchronous like FastDFS");
+        assert_eq!(c.response_ip_addr_size, IpWidth::V4, "FastDFS 6.16's auto");
+    }
+
+    #[test]
+    fn response_ip_addr_size_takes_fastdfs_words() {
+        assert_eq!(
+            parse("response_ip_addr_size = 'IPv6'")
+                .unwrap()
+                .response_ip_addr_size,
+            IpWidth::V6
+        );
+        assert_eq!(
+            parse("response_ip_addr_size = 'auto'")
+                .unwrap()
+                .response_ip_addr_size,
+            IpWidth::V4
+        );
+        assert_eq!(
+            error_of("response_ip_addr_size = 'v6'"),
+            "storage.toml: response_ip_addr_size: \"v6\" is not one of auto, IPv4, IPv6"
+        );
     }
 
     #[test]

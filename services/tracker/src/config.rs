@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrodfs_proto::fields::validate_group;
+use ferrodfs_proto::fields::{validate_group, IpWidth};
 use ferrodfs_proto::stat::Layout;
 use ferrodfs_runtime::config::parse_size;
 use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
@@ -68,7 +68,13 @@ pub struct Config {
     /// Files older than this are assumed replicated to every member
     /// (FastDFS `storage_sync_file_max_delay`).
     pub storage_sync_file_max_delay: Duration,
+    /// List-groups/list-storages record layout: `Current` is what FastDFS
+    /// 6.13.1+ sends (6.16's tools and the Java client >= 1.35 need it),
+    /// `Legacy` what py3fdfs, tobato and FastDFS <= 6.12 read.
     pub stat_layout: Layout,
+    /// Width of the IP fields in query replies and storage records
+    /// (FastDFS `response_ip_addr_size`).
+    pub response_ip_addr_size: IpWidth,
     /// Largest request body accepted; storage reports are the biggest.
     pub max_body_size: u64,
 }
@@ -88,7 +94,8 @@ impl Default for Config {
             reserved_storage_space: Reserved::Percent(10.0),
             check_active_interval: Duration::from_secs(120),
             storage_sync_file_max_delay: Duration::from_secs(86_400),
-            stat_layout: Layout::Legacy,
+            stat_layout: Layout::Current,
+            response_ip_addr_size: IpWidth::V4,
             max_body_size: 1 << 20,
         }
     }
@@ -119,6 +126,7 @@ struct Raw {
     check_active_interval: Option<f64>,
     storage_sync_file_max_delay: Option<f64>,
     stat_layout: Option<String>,
+    response_ip_addr_size: Option<String>,
     max_body_size: Option<Size>,
 }
 
@@ -259,6 +267,15 @@ impl Config {
             &[("legacy", Layout::Legacy), ("current", Layout::Current)],
             d.stat_layout,
         )?;
+        let response_ip_addr_size = match raw.response_ip_addr_size {
+            None => d.response_ip_addr_size,
+            Some(w) => IpWidth::from_config(&w).ok_or_else(|| {
+                err(
+                    "response_ip_addr_size",
+                    format!("{w:?} is not one of {}", IpWidth::CONFIG_WORDS),
+                )
+            })?,
+        };
         let reserved_storage_space = match raw.reserved_storage_space {
             None => d.reserved_storage_space,
             Some(r) => parse_reserved(&r).map_err(|e| err("reserved_storage_space", e))?,
@@ -297,6 +314,7 @@ impl Config {
                 d.storage_sync_file_max_delay,
             )?,
             stat_layout,
+            response_ip_addr_size,
             max_body_size,
         })
     }
@@ -322,7 +340,8 @@ mod tests {
         assert_eq!(c.store_lookup, StoreLookup::RoundRobin);
         assert_eq!(c.reserved_storage_space, Reserved::Percent(10.0));
         assert_eq!(c.check_active_interval, Duration::from_secs(120));
-        assert_eq!(c.stat_layout, Layout::Legacy);
+        assert_eq!(c.stat_layout, Layout::Current, "what FastDFS 6.16 sends");
+        assert_eq!(c.response_ip_addr_size, IpWidth::V4, "6.16's auto");
         assert!(c.metrics_listen.is_none());
     }
 
@@ -342,7 +361,8 @@ mod tests {
             reserved_storage_space = "2G"
             check_active_interval = 2.5
             storage_sync_file_max_delay = 600
-            stat_layout = "current"
+            stat_layout = "legacy"
+            response_ip_addr_size = "IPv6"
             max_body_size = "64K"
             "#,
         )
@@ -356,7 +376,8 @@ mod tests {
         assert_eq!(c.reserved_storage_space, Reserved::Bytes(2 << 30));
         assert_eq!(c.check_active_interval, Duration::from_millis(2500));
         assert_eq!(c.storage_sync_file_max_delay, Duration::from_secs(600));
-        assert_eq!(c.stat_layout, Layout::Current);
+        assert_eq!(c.stat_layout, Layout::Legacy);
+        assert_eq!(c.response_ip_addr_size, IpWidth::V6);
         assert_eq!(c.max_body_size, 64 << 10);
     }
 
@@ -368,6 +389,24 @@ mod tests {
         );
         assert!(error("download_server = \"x\"").starts_with("tracker.toml: download_server:"));
         assert!(error("stat_layout = \"v7\"").contains("legacy, current"));
+    }
+
+    #[test]
+    fn response_ip_addr_size_takes_fastdfs_words() {
+        for (word, width) in [
+            ("auto", IpWidth::V4),
+            ("AUTO", IpWidth::V4),
+            ("IPv4", IpWidth::V4),
+            ("IPv6", IpWidth::V6),
+            ("ipv6", IpWidth::V6),
+        ] {
+            let c = parse(&format!("response_ip_addr_size = \"{word}\"")).unwrap();
+            assert_eq!(c.response_ip_addr_size, width, "{word}");
+        }
+        assert_eq!(
+            error("response_ip_addr_size = \"46\""),
+            "tracker.toml: response_ip_addr_size: \"46\" is not one of auto, IPv4, IPv6"
+        );
     }
 
     #[test]

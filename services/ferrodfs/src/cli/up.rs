@@ -34,6 +34,10 @@ pub struct UpArgs {
     /// Stop the cluster right after the demo upload (for scripts and CI).
     #[arg(long)]
     pub exit_after_demo: bool,
+    /// The trackers' list-groups/list-storages records: `current` (what
+    /// FastDFS 6.16 sends) or `legacy` (what py3fdfs and tobato parse).
+    #[arg(long, value_parser = ["current", "legacy"], default_value = "current")]
+    pub stat_layout: String,
 }
 
 /// The local layout: tracker addresses, then (group, storage address).
@@ -87,8 +91,9 @@ async fn start_all(
         let name = format!("tracker{}", i + 1);
         let cfg = format!(
             "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:9122\"\nbase_path = \"{base}\"\n\
-             check_active_interval = {check}\n",
+             check_active_interval = {check}\nstat_layout = \"{layout}\"\n",
             port = a.tracker_port,
+            layout = a.stat_layout,
             base = dir.join(&name).display(),
             check = HEART_BEAT_SECS * 5,
         );
@@ -126,9 +131,10 @@ async fn start_all(
         let name = format!("edge-{ip}");
         let cfg = format!(
             "role = \"edge\"\nlisten = \"{ip}:{port}\"\nmetrics_listen = \"{ip}:9124\"\n\
-             [edge]\ntrackers = [{trackers}]\nrefresh_interval = \"1s\"\n\
+             [edge]\ntrackers = [{trackers}]\nrefresh_interval = \"1s\"\nstorage_http_port = {http}\n\
              [cache]\npath = \"{cache}\"\nmax_size = \"256M\"\n",
             port = a.edge_port,
+            http = a.http_port,
             trackers = quoted(trackers),
             cache = dir.join(&name).join("cache").display(),
         );

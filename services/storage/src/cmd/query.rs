@@ -63,6 +63,7 @@ pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, C
         crc32,
         source_ip,
     };
-    req.reply(&reply.encode()).await?;
+    req.reply(&reply.encode(ctx.cfg.response_ip_addr_size))
+        .await?;
     Ok(0)
 }

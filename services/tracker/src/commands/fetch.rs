@@ -28,13 +28,13 @@ pub fn query_fetch(ctx: &mut Ctx, command: u8, body: &[u8]) -> Reply {
         return Reply::error(status::ENOENT);
     };
     choose_fetch(g, &file, query, ctx.cfg, ctx.now.unix)
-        .map(|t| t.encode())
+        .map(|t| t.encode(ctx.cfg.response_ip_addr_size))
         .into()
 }
 
 #[cfg(test)]
 mod tests {
-    use ferrodfs_proto::fields::put_fixed;
+    use ferrodfs_proto::fields::{put_fixed, IpWidth};
     use ferrodfs_proto::file_id::{FileInfo, Source};
     use ferrodfs_proto::tracker_req::FetchTarget;
 
@@ -69,7 +69,7 @@ mod tests {
             cmd::QUERY_FETCH_ONE,
             &request("group1", &name()),
         );
-        assert_eq!(r.body.len(), FetchTarget::ONE_LEN);
+        assert_eq!(r.body.len(), FetchTarget::one_len(IpWidth::V4));
         assert_eq!(
             FetchTarget::parse(&r.body).unwrap().storages[0].ip,
             "10.0.0.1"

@@ -1,6 +1,7 @@
 //! List one group (90), all groups (91) and a group's storages (92): the
 //! monitoring records `fdfs_monitor` and the Java/Python clients decode,
-//! in the layout generation chosen by `stat_layout`.
+//! in the layout generation chosen by `stat_layout`, storage IPs in the
+//! `response_ip_addr_size` width.
 
 use ferrodfs_proto::fields::{get_fixed, Reader, GROUP_NAME_LEN};
 use ferrodfs_proto::stat::{GroupStat, StorageStat};
@@ -126,7 +127,11 @@ pub fn storages(ctx: &mut Ctx, body: &[u8]) -> Reply {
     let mut out = Vec::new();
     for s in g.storages.values() {
         if filter.is_empty() || s.report.ip == filter {
-            storage_stat(s, g, ctx.cfg).encode(ctx.cfg.stat_layout, &mut out);
+            storage_stat(s, g, ctx.cfg).encode(
+                ctx.cfg.stat_layout,
+                ctx.cfg.response_ip_addr_size,
+                &mut out,
+            );
         }
     }
     if out.is_empty() && !filter.is_empty() {
@@ -190,8 +195,8 @@ mod tests {
             (state::ACTIVE, "10.0.0.1")
         );
         assert_eq!(
-            (all[0].total_mb, all[0].free_mb, all[0].storage_http_port),
-            (1000, 500, 8888)
+            (all[0].total_mb, all[0].free_mb, all[0].storage_port),
+            (1000, 500, 23000)
         );
         assert_eq!(all[0].version, "6.08");
         let one = StorageStat::decode_all(

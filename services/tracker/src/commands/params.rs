@@ -20,7 +20,8 @@ pub fn fetch_storage_ids(body: &[u8]) -> Reply {
 }
 
 /// `key=value` lines, with the keys clients read (tracker_service.c,
-/// tracker_deal_parameter_req); trunk files are off in ferrodfs.
+/// tracker_deal_parameter_req); trunk files are off in ferrodfs. FastDFS
+/// 6.15+ storages take `response_ip_addr_size` (16 or 46) from here.
 pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
     if !body.is_empty() {
         return Reply::error(status::EINVAL);
@@ -36,6 +37,7 @@ pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
     let text = format!(
         "use_storage_id=0\n\
          id_type_in_filename=ip\n\
+         response_ip_addr_size={}\n\
          storage_ip_changed_auto_adjust=0\n\
          storage_sync_file_max_delay={}\n\
          store_path={store_path}\n\
@@ -52,6 +54,7 @@ pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
          trunk_init_reload_from_binlog=0\n\
          trunk_compress_binlog_min_interval=0\n\
          store_slave_file_use_link=0\n",
+        cfg.response_ip_addr_size.field(),
         cfg.storage_sync_file_max_delay.as_secs()
     );
     Reply::ok(text.into_bytes())
@@ -92,5 +95,12 @@ mod tests {
             default.contains("reserved_storage_space=10.00%\n"),
             "{default}"
         );
+        assert!(default.contains("response_ip_addr_size=16\n"), "{default}");
+        let ipv6 = Config {
+            response_ip_addr_size: ferrodfs_proto::fields::IpWidth::V6,
+            ..Config::default()
+        };
+        let text = String::from_utf8(parameters(&ipv6, &[]).body).unwrap();
+        assert!(text.contains("response_ip_addr_size=46\n"), "{text}");
     }
 }

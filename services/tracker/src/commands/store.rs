@@ -31,13 +31,13 @@ pub fn query_store(ctx: &mut Ctx, command: u8, body: &[u8]) -> Reply {
         None
     };
     choose_store(ctx.cluster, ctx.cfg, named.as_deref(), all)
-        .map(|t| t.encode())
+        .map(|t| t.encode(ctx.cfg.response_ip_addr_size))
         .into()
 }
 
 #[cfg(test)]
 mod tests {
-    use ferrodfs_proto::fields::put_fixed;
+    use ferrodfs_proto::fields::{put_fixed, IpWidth};
     use ferrodfs_proto::tracker_req::StoreTarget;
 
     use super::super::tests::{cluster, run};
@@ -59,7 +59,7 @@ mod tests {
             cmd::QUERY_STORE_WITHOUT_GROUP_ONE,
             &[],
         );
-        assert_eq!(r.body.len(), StoreTarget::ONE_LEN);
+        assert_eq!(r.body.len(), StoreTarget::one_len(IpWidth::V4));
         let t = StoreTarget::parse(&r.body).unwrap();
         assert_eq!(
             (
