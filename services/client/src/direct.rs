@@ -41,11 +41,45 @@ impl Client {
         let mut body = Vec::new();
         put_fixed(&mut body, group, GROUP_NAME_LEN);
         body.extend_from_slice(ip.as_bytes());
+        self.on_every_tracker(cmd::DELETE_STORAGE, &body).await
+    }
+
+    /// Removes an empty `group` (FastDFS DELETE_GROUP, 108) on every
+    /// tracker; each tracker's answer, as [`Client::delete_storage`].
+    pub async fn delete_group(&self, group: &str) -> Vec<(String, Result<()>)> {
+        let mut body = Vec::new();
+        put_fixed(&mut body, group, GROUP_NAME_LEN);
+        self.on_every_tracker(cmd::DELETE_GROUP, &body).await
+    }
+
+    async fn on_every_tracker(&self, command: u8, body: &[u8]) -> Vec<(String, Result<()>)> {
         let mut out = Vec::new();
         for t in &self.config().trackers {
-            let r = self.call(t, cmd::DELETE_STORAGE, &body).await.map(|_| ());
+            let r = self.call(t, command, body).await.map(|_| ());
             out.push((t.clone(), r));
         }
         out
+    }
+
+    /// Makes `storage_id` (empty: the tracker's choice) the trunk server
+    /// of `group` (SET_TRUNK_SERVER, 94) and returns the one in place, as
+    /// FastDFS's client does: trackers that are not the leader answer
+    /// EOPNOTSUPP and the next is asked. ferrodfs trackers never use trunk
+    /// files and always answer EOPNOTSUPP.
+    pub async fn set_trunk_server(&self, group: &str, storage_id: &str) -> Result<String> {
+        let mut body = Vec::new();
+        put_fixed(&mut body, group, GROUP_NAME_LEN);
+        body.extend_from_slice(storage_id.as_bytes());
+        let mut last = ClientError::Proto(ferrodfs_proto::io::ProtoError::Status(
+            ferrodfs_proto::status::EOPNOTSUPP,
+        ));
+        for t in &self.config().trackers {
+            match self.call(t, cmd::SET_TRUNK_SERVER, &body).await {
+                Ok(reply) => return Ok(ferrodfs_proto::fields::get_fixed(&reply)),
+                Err(e) if e.status() == Some(ferrodfs_proto::status::EOPNOTSUPP) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 }

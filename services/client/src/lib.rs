@@ -107,6 +107,22 @@ pub(crate) fn parse_id(id: &str) -> Result<FileId> {
     })
 }
 
+/// The file ID of `master_id`'s slave with `prefix` and `ext`, computed
+/// as FastDFS clients do (fdfs_gen_slave_filename; the Java client's
+/// `ProtoCommon.genSlaveFilename`), so a thumbnail is found from its
+/// master's ID without storing its own. `ext`: `None` reuses the
+/// master's extension, `Some("")` means none.
+pub fn slave_file_id(master_id: &str, prefix: &str, ext: Option<&str>) -> Result<String> {
+    let id = parse_id(master_id)?;
+    let name = ferrodfs_proto::file_id::slave_filename(&id.name.to_string(), prefix, ext).map_err(
+        |e| ClientError::BadFileId {
+            id: master_id.to_string(),
+            reason: e.to_string(),
+        },
+    )?;
+    Ok(format!("{}/{name}", id.group))
+}
+
 pub(crate) fn next_index(counter: &AtomicUsize, n: usize) -> usize {
     counter.fetch_add(1, Ordering::Relaxed) % n.max(1)
 }

@@ -76,6 +76,24 @@ impl Client {
             .await
     }
 
+    /// Uploads a local file to `storage` itself, as FastDFS's tools do
+    /// when given `storage_ip:port`: no tracker is asked, and `None` for
+    /// the store path lets the storage choose.
+    pub async fn upload_file_to(
+        &self,
+        storage: &Addr,
+        store_path_index: Option<u8>,
+        path: &Path,
+        kind: UploadKind,
+    ) -> Result<String> {
+        let mut f = tokio::fs::File::open(path).await?;
+        let len = f.metadata().await?.len();
+        let ext = ferrodfs_proto::fields::ext_of(&path.to_string_lossy());
+        let mut content = Content::File(&mut f, len);
+        self.upload_at(storage, store_path_index, &mut content, &ext, kind)
+            .await
+    }
+
     async fn upload_content(
         &self,
         mut content: Content<'_>,
@@ -88,8 +106,26 @@ impl Client {
             .storages
             .first()
             .ok_or_else(|| bad_reply("query store: no storage"))?;
+        self.upload_at(
+            storage,
+            Some(target.store_path_index),
+            &mut content,
+            ext,
+            kind,
+        )
+        .await
+    }
+
+    async fn upload_at(
+        &self,
+        storage: &Addr,
+        store_path_index: Option<u8>,
+        content: &mut Content<'_>,
+        ext: &str,
+        kind: UploadKind,
+    ) -> Result<String> {
         let head = UploadHead {
-            store_path_index: Some(target.store_path_index),
+            store_path_index,
             file_size: content.len(),
             ext: ext.to_string(),
         }
@@ -99,14 +135,16 @@ impl Client {
             UploadKind::Appender => cmd::UPLOAD_APPENDER_FILE,
         };
         let reply = self
-            .exchange(&addr_of(storage), command, &head, &mut content)
+            .exchange(&addr_of(storage), command, &head, content)
             .await?;
         let (g, name) = parse_upload_reply(&reply).map_err(bad_reply)?;
         Ok(format!("{g}/{name}"))
     }
 
-    /// Uploads a slave file beside `master_id` (e.g. a thumbnail): its
-    /// name is the master's with `prefix` inserted before the extension.
+    /// Uploads a slave file beside `master_id` (e.g. a thumbnail). The
+    /// storage names it as [`crate::slave_file_id`] computes with
+    /// `Some(ext)`: the master's name up to its extension, `prefix`, then
+    /// `.ext` (no extension when `ext` is empty).
     pub async fn upload_slave(
         &self,
         master_id: &str,
@@ -164,6 +202,25 @@ impl Client {
         let id = parse_id(file_id)?;
         let body = Truncate::encode(&id.name.to_string(), new_size);
         self.update(file_id, cmd::TRUNCATE_FILE, &body, &[]).await
+    }
+
+    /// Turns an appender file into a normal file under a new name, which
+    /// is returned (REGENERATE_APPENDER_FILENAME, FastDFS 6.02+); the old
+    /// ID stops working.
+    pub async fn regenerate_appender_filename(&self, file_id: &str) -> Result<String> {
+        let id = parse_id(file_id)?;
+        let target = self.query_update(file_id).await?;
+        let name = id.name.to_string();
+        let reply = self
+            .exchange(
+                &addr_of(&target.storages[0]),
+                cmd::REGENERATE_APPENDER_FILENAME,
+                name.as_bytes(),
+                &mut Content::Bytes(&[]),
+            )
+            .await?;
+        let (g, name) = parse_upload_reply(&reply).map_err(bad_reply)?;
+        Ok(format!("{g}/{name}"))
     }
 
     pub async fn delete(&self, file_id: &str) -> Result<()> {

@@ -41,6 +41,8 @@ enum Command {
     Modify(cli::files::ModifyArgs),
     /// Truncate an appender file.
     Truncate(cli::files::TruncateArgs),
+    /// Turn an appender file into a normal file; prints its new ID.
+    Regenerate(cli::files::RegenerateArgs),
     /// Upload a slave file (e.g. a thumbnail) beside a master file.
     UploadSlave(cli::files::SlaveArgs),
     /// Show or change a file's metadata.
@@ -67,7 +69,7 @@ fn init_tracing() {
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let code = match cli::fdfs::tool_name(&argv) {
-        Some(tool) => cli::fdfs::main(tool, &argv[1..]),
+        Some(tool) => cli::fdfs::main(tool, &argv),
         None => ferrodfs_main(),
     };
     std::process::exit(code);
@@ -111,6 +113,7 @@ fn ferrodfs_main() -> i32 {
             Command::Append(a) => cli::files::append(a).await,
             Command::Modify(a) => cli::files::modify(a).await,
             Command::Truncate(a) => cli::files::truncate(a).await,
+            Command::Regenerate(a) => cli::files::regenerate(a).await,
             Command::UploadSlave(a) => cli::files::upload_slave(a).await,
             Command::Meta(a) => cli::files::meta(a).await,
             Command::Info(a) => cli::info::run(a).await,

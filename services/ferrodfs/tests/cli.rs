@@ -5,6 +5,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::*;
+use ferrodfs_client::FileId;
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -206,16 +207,161 @@ async fn fastdfs_tool_names_keep_their_argument_shapes() {
         .output()
         .unwrap();
     assert!(
-        stdout(&o).contains("active server count = 1"),
+        stdout(&o).contains("readable server count = 1\nwritable server count = 1\n"),
         "{}",
         stdout(&o)
     );
-    let o = Command::new(tool("fdfs_upload_file")).output().unwrap();
-    assert!(
-        stderr(&o).contains("Usage: fdfs_upload_file <config_file>"),
-        "{}",
+    let upload_tool = tool("fdfs_upload_file");
+    let o = Command::new(&upload_tool).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "Usage: {} <config_file> <local_filename> [storage_ip:port] [store_path_index]\n",
+            upload_tool.display()
+        )
+    );
+}
+
+/// Runs a FastDFS tool name (a symlink to the binary) in `dir`.
+fn fdfs_tool(dir: &std::path::Path, name: &str, args: &[&str]) -> Output {
+    let p = dir.join(name);
+    if !p.exists() {
+        std::os::unix::fs::symlink(BIN, &p).unwrap();
+    }
+    Command::new(p).args(args).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastdfs_tools_print_what_fastdfs_6_16_prints() {
+    let c = Cluster::start(1, &["group1"]);
+    c.wait_active(1).await;
+    let conf = c.client_conf();
+    let conf = conf.to_str().unwrap();
+    let bin = c.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let src = c.dir.path().join("a.txt");
+    std::fs::write(&src, b"hello").unwrap();
+    let data = src.to_str().unwrap();
+
+    // A normal file is described from its name alone.
+    let o = fdfs_tool(&bin, "fdfs_upload_file", &[conf, data]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    let info = FileId::parse(&id).unwrap().name.info().unwrap();
+    let o = fdfs_tool(&bin, "fdfs_file_info", &[conf, &id]);
+    let crc = crc32fast::hash(b"hello");
+    let storage_ip = c.storages[0].addr.split(':').next().unwrap();
+    let created = chrono::DateTime::from_timestamp(info.create_time as i64, 0)
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S");
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "GET FROM SERVER: false\n\nfile type: normal\nsource storage id: 0\n\
+             source ip address: {storage_ip}\nfile create timestamp: {created}\n\
+             file size: 5\nfile crc32: {} (0x{crc:08x})\n\n",
+            crc as i32
+        )
+    );
+
+    // Failures: one line, on the tool's stream, with the tool's exit status.
+    let o = fdfs_tool(&bin, "fdfs_delete_file", &[conf, &id]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""));
+    let o = fdfs_tool(&bin, "fdfs_delete_file", &[conf, &id]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stdout(&o),
+        "delete file fail, error no: 2, error info: No such file or directory\n"
+    );
+    assert_eq!(stderr(&o), "");
+    let out = c.dir.path().join("gone.txt");
+    let o = fdfs_tool(
+        &bin,
+        "fdfs_download_file",
+        &[conf, &id, out.to_str().unwrap()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "fdfs_download_file always exits 0"
+    );
+    assert_eq!(
+        stdout(&o),
+        "download file fail, error no: 2, error info: No such file or directory\n"
+    );
+
+    // An appender file is asked about; regenerating prints the new ID.
+    let o = fdfs_tool(&bin, "fdfs_upload_appender", &[conf, data]);
+    let app = stdout(&o).trim().to_string();
+    let o = fdfs_tool(&bin, "fdfs_regenerate_filename", &[conf, &app]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let new = stdout(&o).trim().to_string();
+    assert!(new.starts_with("group1/M00/") && new != app, "{new}");
+    let o = fdfs_tool(&bin, "fdfs_file_info", &[conf, &app]);
+    assert_eq!(o.status.code(), Some(0), "fdfs_file_info always exits 0");
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        (
+            "",
+            "query file info fail, error no: 2, error info: No such file or directory\n"
+        )
+    );
+    let o = fdfs_tool(&bin, "fdfs_regenerate_filename", &[conf, &app]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("regenerate file {app} fail, error no: 2, error info: No such file or directory\n")
+    );
+    let o = run(&["regenerate", "-c", conf, &app]);
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o).lines().count(),
+        1,
+        "one error message: {}",
         stderr(&o)
     );
+
+    // fdfs_monitor's 6.16 layout.
+    let o = fdfs_tool(&bin, "fdfs_monitor", &[conf]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..8],
+        [
+            "tracker server count=1, current server index=0",
+            "",
+            &format!("tracker server is {}", c.trackers[0].addr),
+            "",
+            "group count: 1",
+            "",
+            "Group 1:",
+            "group name = group1",
+        ]
+    );
+    let host = format!("\t\thost = {}  ACTIVE", c.storages[0].addr);
+    for want in [
+        "storage server count = 1",
+        "readable server count = 1",
+        "\tStorage 1:",
+        &host,
+        "\t\tread write mode = both (normal)",
+    ] {
+        assert!(lines.contains(&want), "missing {want:?} in\n{text}");
+    }
+    let o = fdfs_tool(&bin, "fdfs_monitor", &[conf, "set_trunk_server", "group1"]);
+    assert!(
+        stdout(&o).ends_with(
+            "set trunk server group1:: fail, error no: 95, error info: Operation not supported\n"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = fdfs_tool(&bin, "fdfs_monitor", &[conf, "-h", "10.9.9.9:22122"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stdout(&o), "tracker server: 10.9.9.9:22122 not exists!\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

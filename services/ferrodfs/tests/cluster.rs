@@ -166,11 +166,20 @@ async fn metadata_overwrite_and_merge_and_slave_files() {
         .upload_slave(&id, "_150x150", "jpg", b"thumb")
         .await
         .unwrap();
-    // FastDFS's slave name: the master's path and 27-char name (without
-    // the random padding of its extension segment), prefix, extension.
-    let master_stem = &id[..id.find("/M00/").unwrap() + 1 + 10 + 27];
+    // FastDFS's slave name: the master's whole ID up to its extension's
+    // dot (the random digits before it included), prefix, extension.
+    let master_stem = id.strip_suffix(".jpg").unwrap();
     assert_eq!(slave, format!("{master_stem}_150x150.jpg"));
     assert_eq!(client.download(&slave, 0, 0).await.unwrap(), b"thumb");
+    // A client that never stored the slave's ID derives it from the
+    // master's, as FastDFS's genSlaveFilename does, and finds the file.
+    for ext in [None, Some("jpg"), Some(".jpg")] {
+        let derived = ferrodfs_client::slave_file_id(&id, "_150x150", ext).unwrap();
+        assert_eq!(derived, slave, "{ext:?}");
+    }
+    let derived = ferrodfs_client::slave_file_id(&id, "_150x150", None).unwrap();
+    assert_eq!(client.download(&derived, 0, 0).await.unwrap(), b"thumb");
+    assert_eq!(client.file_info(&derived).await.unwrap().size, 5);
     let again = client
         .upload_slave(&id, "_150x150", "jpg", b"thumb")
         .await

@@ -397,6 +397,99 @@ async fn deletes_appends_modifications_truncations_and_metadata_reach_every_memb
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regenerated_appender_file_is_renamed_on_every_member_and_in_a_full_copy() {
+    let mut c = Cluster::start_with(1, "", vec![spec("group1", ""), spec("group1", "")]);
+    c.wait_active(2).await;
+    let client = c.client();
+    let app = client
+        .upload(b"head-", "log", None, UploadKind::Appender)
+        .await
+        .unwrap();
+    client.append(&app, b"tail").await.unwrap();
+    let tags = vec![(b"kind".to_vec(), b"log".to_vec())];
+    client
+        .set_meta(&app, &tags, MetaFlag::Overwrite)
+        .await
+        .unwrap();
+    let addrs: Vec<String> = c.storages.iter().map(|s| s.addr.clone()).collect();
+    eventually(Duration::from_secs(10), "appender on both", &c, || {
+        let (client, app, addrs) = (client.clone(), app.clone(), addrs.clone());
+        async move {
+            for a in &addrs {
+                if client.download_from(a, &app).await.ok().as_deref() != Some(b"head-tail") {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+
+    let new = client.regenerate_appender_filename(&app).await.unwrap();
+    // Same group, store path, directories and extension segment; a
+    // normal name carrying the content's size and CRC32.
+    let (old_id, new_id) = (FileId::parse(&app).unwrap(), FileId::parse(&new).unwrap());
+    assert_eq!(new.len(), app.len(), "{new}");
+    assert_eq!(new[..new.len() - 34], app[..app.len() - 34], "{new}");
+    assert_eq!(new[new.len() - 7..], app[app.len() - 7..], "{new}");
+    assert!(
+        !new_id.name.is_appender() && !new_id.name.is_slave(),
+        "{new}"
+    );
+    let info = new_id.name.info().unwrap();
+    assert_eq!(info.size(), Some(9));
+    assert_eq!(info.crc32, crc32fast::hash(b"head-tail"));
+    assert!(info.create_time >= old_id.name.info().unwrap().create_time);
+    let err = client.append(&new, b"more").await.unwrap_err();
+    assert_eq!(err.status(), Some(status::EINVAL), "no longer an appender");
+    let err = client.download(&app, 0, 0).await.unwrap_err();
+    assert_eq!(err.status(), Some(status::ENOENT), "{err}");
+
+    let on_every_member = |addrs: Vec<String>| {
+        let (client, app, new, tags) = (client.clone(), app.clone(), new.clone(), tags.clone());
+        async move {
+            for a in &addrs {
+                let ok = client.download_from(a, &new).await.ok().as_deref() == Some(b"head-tail")
+                    && client
+                        .metadata_from(a, &new)
+                        .await
+                        .ok()
+                        .map(|m| ferrodfs_proto::meta::decode(&m))
+                        == Some(tags.clone())
+                    && client
+                        .download_from(a, &app)
+                        .await
+                        .is_err_and(|e| e.is_not_found());
+                if !ok {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    eventually(Duration::from_secs(10), "renamed on both", &c, || {
+        on_every_member(addrs.clone())
+    })
+    .await;
+    assert_eq!(holdings(&c.store_path(0)), holdings(&c.store_path(1)));
+
+    // A member that joins later replays the create, append and rename of
+    // a file that no longer exists under its old name: it gets the
+    // renamed file whole.
+    let n = c.add_storage(spec("group1", ""));
+    c.wait_active(3).await;
+    let newest = vec![c.storages[n].addr.clone()];
+    eventually(
+        Duration::from_secs(20),
+        "renamed on the new member",
+        &c,
+        || on_every_member(newest.clone()),
+    )
+    .await;
+    assert_eq!(holdings(&c.store_path(n)), holdings(&c.store_path(0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_storage_catches_up_and_no_acknowledged_file_is_lost() {
     let mut c = Cluster::start_with(2, "", vec![spec("group1", ""), spec("group1", "")]);
     c.wait_active(2).await;
@@ -631,7 +724,8 @@ async fn a_member_that_stops_goes_offline_and_can_be_removed() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&mon.stdout);
-    assert!(text.contains(&format!("ip_addr = {ip}  ACTIVE")), "{text}");
+    let member = &c.storages[1].addr;
+    assert!(text.contains(&format!("host = {member}  ACTIVE")), "{text}");
     assert!(text.contains("last_synced_timestamp = "), "{text}");
     let busy = client.delete_storage("group1", &ip).await;
     assert!(busy

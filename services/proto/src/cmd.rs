@@ -17,6 +17,13 @@ pub const LIST_ONE_GROUP: u8 = 90;
 pub const LIST_ALL_GROUPS: u8 = 91;
 pub const LIST_STORAGE: u8 = 92;
 pub const DELETE_STORAGE: u8 = 93;
+pub const SET_TRUNK_SERVER: u8 = 94;
+// FastDFS 6.15.5+ monitoring (see `monitor`)
+pub const GET_LEADER: u8 = 95;
+pub const TRACKER_CLUSTER_STAT: u8 = 96;
+pub const STORAGE_CLUSTER_STAT: u8 = 97;
+pub const STORAGE_VOLUME_STAT: u8 = 98;
+pub const DELETE_GROUP: u8 = 108;
 pub const FETCH_STORAGE_IDS: u8 = 69;
 pub const PARAMETER_REQ: u8 = 75;
 

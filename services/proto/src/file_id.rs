@@ -12,7 +12,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use rand::Rng;
 
-use crate::fields::{validate_ext, validate_group, validate_prefix, FieldError};
+use crate::fields::{validate_ext, validate_group, validate_prefix, FieldError, EXT_LEN};
 
 /// Bit 63 plus 23 random bits sit in the high half of a normal file's size field.
 const SIZE_RANDOM_MARK: u64 = 0x8000_0000;
@@ -254,38 +254,65 @@ impl LogicalName {
         !self.is_slave() && self.info().is_some_and(|i| i.is_appender())
     }
 
-    /// The slave name beside this master: the master's 7-char extension
-    /// segment replaced by `prefix.ext` (when `ext` is empty, the master's: the
-    /// text after the first dot of its segment, so `.tar.gz` stays whole).
+    /// The slave name the storage gives a file uploaded beside this
+    /// master with `prefix` and `ext` (UPLOAD_SLAVE_FILE): FastDFS's rule
+    /// applied to `HH/HH/name`, as storage_service.c does. The prefix must
+    /// be non-empty; an empty `ext` gives a slave without extension.
     pub fn slave(&self, prefix: &str, ext: &str) -> Result<LogicalName, FieldError> {
         validate_prefix(prefix)?;
         validate_ext(ext)?;
-        if self.name.len() < BASE64_LEN + EXT_SEGMENT_LEN {
-            return Err(FieldError::FileName(self.to_string()));
-        }
-        let (stem, seg) = self.name.split_at(self.name.len() - EXT_SEGMENT_LEN);
-        let ext = if ext.is_empty() {
-            seg.find('.').map(|i| &seg[i + 1..]).unwrap_or("")
-        } else {
-            ext
-        };
-        if ext.is_empty() && prefix == "-m" {
-            return Err(FieldError::Prefix(prefix.to_string()));
-        }
-        let mut name = format!("{stem}{prefix}");
-        if !ext.is_empty() {
-            name.push('.');
-            name.push_str(ext);
-        }
-        let slave = LogicalName {
-            name,
-            ..self.clone()
-        };
-        if slave.len() > MAX_NAME_LEN || slave == *self {
-            return Err(FieldError::FileName(slave.to_string()));
-        }
-        Ok(slave)
+        let true_name = format!("{:02X}/{:02X}/{}", self.dir1, self.dir2, self.name);
+        let slave = slave_filename(&true_name, prefix, Some(ext))?;
+        // Our stricter name rules (no `..`, length) hold for slaves too, so
+        // every slave can be addressed, replicated and deleted later.
+        LogicalName::parse(&format!("M{:02X}/{slave}", self.store_path))
     }
+}
+
+/// FastDFS's slave file name (fdfs_gen_slave_filename, common/fdfs_global.c;
+/// the Java client's `ProtoCommon.genSlaveFilename`): the master name up
+/// to the first dot of its last 7 characters (the whole name without
+/// one), then `prefix`, then the extension: `ext` with a dot added unless
+/// it has one, nothing for `Some("")`, the master's own (dot included)
+/// for `None`. So `M00/00/00/<27>331.jpg` + `_s` + `png` is
+/// `M00/00/00/<27>331_s.png`. Works on any form of the master name
+/// (`group/Mxx/..`, `Mxx/..`, `HH/HH/..`); only the end matters. Refused
+/// (EINVAL in FastDFS): masters under 34 characters, prefix `-m` without
+/// extension (the metadata file's name), an empty prefix that would
+/// give the master's own name.
+pub fn slave_filename(master: &str, prefix: &str, ext: Option<&str>) -> Result<String, FieldError> {
+    if master.len() < 28 + EXT_LEN {
+        return Err(FieldError::FileName(master.chars().take(160).collect()));
+    }
+    let tail = master.len() - (EXT_LEN + 1);
+    let dot = master.as_bytes()[tail..]
+        .iter()
+        .position(|&c| c == b'.')
+        .map(|i| tail + i);
+    let master_ext = dot.map_or("", |d| &master[d..]);
+    let true_ext = match ext {
+        Some("") => String::new(),
+        Some(e) if e.starts_with('.') => cut(e, EXT_LEN + 1).to_string(),
+        Some(e) => format!(".{}", cut(e, EXT_LEN)),
+        None => master_ext.to_string(),
+    };
+    if true_ext.is_empty() && prefix == "-m" {
+        return Err(FieldError::Prefix(prefix.to_string()));
+    }
+    if prefix.is_empty() && master_ext == true_ext {
+        return Err(FieldError::Prefix(prefix.to_string()));
+    }
+    let stem = &master[..dot.unwrap_or(master.len())];
+    Ok(format!("{stem}{prefix}{true_ext}"))
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 impl fmt::Display for LogicalName {
@@ -413,20 +440,134 @@ mod tests {
         assert_eq!(ext_segment("tar.gz", &mut r), ".tar.gz");
     }
 
+    /// fdfs_gen_slave_filename's results, worked out from its source
+    /// (common/fdfs_global.c) for masters with and without extension.
     #[test]
-    fn slave_names_replace_the_extension_segment() {
-        let master = LogicalName::parse("M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz").unwrap();
-        let slave = master.slave("_150x150", "").unwrap();
+    fn slave_names_are_fastdfs_exact() {
+        const BIN: &str = "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331.bin";
+        const TGZ: &str = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.tar.gz";
+        const NO_EXT: &str = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU41234567";
+        const ONE: &str = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU412345.a";
+        let table: &[(&str, &str, Option<&str>, &str)] = &[
+            (
+                BIN,
+                "_150x150",
+                Some("jpg"),
+                "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331_150x150.jpg",
+            ),
+            (
+                BIN,
+                "_s",
+                None,
+                "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331_s.bin",
+            ),
+            (
+                BIN,
+                "_s",
+                Some(""),
+                "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331_s",
+            ),
+            (
+                BIN,
+                "_s",
+                Some(".png"),
+                "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331_s.png",
+            ),
+            (
+                BIN,
+                "-m",
+                Some("txt"),
+                "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331-m.txt",
+            ),
+            (
+                BIN,
+                "",
+                Some("png"),
+                "M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331.png",
+            ),
+            (
+                TGZ,
+                "_150x150",
+                None,
+                "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_150x150.tar.gz",
+            ),
+            (
+                TGZ,
+                "_t",
+                Some("jpg"),
+                "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_t.jpg",
+            ),
+            (
+                NO_EXT,
+                "_s",
+                None,
+                "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU41234567_s",
+            ),
+            (
+                NO_EXT,
+                "_s",
+                Some("png"),
+                "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU41234567_s.png",
+            ),
+            (
+                ONE,
+                "-x",
+                None,
+                "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU412345-x.a",
+            ),
+            (
+                "group1/M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331.bin",
+                "_s",
+                Some("jpg"),
+                "group1/M00/00/00/CvoAC2sFvZSAFK0PAAGGoPHv2PY331_s.jpg",
+            ),
+        ];
+        for (master, prefix, ext, want) in table {
+            assert_eq!(
+                slave_filename(master, prefix, *ext).as_deref(),
+                Ok(*want),
+                "{master} + {prefix:?} + {ext:?}"
+            );
+        }
+        let ok_34 = format!("{}.jpg", "A".repeat(30));
+        assert_eq!(
+            slave_filename(&ok_34, "_s", None).unwrap(),
+            format!("{}_s.jpg", "A".repeat(30))
+        );
+        for (master, prefix, ext) in [
+            (NO_EXT, "-m", None),
+            (BIN, "-m", Some("")),
+            (BIN, "", None),
+            (BIN, "", Some("bin")),
+            (NO_EXT, "", Some("")),
+            (&ok_34[1..], "_s", None),
+        ] {
+            assert!(
+                slave_filename(master, prefix, ext).is_err(),
+                "{master} + {prefix:?} + {ext:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_storage_names_slaves_with_the_requested_extension_only() {
+        let master = LogicalName::parse("M01/0A/3F/CvoAC2sFvZSAFK0PAAGGoPHv2PY331.bin").unwrap();
+        let slave = master.slave("_150x150", "jpg").unwrap();
         assert_eq!(
             slave.to_string(),
-            "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_150x150.tar.gz"
+            "M01/0A/3F/CvoAC2sFvZSAFK0PAAGGoPHv2PY331_150x150.jpg"
         );
         assert!(slave.is_slave());
         assert_eq!(
-            master.slave("_s", "png").unwrap().name,
-            "wKgBh1Xtr9-AeTfWAAVFOL7FJU4_s.png"
+            master.slave("_s", "").unwrap().name,
+            "CvoAC2sFvZSAFK0PAAGGoPHv2PY331_s",
+            "an empty extension in the request is no extension"
         );
-        assert!(master.slave("", "png").is_err());
+        assert!(
+            master.slave("", "png").is_err(),
+            "the storage needs a prefix"
+        );
+        assert!(master.slave("a..b", "png").is_err(), "unaddressable name");
         let no_ext = LogicalName::parse("M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU41234567").unwrap();
         assert!(
             no_ext.slave("-m", "").is_err(),

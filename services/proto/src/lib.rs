@@ -8,9 +8,12 @@ pub mod cluster;
 pub mod cmd;
 pub mod fields;
 pub mod file_id;
+#[cfg(test)]
+mod fixture;
 pub mod header;
 pub mod io;
 pub mod meta;
+pub mod monitor;
 pub mod stat;
 pub mod status;
 pub mod storage_req;

@@ -19,6 +19,7 @@ pub(crate) fn command_name(c: u8) -> &'static str {
         cmd::APPEND_FILE => "append",
         cmd::MODIFY_FILE => "modify",
         cmd::TRUNCATE_FILE => "truncate",
+        cmd::REGENERATE_APPENDER_FILENAME => "regenerate_appender_filename",
         cmd::DELETE_FILE => "delete",
         cmd::DOWNLOAD_FILE => "download",
         cmd::SET_METADATA => "set_metadata",

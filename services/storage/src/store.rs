@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use ferrodfs_proto::cluster::PathUsage;
-use ferrodfs_proto::file_id::{ext_segment, FileInfo, LogicalName};
+use ferrodfs_proto::file_id::{ext_segment, FileInfo, LogicalName, EXT_SEGMENT_LEN};
 use ferrodfs_proto::status;
 use ferrodfs_runtime::Reserved;
 
@@ -20,7 +20,7 @@ use crate::distribute::{choose_store_path, has_room, subdir_for, Rotor};
 /// rename on the same file system. Wiped at start.
 const TMP_DIR: &str = "data/.tmp";
 /// FastDFS tries this many names before giving up with EBUSY.
-const NAME_ATTEMPTS: usize = 10;
+pub(crate) const NAME_ATTEMPTS: usize = 10;
 /// Appender writes to one file are serialised through one of these locks,
 /// picked by name hash: enough to keep concurrent appends from
 /// interleaving without a lock per file.
@@ -219,6 +219,31 @@ impl Store {
         }
         Err(status::EBUSY)
     }
+
+    /// A fresh FastDFS name beside `old`, from `make_info`: same store
+    /// path and directories, same 7-char extension segment. What an
+    /// appender file is renamed to when its name is regenerated
+    /// (storage_service.c keeps the sub path and the formatted extension).
+    pub fn sibling_name(
+        &self,
+        old: &LogicalName,
+        make_info: impl Fn(Ipv4Addr, &mut rand::rngs::ThreadRng) -> FileInfo,
+    ) -> LogicalName {
+        let segment = &old.name[old.name.len().saturating_sub(EXT_SEGMENT_LEN)..];
+        let info = make_info(self.ip, &mut rand::thread_rng());
+        LogicalName {
+            name: format!("{}{segment}", info.encode()),
+            ..old.clone()
+        }
+    }
+}
+
+/// Renames `from` to `to` unless something is already there
+/// (`AlreadyExists`), off the runtime threads.
+pub(crate) async fn rename_new(from: PathBuf, to: PathBuf) -> io::Result<()> {
+    tokio::task::spawn_blocking(move || rename_noreplace(&from, &to))
+        .await
+        .map_err(io::Error::other)?
 }
 
 /// The status byte for a disk error: its errno when it is one clients

@@ -144,6 +144,20 @@ async fn query_file_info_reports_size_time_crc_and_source() {
     st.stop().await;
 }
 
+#[tokio::test]
+async fn query_file_info_source_ip_follows_response_ip_addr_size() {
+    let st = start_storage("response_ip_addr_size = 'IPv6'").await;
+    let mut c = st.connect().await;
+    let name = upload(&mut c, b"abc", "txt").await;
+    let reply = by_name(&mut c, cmd::QUERY_FILE_INFO, &name).await.unwrap();
+    // FastDFS 6.11-6.13 clients read exactly 3 * 8 + 46 bytes.
+    assert_eq!(reply.len(), 70);
+    assert_eq!(&reply[24..33], b"127.0.0.1");
+    assert!(reply[33..].iter().all(|&b| b == 0), "NUL-padded to 46");
+    assert_eq!(FileInfoReply::parse(&reply).unwrap().size, 3);
+    st.stop().await;
+}
+
 async fn upload_slave(
     c: &mut tokio::net::TcpStream,
     master: &str,
@@ -170,10 +184,22 @@ async fn slave_files_sit_beside_their_master() {
     let st = start_storage("").await;
     let mut c = st.connect().await;
     let master = upload(&mut c, b"master", "jpg").await;
-    let slave = upload_slave(&mut c, &master, "_150x150", "", b"thumb")
+    let slave = upload_slave(&mut c, &master, "_150x150", "png", b"thumb")
         .await
         .unwrap();
-    assert_eq!(slave, format!("{}_150x150.jpg", &master[..37]));
+    // FastDFS keeps the master's name up to its extension's dot, random
+    // digits included: `M00/00/00/<27 chars>123.jpg` -> `..123_150x150.png`.
+    let stem = &master[..master.len() - 4];
+    assert_eq!(slave, format!("{stem}_150x150.png"));
+    let bare = upload_slave(&mut c, &master, "_raw", "", b"raw")
+        .await
+        .unwrap();
+    assert_eq!(
+        bare,
+        format!("{stem}_raw"),
+        "no extension asked, none given"
+    );
+    assert_eq!(download(&mut c, &bare, 0, 0).await.unwrap(), b"raw");
     assert_eq!(download(&mut c, &slave, 0, 0).await.unwrap(), b"thumb");
     let info = FileInfoReply::parse(&by_name(&mut c, cmd::QUERY_FILE_INFO, &slave).await.unwrap())
         .unwrap();
@@ -183,7 +209,7 @@ async fn slave_files_sit_beside_their_master() {
         "computed, not the master's"
     );
 
-    let again = upload_slave(&mut c, &master, "_150x150", "", b"other").await;
+    let again = upload_slave(&mut c, &master, "_150x150", "png", b"other").await;
     assert_eq!(again.unwrap_err().status(), status::EEXIST);
     assert_eq!(
         download(&mut c, &slave, 0, 0).await.unwrap(),

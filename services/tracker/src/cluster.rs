@@ -403,6 +403,17 @@ impl Cluster {
         })
     }
 
+    /// DELETE_GROUP (108): removes a group that has no storages left
+    /// (EBUSY otherwise, ENOENT when unknown), as tracker_mem.c does.
+    pub fn delete_group(&mut self, name: &str) -> Result<(), u8> {
+        let g = self.groups.get(name).ok_or(status::ENOENT)?;
+        if !g.storages.is_empty() {
+            return Err(status::EBUSY);
+        }
+        self.groups.remove(name);
+        Ok(())
+    }
+
     /// The connection of `session` closed: its storage goes OFFLINE
     /// unless a newer connection has joined for it (FastDFS behaviour).
     pub fn disconnect(&mut self, session: u64) -> Option<Transition> {

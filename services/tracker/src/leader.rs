@@ -19,16 +19,27 @@ pub struct Peers {
     /// This tracker's own address, once known (config, or the address a
     /// storage reached it at).
     pub me: Option<SocketAddr>,
+    /// Unix time this tracker started (its `up_time` in cluster stats).
+    pub started: i64,
     /// Peer tracker addresses as storages list them, resolved.
     known: BTreeSet<SocketAddr>,
     /// Failed probes in a row, per peer.
     failures: BTreeMap<SocketAddr, u32>,
+    /// Unix time of each peer's last answered probe.
+    last_seen: BTreeMap<SocketAddr, i64>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Peers {
     pub fn new(me: Option<SocketAddr>) -> Peers {
         Peers {
             me,
+            started: unix_now(),
             ..Default::default()
         }
     }
@@ -48,8 +59,21 @@ impl Peers {
 
     /// Records a probe result.
     pub fn probed(&mut self, addr: SocketAddr, ok: bool) {
+        self.probed_at(addr, ok, unix_now());
+    }
+
+    /// Records a probe result made at unix time `now`.
+    pub fn probed_at(&mut self, addr: SocketAddr, ok: bool, now: i64) {
         let f = self.failures.entry(addr).or_insert(0);
         *f = if ok { 0 } else { f.saturating_add(1) };
+        if ok {
+            self.last_seen.insert(addr, now);
+        }
+    }
+
+    /// When `addr` last answered a probe (0: never).
+    pub fn last_seen(&self, addr: &SocketAddr) -> i64 {
+        self.last_seen.get(addr).copied().unwrap_or(0)
     }
 
     pub fn reachable(&self, addr: &SocketAddr) -> bool {

@@ -162,7 +162,7 @@ async fn serve_requests(
                 shared.learn_trackers(local, &r.trackers).await;
             }
         }
-        let is_leader = shared.peers().is_leader();
+        let peers = shared.peers().clone();
         let outcome = {
             let mut cluster = shared.cluster();
             let mut ctx = Ctx {
@@ -170,7 +170,8 @@ async fn serve_requests(
                 cluster: &mut cluster,
                 now: Now::system(),
                 transitions: Vec::new(),
-                is_leader,
+                is_leader: peers.is_leader(),
+                peers: &peers,
             };
             let outcome = commands::handle(&mut ctx, session, header.cmd, &body);
             let transitions = std::mem::take(&mut ctx.transitions);

@@ -264,10 +264,42 @@ async fn closing_the_storage_connection_takes_it_offline() {
     );
 }
 
+/// The text of an IP field FastDFS-style: the address, then only NULs.
+fn ip_field(b: &[u8], at: usize, width: usize) -> String {
+    let f = &b[at..at + width];
+    let end = f.iter().position(|&c| c == 0).unwrap_or(width);
+    assert!(
+        f[end..].iter().all(|&c| c == 0),
+        "field at {at} is not NUL-padded"
+    );
+    String::from_utf8(f[..end].to_vec()).unwrap()
+}
+
+fn be64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// The tracker's settings, and the record sizes and IP width (storage
+/// records and query-file-info: `w`; tracker queries: `w - 1`) they mean.
+const SETTINGS: [(&str, &str, usize, usize, usize); 5] = [
+    // extra config, stat_layout, group record, storage record, w
+    ("", "current", 113, 487, 16),
+    ("response_ip_addr_size = \"auto\"", "current", 113, 487, 16),
+    ("response_ip_addr_size = \"IPv6\"", "current", 113, 517, 46),
+    ("stat_layout = \"legacy\"", "legacy", 105, 612, 16),
+    (
+        "stat_layout = \"legacy\"\nresponse_ip_addr_size = \"IPv6\"",
+        "legacy",
+        105,
+        644,
+        46,
+    ),
+];
+
 #[tokio::test]
-async fn list_answers_decode_in_both_layouts() {
-    for layout in ["legacy", "current"] {
-        let (t, _stop) = tracker(&format!("stat_layout = \"{layout}\"")).await;
+async fn list_answers_have_the_configured_layout_and_ip_width() {
+    for (extra, layout, group_len, storage_len, w) in SETTINGS {
+        let (t, _stop) = tracker(extra).await;
         let _a = FakeStorage::join(t.local_addr(), report("group2", "127.0.0.21", &[700])).await;
         let _b =
             FakeStorage::join(t.local_addr(), report("group1", "127.0.0.12", &[600, 300])).await;
@@ -275,9 +307,9 @@ async fn list_answers_decode_in_both_layouts() {
             FakeStorage::join(t.local_addr(), report("group1", "127.0.0.11", &[500, 400])).await;
         let mut c = client(t.local_addr()).await;
 
-        let groups =
-            GroupStat::decode_all(&query(&mut c, cmd::LIST_ALL_GROUPS, &[]).await.unwrap())
-                .unwrap();
+        let raw = query(&mut c, cmd::LIST_ALL_GROUPS, &[]).await.unwrap();
+        assert_eq!(raw.len(), 2 * group_len, "{extra:?}");
+        let groups = GroupStat::decode_all(&raw).unwrap();
         let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, ["group1", "group2"], "{layout}");
         assert_eq!((groups[0].storage_count, groups[0].active_count), (2, 2));
@@ -290,15 +322,35 @@ async fn list_answers_decode_in_both_layouts() {
             (groups[0].store_path_count, groups[0].subdir_count_per_path),
             (2, 256)
         );
+        if layout == "current" {
+            // readable and writable counts, then -1: trunk files are off.
+            assert_eq!((be64(&raw, 65), be64(&raw, 73)), (2, 2), "{extra:?}");
+            assert_eq!(be64(&raw, 105), -1, "{extra:?}");
+        }
 
-        let storages = StorageStat::decode_all(
-            &query(&mut c, cmd::LIST_STORAGE, &group_body("group1"))
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let raw = query(&mut c, cmd::LIST_STORAGE, &group_body("group1"))
+            .await
+            .unwrap();
+        assert_eq!(raw.len(), 2 * storage_len, "{extra:?}");
+        // Current: status, rw_mode, id(16), then the IP; legacy: status, id(16).
+        let ip_at = if layout == "current" { 18 } else { 17 };
+        assert_eq!(ip_field(&raw, ip_at, w), "127.0.0.11", "{extra:?}");
+        assert_eq!(
+            ip_field(&raw, storage_len + ip_at, w),
+            "127.0.0.12",
+            "{extra:?}"
+        );
+        if layout == "current" {
+            assert_eq!(raw[1], 6, "rw_mode: read and write");
+            assert_eq!(
+                be64(&raw, ip_at + w + 16 + 8 + 9 * 8),
+                23000,
+                "storage_port"
+            );
+        }
+        let storages = StorageStat::decode_all(&raw).unwrap();
         let ips: Vec<&str> = storages.iter().map(|s| s.ip.as_str()).collect();
-        assert_eq!(ips, ["127.0.0.11", "127.0.0.12"], "{layout}");
+        assert_eq!(ips, ["127.0.0.11", "127.0.0.12"], "{extra:?}");
         let s = &storages[0];
         assert_eq!(
             (s.status, s.id.as_str(), s.version.as_str()),
@@ -310,10 +362,67 @@ async fn list_answers_decode_in_both_layouts() {
 
         let mut filter = group_body("group1");
         filter.extend_from_slice(b"127.0.0.12");
-        let one =
-            StorageStat::decode_all(&query(&mut c, cmd::LIST_STORAGE, &filter).await.unwrap())
-                .unwrap();
-        assert_eq!(one.len(), 1);
+        let one = query(&mut c, cmd::LIST_STORAGE, &filter).await.unwrap();
+        assert_eq!(one.len(), storage_len, "{extra:?}");
+        assert_eq!(StorageStat::decode_all(&one).unwrap()[0].ip, "127.0.0.12");
+    }
+}
+
+#[tokio::test]
+async fn query_replies_have_the_configured_ip_width() {
+    for (extra, _, _, _, w) in SETTINGS {
+        let q = w - 1; // FastDFS writes IP_ADDRESS_SIZE - 1 in query replies
+        let (t, _stop) = tracker(extra).await;
+        let _src = FakeStorage::join(t.local_addr(), report("group1", "127.0.0.11", &[500])).await;
+        let mut peer = report("group1", "127.0.0.12", &[500]);
+        peer.synced_until.insert("127.0.0.11".into(), i64::MAX);
+        let _peer = FakeStorage::join(t.local_addr(), peer).await;
+        let mut c = client(t.local_addr()).await;
+
+        for (command, body) in [
+            (cmd::QUERY_STORE_WITHOUT_GROUP_ONE, vec![]),
+            (cmd::QUERY_STORE_WITH_GROUP_ONE, group_body("group1")),
+        ] {
+            let b = query(&mut c, command, &body).await.unwrap();
+            assert_eq!(b.len(), 16 + q + 8 + 1, "{command} {extra:?}");
+            assert!(ip_field(&b, 16, q).starts_with("127.0.0.1"));
+            assert_eq!(be64(&b, 16 + q), 23000);
+            assert_eq!(StoreTarget::parse(&b).unwrap().storages.len(), 1);
+        }
+        for (command, body) in [
+            (cmd::QUERY_STORE_WITHOUT_GROUP_ALL, vec![]),
+            (cmd::QUERY_STORE_WITH_GROUP_ALL, group_body("group1")),
+        ] {
+            let b = query(&mut c, command, &body).await.unwrap();
+            assert_eq!(b.len(), 16 + 2 * (q + 8) + 1, "{command} {extra:?}");
+            let second = 16 + q + 8;
+            let mut ips = [ip_field(&b, 16, q), ip_field(&b, second, q)];
+            ips.sort();
+            assert_eq!(ips, ["127.0.0.11", "127.0.0.12"]);
+            assert_eq!(be64(&b, second + q), 23000);
+        }
+
+        let file = fetch_body("group1", "127.0.0.11", 10);
+        for command in [cmd::QUERY_FETCH_ONE, cmd::QUERY_UPDATE] {
+            let b = query(&mut c, command, &file).await.unwrap();
+            assert_eq!(b.len(), 16 + q + 8, "{command} {extra:?}");
+            assert!(ip_field(&b, 16, q).starts_with("127.0.0.1"));
+            assert_eq!(be64(&b, 16 + q), 23000);
+        }
+        // Fetch all: the first server with its port, then the other's IP.
+        let b = query(&mut c, cmd::QUERY_FETCH_ALL, &file).await.unwrap();
+        assert_eq!(b.len(), 16 + q + 8 + q, "{extra:?}");
+        let mut ips = [ip_field(&b, 16, q), ip_field(&b, 16 + q + 8, q)];
+        ips.sort();
+        assert_eq!(ips, ["127.0.0.11", "127.0.0.12"]);
+        assert_eq!(FetchTarget::parse(&b).unwrap().storages.len(), 2);
+
+        let params = query(&mut c, cmd::PARAMETER_REQ, &[]).await.unwrap();
+        let params = String::from_utf8(params).unwrap();
+        assert!(
+            params.contains(&format!("\nresponse_ip_addr_size={w}\n")),
+            "{params}"
+        );
     }
 }
 
@@ -424,4 +533,39 @@ async fn shutdown_closes_connections_and_join_returns() {
         .unwrap();
     let mut rest = Vec::new();
     assert_eq!(idle.read_to_end(&mut rest).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_lone_tracker_names_itself_leader_and_serves_the_6_16_cluster_stats() {
+    let (t, _stop) = tracker("").await;
+    let mut c = client(t.local_addr()).await;
+    let leader = call(&mut c, cmd::GET_LEADER, &[], MAX_REPLY).await.unwrap();
+    assert_eq!(leader, t.local_addr().to_string().as_bytes());
+
+    let body = call(&mut c, cmd::TRACKER_CLUSTER_STAT, &[0, 0, 0], MAX_REPLY)
+        .await
+        .unwrap();
+    let trackers = ferrodfs_proto::monitor::TrackerStat::parse_reply(&body).unwrap();
+    assert_eq!(trackers.len(), 1);
+    assert_eq!(trackers[0].host, t.local_addr().to_string());
+    assert!(trackers[0].is_leader && trackers[0].is_active);
+
+    let mut s = FakeStorage::join(t.local_addr(), report("group1", "10.0.0.11", &[500])).await;
+    s.beat().await;
+    let body = call(&mut c, cmd::STORAGE_CLUSTER_STAT, &[0, 0, 0, 0], MAX_REPLY)
+        .await
+        .unwrap();
+    let storages = ferrodfs_proto::monitor::StorageClusterReply::parse(&body).unwrap();
+    assert_eq!(storages.storages.len(), 1);
+    assert_eq!(storages.storages[0].host, "10.0.0.11:23000");
+    let body = call(&mut c, cmd::STORAGE_VOLUME_STAT, &[0, 0, 0, 0], MAX_REPLY)
+        .await
+        .unwrap();
+    let groups = ferrodfs_proto::monitor::VolumeReply::parse(&body)
+        .unwrap()
+        .groups;
+    assert_eq!(
+        (groups[0].group.as_str(), groups[0].free_mb),
+        ("group1", 500)
+    );
 }

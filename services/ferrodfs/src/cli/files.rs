@@ -1,4 +1,5 @@
-//! upload / download / delete / append / modify / truncate / meta.
+//! upload / download / delete / append / modify / truncate / regenerate /
+//! upload-slave / meta.
 
 use std::path::PathBuf;
 
@@ -212,6 +213,25 @@ pub async fn truncate(a: TruncateArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("truncate {}", a.file_id))?;
     eprintln!("truncated {} to {} bytes", a.file_id, a.size);
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RegenerateArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    /// An appender file's ID.
+    pub file_id: String,
+}
+
+/// Prints the new ID; the appender file becomes a normal file.
+pub async fn regenerate(a: RegenerateArgs) -> anyhow::Result<()> {
+    let client = a.conn.client()?;
+    let id = client
+        .regenerate_appender_filename(&a.file_id)
+        .await
+        .with_context(|| format!("regenerate {}", a.file_id))?;
+    println!("{id}");
     Ok(())
 }
 

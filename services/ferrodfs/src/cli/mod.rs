@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod fdfs;
 pub mod files;
+pub mod human;
 pub mod info;
 pub mod monitor;
 pub mod up;

@@ -5,7 +5,7 @@
 //! peers, which is what keeps replication from ping-ponging.
 
 /// What changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
     Create,
     Delete,
@@ -23,10 +23,16 @@ pub(crate) enum Op {
         old_size: u64,
         new_size: u64,
     },
+    /// The file (the record's name) was renamed from `from`: an appender
+    /// file given a normal name (REGENERATE_APPENDER_FILENAME), logged as
+    /// FastDFS does, `R <new name> <old name>`.
+    Rename {
+        from: String,
+    },
 }
 
 impl Op {
-    fn letter(self) -> char {
+    fn letter(&self) -> char {
         match self {
             Op::Create => 'C',
             Op::Delete => 'D',
@@ -34,6 +40,7 @@ impl Op {
             Op::Append { .. } => 'A',
             Op::Modify { .. } => 'M',
             Op::Truncate { .. } => 'T',
+            Op::Rename { .. } => 'R',
         }
     }
 }
@@ -58,7 +65,7 @@ impl Record {
             l
         };
         let (ts, name) = (self.ts, &self.name);
-        match self.op {
+        match &self.op {
             Op::Create | Op::Delete | Op::Update => format!("{ts} {l} {name}\n"),
             Op::Append { offset, length } | Op::Modify { offset, length } => {
                 format!("{ts} {l} {name} {offset} {length}\n")
@@ -66,21 +73,31 @@ impl Record {
             Op::Truncate { old_size, new_size } => {
                 format!("{ts} {l} {name} {old_size} {new_size}\n")
             }
+            Op::Rename { from } => format!("{ts} {l} {name} {from}\n"),
         }
     }
 
     /// Parses one line (with or without its newline). `None` for anything
-    /// this storage never writes (links, renames, damaged lines): the
-    /// caller skips it rather than stopping replication on it.
+    /// this storage never writes (links, damaged lines): the caller skips
+    /// it rather than stopping replication on it.
     pub fn parse(line: &str) -> Option<Record> {
         let mut parts = line.trim_end_matches('\n').split(' ');
         let ts = parts.next()?.parse().ok()?;
         let letter = parts.next()?;
         let name = parts.next()?.to_string();
-        let mut num = || parts.next().and_then(|v| v.parse::<u64>().ok());
         let [c] = letter.as_bytes() else {
             return None;
         };
+        if c.eq_ignore_ascii_case(&b'R') {
+            let from = parts.next().filter(|f| !f.is_empty())?.to_string();
+            return (!name.is_empty()).then(|| Record {
+                ts,
+                op: Op::Rename { from },
+                replica: c.is_ascii_lowercase(),
+                name,
+            });
+        }
+        let mut num = || parts.next().and_then(|v| v.parse::<u64>().ok());
         let op = match c.to_ascii_uppercase() {
             b'C' => Op::Create,
             b'D' => Op::Delete,
@@ -154,6 +171,20 @@ mod tests {
     }
 
     #[test]
+    fn renames_name_the_new_file_then_the_old_one() {
+        let r = rec(
+            6,
+            Op::Rename {
+                from: "M00/00/00/old".into(),
+            },
+            false,
+        );
+        assert_eq!(r.format(), format!("6 R {NAME} M00/00/00/old\n"));
+        let replica = Record { replica: true, ..r };
+        assert_eq!(replica.format(), format!("6 r {NAME} M00/00/00/old\n"));
+    }
+
+    #[test]
     fn replica_records_use_lower_case_letters() {
         assert_eq!(rec(5, Op::Create, true).format(), format!("5 c {NAME}\n"));
         assert_eq!(rec(5, Op::Update, true).format(), format!("5 u {NAME}\n"));
@@ -177,9 +208,12 @@ mod tests {
                 old_size: 3,
                 new_size: 0,
             },
+            Op::Rename {
+                from: "M00/00/00/old".into(),
+            },
         ] {
             for replica in [false, true] {
-                let r = rec(1_700_000_123, op, replica);
+                let r = rec(1_700_000_123, op.clone(), replica);
                 assert_eq!(Record::parse(&r.format()), Some(r));
             }
         }
@@ -191,6 +225,7 @@ mod tests {
             "",
             "x C name",
             "1 L link target",
+            "1 R name",
             "1 A name 5",
             "1 CC name",
             "1 C",

@@ -15,7 +15,8 @@ use super::{disk, CmdError, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 
-fn parse_name(b: &[u8]) -> Result<LogicalName, CmdError> {
+/// An appender file's name; EINVAL for any other name, as FastDFS.
+pub(super) fn parse_name(b: &[u8]) -> Result<LogicalName, CmdError> {
     let s = std::str::from_utf8(b).map_err(|_| CmdError::Status(status::EINVAL))?;
     let name = LogicalName::parse(s)?;
     if !name.is_appender() {

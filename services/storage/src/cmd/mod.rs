@@ -8,6 +8,7 @@ mod delete;
 mod download;
 mod metadata;
 mod query;
+mod regenerate;
 mod upload;
 
 use std::io;
@@ -183,6 +184,7 @@ pub(crate) async fn dispatch(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
         cmd::APPEND_FILE => appender::append(ctx, req).await,
         cmd::MODIFY_FILE => appender::modify(ctx, req).await,
         cmd::TRUNCATE_FILE => appender::truncate(ctx, req).await,
+        cmd::REGENERATE_APPENDER_FILENAME => regenerate::regenerate(ctx, req).await,
         cmd::DELETE_FILE => delete::delete(ctx, req).await,
         cmd::DOWNLOAD_FILE => download::download(ctx, req).await,
         cmd::SET_METADATA => metadata::set(ctx, req).await,

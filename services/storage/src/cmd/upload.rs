@@ -46,8 +46,11 @@ pub(crate) async fn upload(
     Ok(size)
 }
 
-/// Uploads a slave file beside its master (which must be here); the name
-/// is the master's with `prefix.ext` for its extension segment.
+/// Uploads a slave file beside its master (which must be here), named as
+/// FastDFS names it: the master's name up to its extension's dot, the
+/// prefix, then `.ext` (none for an empty `ext`); see [`LogicalName::slave`].
+///
+/// [`LogicalName::slave`]: ferrodfs_proto::file_id::LogicalName::slave
 pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
     let pkg_len = req.header.pkg_len;
     let head = SlaveHead::parse(&req.read(SlaveHead::LEN as u64).await?, pkg_len)?;

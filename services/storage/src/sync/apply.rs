@@ -2,7 +2,8 @@
 //! record so that applying it twice, or after a later change already
 //! arrived, leaves the same file. Creates and updates replace the whole
 //! file, deletes ignore a missing file, appends and modifies write their
-//! bytes at their offset, truncates set the size. Each applied change is
+//! bytes at their offset, truncates set the size, renames move the file
+//! unless the new name is already there. Each applied change is
 //! logged with a lower-case letter and the source's time, so this member
 //! can later send a full copy but never pushes it back.
 
@@ -44,7 +45,7 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
     let path = ctx.data_path(&name)?;
     let len = req.remaining();
     let _guard = ctx.store.write_lock(&name).lock().await;
-    match rec.op {
+    match &rec.op {
         Op::Create | Op::Update => {
             let idx = name.store_path as usize;
             let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
@@ -66,17 +67,26 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
         Op::Append { offset, .. } | Op::Modify { offset, .. } => {
             // ENOENT tells the sender to send the whole file instead.
             let mut file = open_existing(&path).await?;
-            file.seek(SeekFrom::Start(offset)).await.map_err(disk)?;
+            file.seek(SeekFrom::Start(*offset)).await.map_err(disk)?;
             req.body_to_file(&mut file, len).await?;
             file.flush().await.map_err(disk)?;
         }
         Op::Truncate { new_size, .. } => {
             let file = open_existing(&path).await?;
-            file.set_len(new_size).await.map_err(disk)?;
+            file.set_len(*new_size).await.map_err(disk)?;
+        }
+        Op::Rename { from } => {
+            // Already renamed (a replay) counts as done, as FastDFS's
+            // EEXIST does; a missing old file answers ENOENT and the
+            // sender sends the renamed file whole.
+            if !tokio::fs::try_exists(&path).await.map_err(disk)? {
+                let from_path = ctx.data_path(&LogicalName::parse(from)?)?;
+                tokio::fs::rename(&from_path, &path).await.map_err(disk)?;
+            }
         }
     }
     ctx.binlog
-        .write_replica(rec.ts, rec.op, &rec.name)
+        .write_replica(rec.ts, rec.op.clone(), &rec.name)
         .map_err(|e| {
             tracing::error!("binlog write failed for synced {}: {e}", rec.name);
             CmdError::Status(status::EIO)

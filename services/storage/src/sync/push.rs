@@ -211,7 +211,10 @@ impl Worker {
                     in_place: e.record.as_ref().is_some_and(|r| {
                         matches!(
                             r.op,
-                            Op::Append { .. } | Op::Modify { .. } | Op::Truncate { .. }
+                            Op::Append { .. }
+                                | Op::Modify { .. }
+                                | Op::Truncate { .. }
+                                | Op::Rename { .. }
                         )
                     }),
                 });
@@ -332,7 +335,7 @@ impl Worker {
         let range = match r.op {
             Op::Create | Op::Update => Some((0, u64::MAX)),
             Op::Append { offset, length } | Op::Modify { offset, length } => Some((offset, length)),
-            Op::Delete | Op::Truncate { .. } => None,
+            Op::Delete | Op::Truncate { .. } | Op::Rename { .. } => None,
         };
         let content = match range {
             None => Content::None,
@@ -384,6 +387,8 @@ struct InFlight {
     next: Pos,
     /// Nothing was sent for it (skipped record): no reply to read.
     awaits_reply: bool,
+    /// A change to an existing file (append, modify, truncate, rename):
+    /// a peer without that file gets the whole file instead.
     in_place: bool,
 }
 

@@ -3,7 +3,9 @@
 //! answer (including every error status) is unit-testable.
 
 mod fetch;
+mod group;
 mod list;
+mod monitor;
 mod params;
 mod storage;
 mod store;
@@ -12,6 +14,7 @@ use ferrodfs_proto::{cmd, status};
 
 use crate::cluster::{Cluster, Now, Transition};
 use crate::config::Config;
+use crate::leader::Peers;
 
 /// What the tracker sends back for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +73,9 @@ pub struct Ctx<'a> {
     /// This tracker leads (see [`crate::leader`]): it alone decides
     /// initial copies.
     pub is_leader: bool,
+    /// The tracker peers and their liveness, for GET_LEADER and
+    /// TRACKER_CLUSTER_STAT.
+    pub peers: &'a Peers,
 }
 
 /// Runs one request.
@@ -90,6 +96,12 @@ pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) ->
         cmd::STORAGE_JOIN => storage::join(ctx, session, body),
         cmd::STORAGE_BEAT => storage::beat(ctx, session, body),
         cmd::DELETE_STORAGE => storage::delete(ctx, body),
+        cmd::DELETE_GROUP => group::delete(ctx, body),
+        cmd::SET_TRUNK_SERVER => group::set_trunk_server(ctx, body),
+        cmd::GET_LEADER => monitor::get_leader(ctx, body),
+        cmd::TRACKER_CLUSTER_STAT => monitor::tracker_cluster_stat(ctx, body),
+        cmd::STORAGE_CLUSTER_STAT => monitor::storage_cluster_stat(ctx, body),
+        cmd::STORAGE_VOLUME_STAT => monitor::volume_stat(ctx, body),
         cmd::FETCH_STORAGE_IDS => params::fetch_storage_ids(body),
         cmd::PARAMETER_REQ => params::parameters(ctx.cfg, body),
         _ => Reply::error(status::EINVAL),
@@ -115,6 +127,12 @@ pub fn name(command: u8) -> &'static str {
         cmd::STORAGE_JOIN => "storage_join",
         cmd::STORAGE_BEAT => "storage_beat",
         cmd::DELETE_STORAGE => "delete_storage",
+        cmd::DELETE_GROUP => "delete_group",
+        cmd::SET_TRUNK_SERVER => "set_trunk_server",
+        cmd::GET_LEADER => "get_leader",
+        cmd::TRACKER_CLUSTER_STAT => "tracker_cluster_stat",
+        cmd::STORAGE_CLUSTER_STAT => "storage_cluster_stat",
+        cmd::STORAGE_VOLUME_STAT => "storage_volume_stat",
         cmd::FETCH_STORAGE_IDS => "fetch_storage_ids",
         cmd::PARAMETER_REQ => "parameter_req",
         _ => "unknown",
@@ -128,14 +146,27 @@ pub(crate) mod tests {
     use super::*;
     use crate::cluster::tests::{at, report};
 
-    /// Runs one request against `cluster` with `cfg`; a fresh session.
+    /// Runs one request against `cluster` with `cfg`; a fresh session,
+    /// on a lone tracker (it leads).
     pub fn run(cluster: &mut Cluster, cfg: &Config, command: u8, body: &[u8]) -> Reply {
+        run_with_peers(cluster, cfg, &Peers::new(None), command, body)
+    }
+
+    /// [`run`] on a tracker with these peers.
+    pub fn run_with_peers(
+        cluster: &mut Cluster,
+        cfg: &Config,
+        peers: &Peers,
+        command: u8,
+        body: &[u8],
+    ) -> Reply {
         let mut ctx = Ctx {
             cfg,
             cluster,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
-            is_leader: true,
+            is_leader: peers.is_leader(),
+            peers,
         };
         match handle(&mut ctx, &mut Session::default(), command, body) {
             Outcome::Reply(r) => r,
@@ -179,6 +210,7 @@ pub(crate) mod tests {
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
             is_leader: true,
+            peers: &Peers::new(None),
         };
         assert!(matches!(
             handle(&mut ctx, &mut Session::default(), cmd::QUIT, &[]),

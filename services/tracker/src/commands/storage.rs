@@ -109,6 +109,7 @@ mod tests {
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
             is_leader: true,
+            peers: &crate::leader::Peers::new(None),
         };
         match handle(&mut ctx, session, command, body) {
             Outcome::Reply(r) => r,
