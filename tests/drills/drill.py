@@ -176,8 +176,8 @@ class Cluster:
             r = subprocess.run([self.ferrodfs, "monitor", "-t", t], capture_output=True, text=True, timeout=10)
             if r.returncode != 0:
                 return False
-            active = [l for l in r.stdout.splitlines() if l.startswith("active server count")]
-            want = [f"active server count = {len(m)}" for m in STORAGES.values()]
+            active = [l for l in r.stdout.splitlines() if l.startswith("writable server count")]
+            want = [f"writable server count = {len(m)}" for m in STORAGES.values()]
             if sorted(active) != sorted(want):
                 return False
         return True
