@@ -76,18 +76,18 @@ impl Metrics {
         for r in DropReason::ALL {
             m.dropped.with_label_values(&[r.label()]);
         }
+        // Exported at 0 from the start, so "never became MASTER" is a
+        // reading (`vrrp_transitions_total{to="MASTER"} 0`), not a gap.
+        for s in State::ALL {
+            m.transitions.with_label_values(&[s.name()]);
+        }
         m.set_state(State::Initialize);
         m
     }
 
     pub fn set_state(&self, s: State) {
         self.state.set(s.code());
-        for other in [
-            State::Initialize,
-            State::Backup,
-            State::Master,
-            State::Fault,
-        ] {
+        for other in State::ALL {
             self.state_info
                 .with_label_values(&[other.name()])
                 .set((other == s) as i64);
@@ -110,5 +110,25 @@ impl Metrics {
         self.track_healthy
             .with_label_values(&[name])
             .set(healthy as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_transition_series_is_exported_before_the_first_change() {
+        let m = Metrics::new("VI_1");
+        let families = m.registry.gather();
+        let transitions = families
+            .iter()
+            .find(|f| f.get_name() == "vrrp_transitions_total")
+            .expect("vrrp_transitions_total is registered");
+        assert_eq!(transitions.get_metric().len(), State::ALL.len());
+        assert!(transitions
+            .get_metric()
+            .iter()
+            .all(|s| s.get_counter().get_value() == 0.0));
     }
 }

@@ -16,6 +16,13 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 4] = [
+        State::Initialize,
+        State::Backup,
+        State::Master,
+        State::Fault,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             State::Initialize => "INIT",
