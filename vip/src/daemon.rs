@@ -20,6 +20,10 @@ use crate::state::{Action, Input, Params, Router, State, OWNER_PRIORITY};
 use crate::track::{self, Health};
 use crate::{arp, notify};
 
+/// Most datagrams read in one drain: more than a default receive buffer
+/// holds of adverts.
+const DRAIN_LIMIT: usize = 1024;
+
 /// Everything the actions touch.
 struct Edge {
     cfg: Config,
@@ -112,6 +116,11 @@ pub async fn run(cfg: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = sleep_until(deadline) => {
+                // Woken from a stall (SIGSTOP, a busy host) the timer has
+                // expired with the adverts that arrived meanwhile still
+                // queued: read them first, or a backup takes over from a
+                // master that never stopped advertising.
+                edge.drain(&mut router, &mut buf).await;
                 let acts = router.handle(Input::Tick, now());
                 edge.apply(&router, acts).await;
             }
@@ -209,6 +218,26 @@ impl Edge {
                     tracing::debug!(%reason, count, len = datagram.len(), "dropped packet");
                 }
                 None
+            }
+        }
+    }
+
+    /// Feeds every datagram already queued on the socket to the router,
+    /// without waiting. Bounded, so a flood cannot hold off the timers.
+    async fn drain(&mut self, router: &mut Router, buf: &mut [u8]) {
+        for _ in 0..DRAIN_LIMIT {
+            match self.sock.try_recv(buf) {
+                Ok(Some(n)) => {
+                    if let Some(input) = self.accept(&buf[..n]) {
+                        let acts = router.handle(input, now());
+                        self.apply(router, acts).await;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("receive on raw socket: {e}");
+                    return;
+                }
             }
         }
     }

@@ -87,6 +87,18 @@ impl VrrpSocket {
             .map(|_| ())
     }
 
+    /// A datagram already queued on the socket, without waiting; None when
+    /// the queue is empty. Reads the socket itself, whatever readiness the
+    /// runtime has seen: after a stall the wake-up can deliver an expired
+    /// timer before the socket's readiness.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.fd.get_ref().read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Next datagram, IP header included.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {

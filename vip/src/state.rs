@@ -429,6 +429,18 @@ mod tests {
     }
 
     #[test]
+    fn advert_read_after_the_deadline_still_keeps_the_backup_from_taking_over() {
+        // A stalled daemon reads the adverts queued during the stall before
+        // its expired timer; they must count as a live master.
+        let t0 = Instant::now();
+        let mut r = started(params(100), t0);
+        let late = r.next_deadline().unwrap() + Duration::from_secs(1);
+        r.handle(advert(LOWER_IP, 150), late);
+        assert!(r.handle(Input::Tick, late).is_empty());
+        assert_eq!(r.state(), State::Backup);
+    }
+
+    #[test]
     fn backup_learns_the_masters_interval() {
         let t0 = Instant::now();
         let mut r = started(params(100), t0);

@@ -1,0 +1,69 @@
+//! Daemons stalled the way a busy host stalls a process (SIGSTOP, then
+//! SIGCONT), two `ferrodfs vip` daemons on one bridged segment in network
+//! namespaces this test creates (root required; skipped otherwise unless
+//! FERRODFS_VIP_NETNS_REQUIRED=1). Node 0 and 1 are LB nodes.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{metric, netns_available, Net};
+
+const A: usize = 0;
+const B: usize = 1;
+const LBS: &[usize] = &[A, B];
+
+/// 0.1 s adverts: a priority-100 backup's Master_Down_Interval is 0.36 s,
+/// well inside the 1 s pause.
+const ADVERT_INT: f64 = 0.1;
+const PAUSE: Duration = Duration::from_secs(1);
+
+fn bench() -> Option<Net> {
+    netns_available(&[]).then(|| {
+        let net = Net::new(2);
+        net.responder(A);
+        net.responder(B);
+        net
+    })
+}
+
+fn counter(net: &Net, node: usize, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let m = net.metrics(node);
+    metric(&m, name, labels).unwrap_or_else(|| panic!("node {node} exports no {name}:\n{m}"))
+}
+
+#[test]
+fn paused_backup_reads_the_queued_adverts_before_its_expired_timer_and_stays_backup() {
+    let Some(net) = bench() else { return };
+    net.start_vip(A, 150, ADVERT_INT, "");
+    let b = net.start_vip(B, 100, ADVERT_INT, "");
+    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    let received = |n: &Net| counter(n, B, "vrrp_adverts_received_total", &[]);
+    net.wait_for(Duration::from_secs(3), || received(&net) > 0.0)
+        .expect("the backup hears the master");
+    let before = received(&net);
+
+    // The master keeps advertising all along; its adverts queue up on the
+    // stopped backup's socket.
+    b.lock().unwrap().signal(libc::SIGSTOP);
+    std::thread::sleep(PAUSE);
+    b.lock().unwrap().signal(libc::SIGCONT);
+
+    // The ~10 adverts queued during the pause, then about a second of
+    // live ones: the backup has acted on its expired timer by then.
+    net.wait_for(Duration::from_secs(10), || received(&net) >= before + 20.0)
+        .expect("the resumed backup reads adverts again");
+    let m = net.metrics(B);
+    assert_eq!(
+        metric(&m, "vrrp_transitions_total", &[("to", "MASTER")]),
+        Some(0.0),
+        "the paused backup took over although the master never stopped advertising:\n{m}"
+    );
+    assert_eq!(metric(&m, "vrrp_state", &[]), Some(1.0), "BACKUP");
+    assert_eq!(net.holders(LBS), vec![A]);
+    assert_eq!(
+        counter(&net, A, "vrrp_transitions_total", &[("to", "MASTER")]),
+        1.0,
+        "the master never lost the VIP"
+    );
+}
