@@ -31,8 +31,17 @@ pub struct RawConfig {
     /// Send adverts to these peers instead of 224.0.0.18.
     #[serde(default)]
     pub unicast_peer: Vec<Ipv4Addr>,
+    /// Gratuitous ARPs sent on becoming MASTER.
     #[serde(default = "default_garp_repeat")]
     pub garp_master_repeat: u32,
+    /// Gratuitous ARPs a MASTER sends again when it hears a lower-priority
+    /// advert: another node claimed MASTER (it took over while this one was
+    /// stalled, or the link was cut) and its ARPs moved clients to its MAC;
+    /// without these they stay there until their ARP entry expires, several
+    /// seconds after that node has stepped down. 0 turns it off. keepalived's
+    /// `garp_lower_prio_repeat`.
+    #[serde(default = "default_garp_repeat")]
+    pub garp_lower_prio_repeat: u32,
     /// Seconds between gratuitous ARPs.
     #[serde(default = "default_garp_interval")]
     pub garp_interval: f64,
@@ -106,6 +115,7 @@ pub struct Config {
     pub src_ip: Option<Ipv4Addr>,
     pub unicast_peers: Vec<Ipv4Addr>,
     pub garp_repeat: u32,
+    pub garp_lower_prio_repeat: u32,
     pub garp_interval: Duration,
     pub metrics_listen: Option<SocketAddr>,
     pub notify: Notify,
@@ -193,6 +203,12 @@ impl RawConfig {
         if self.garp_master_repeat == 0 || self.garp_master_repeat > 100 {
             return Err(err("garp_master_repeat", "must be in 1..=100".into()));
         }
+        if self.garp_lower_prio_repeat > 100 {
+            return Err(err(
+                "garp_lower_prio_repeat",
+                "must be in 0..=100 (0: off)".into(),
+            ));
+        }
         let mut tracks = Vec::new();
         for (i, t) in self.track.into_iter().enumerate() {
             tracks.push(t.validate(file, i)?);
@@ -209,6 +225,7 @@ impl RawConfig {
             src_ip: self.unicast_src_ip,
             unicast_peers: self.unicast_peer,
             garp_repeat: self.garp_master_repeat,
+            garp_lower_prio_repeat: self.garp_lower_prio_repeat,
             garp_interval,
             metrics_listen: self.metrics_listen,
             notify: Notify {
@@ -347,6 +364,15 @@ virtual_ipaddress = ["10.0.0.100/24"]
         assert!(c.preempt);
         assert_eq!(c.vips, vec![(Ipv4Addr::new(10, 0, 0, 100), 24)]);
         assert!(c.unicast_peers.is_empty());
+        assert_eq!((c.garp_repeat, c.garp_lower_prio_repeat), (5, 5));
+    }
+
+    #[test]
+    fn garp_lower_prio_repeat_can_be_turned_off_but_not_flood() {
+        let c = parse(&format!("{MINIMAL}garp_lower_prio_repeat = 0\n")).unwrap();
+        assert_eq!(c.garp_lower_prio_repeat, 0);
+        let e = parse(&format!("{MINIMAL}garp_lower_prio_repeat = 1000\n")).unwrap_err();
+        assert!(e.contains("garp_lower_prio_repeat"), "{e}");
     }
 
     #[test]

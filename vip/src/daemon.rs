@@ -247,6 +247,7 @@ impl Edge {
             match a {
                 Action::SendAdvert { priority } => self.send_advert(priority),
                 Action::TakeVip => self.take_vips().await,
+                Action::Reannounce { rival, priority } => self.reannounce(router, rival, priority),
                 Action::ReleaseVip => self.release_vips().await,
                 Action::Changed { from, to } => self.changed(router, from, to),
             }
@@ -326,6 +327,31 @@ impl Edge {
                 tracing::error!("{e:#}");
             }
         }
+        self.announce(self.cfg.garp_repeat);
+    }
+
+    /// Another router claimed MASTER with a lower priority; point the
+    /// segment back at our MAC. A burst already going out is left to run,
+    /// so a rival that keeps advertising cannot multiply the ARPs.
+    fn reannounce(&mut self, router: &Router, rival: Ipv4Addr, priority: u8) {
+        let repeat = self.cfg.garp_lower_prio_repeat;
+        let sending = self.garp_task.as_ref().is_some_and(|t| !t.is_finished());
+        if repeat == 0 || sending {
+            return;
+        }
+        tracing::info!(
+            %rival,
+            priority,
+            ours = router.priority(),
+            repeat,
+            "lower-priority advert while MASTER: sending gratuitous ARPs again"
+        );
+        self.announce(repeat);
+    }
+
+    /// Sends `repeat` rounds of gratuitous ARPs, `garp_interval` apart, from
+    /// a task of their own; replaces any burst still going out.
+    fn announce(&mut self, repeat: u32) {
         if let Some(t) = self.garp_task.take() {
             t.abort();
         }
@@ -335,11 +361,7 @@ impl Edge {
             .iter()
             .map(|(ip, _)| arp::gratuitous_arp(self.iface.mac, *ip))
             .collect();
-        let (arp, repeat, gap) = (
-            self.arp.clone(),
-            self.cfg.garp_repeat,
-            self.cfg.garp_interval,
-        );
+        let (arp, gap) = (self.arp.clone(), self.cfg.garp_interval);
         let counter = self.metrics.garp_sent.clone();
         self.garp_task = Some(tokio::spawn(async move {
             for i in 0..repeat {

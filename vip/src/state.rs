@@ -88,6 +88,13 @@ pub enum Action {
     },
     /// Add the virtual addresses and send gratuitous ARPs.
     TakeVip,
+    /// Send the gratuitous ARPs again: `rival` claimed MASTER with a lower
+    /// priority (`priority`), and its own ARPs may have moved the segment
+    /// to its MAC (keepalived's `garp_lower_prio_repeat`).
+    Reannounce {
+        rival: Ipv4Addr,
+        priority: u8,
+    },
     ReleaseVip,
     Changed {
         from: State,
@@ -253,9 +260,15 @@ impl Router {
                     out.push(Action::ReleaseVip);
                     self.become_backup(interval_cs, now, out);
                 } else {
-                    // Another master that loses to us (split brain healing):
-                    // answer at once so it steps down within one packet.
+                    // Another master that loses to us (split brain healing,
+                    // or a takeover while we were stalled): answer at once
+                    // so it steps down within one packet, and announce the
+                    // VIP again. We stay MASTER (RFC 5798 §6.4.3).
                     self.send_advert(now, out);
+                    out.push(Action::Reannounce {
+                        rival: src,
+                        priority,
+                    });
                 }
             }
             State::Initialize | State::Fault => {}
@@ -527,18 +540,27 @@ mod tests {
         let t0 = Instant::now();
         let mut r = master(100, t0);
         let acts = r.handle(advert(LOWER_IP, 100), t0);
-        assert_eq!(acts, vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(acts[0], Action::SendAdvert { priority: 100 });
         assert_eq!(r.state(), State::Master);
         r.handle(advert(HIGHER_IP, 100), t0);
         assert_eq!(r.state(), State::Backup);
     }
 
     #[test]
-    fn master_answers_lower_master_at_once() {
+    fn master_answers_lower_master_at_once_and_reannounces_the_vip() {
         let t0 = Instant::now();
         let mut r = master(200, t0);
         let acts = r.handle(advert(LOWER_IP, 100), t0);
-        assert_eq!(acts, vec![Action::SendAdvert { priority: 200 }]);
+        assert_eq!(
+            acts,
+            vec![
+                Action::SendAdvert { priority: 200 },
+                Action::Reannounce {
+                    rival: LOWER_IP,
+                    priority: 100
+                }
+            ]
+        );
         assert_eq!(r.state(), State::Master);
     }
 

@@ -1,16 +1,18 @@
 //! Daemons stalled the way a busy host stalls a process (SIGSTOP, then
 //! SIGCONT), two `ferrodfs vip` daemons on one bridged segment in network
 //! namespaces this test creates (root required; skipped otherwise unless
-//! FERRODFS_VIP_NETNS_REQUIRED=1). Node 0 and 1 are LB nodes.
+//! FERRODFS_VIP_NETNS_REQUIRED=1). Node 0 and 1 are LB nodes, node 2 is
+//! the client.
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::{metric, netns_available, Net};
 
 const A: usize = 0;
 const B: usize = 1;
+const CLIENT: usize = 2;
 const LBS: &[usize] = &[A, B];
 
 /// 0.1 s adverts: a priority-100 backup's Master_Down_Interval is 0.36 s,
@@ -20,7 +22,7 @@ const PAUSE: Duration = Duration::from_secs(1);
 
 fn bench() -> Option<Net> {
     netns_available(&[]).then(|| {
-        let net = Net::new(2);
+        let net = Net::new(3);
         net.responder(A);
         net.responder(B);
         net
@@ -65,5 +67,56 @@ fn paused_backup_reads_the_queued_adverts_before_its_expired_timer_and_stays_bac
         counter(&net, A, "vrrp_transitions_total", &[("to", "MASTER")]),
         1.0,
         "the master never lost the VIP"
+    );
+}
+
+#[test]
+fn master_back_from_a_pause_reannounces_the_vip_so_clients_return_at_once() {
+    let Some(net) = bench() else { return };
+    assert!(
+        !net.forwards(B),
+        "node 1 forwards: a client on its MAC would be routed to node 0"
+    );
+    let a = net.start_vip(A, 150, ADVERT_INT, "");
+    net.start_vip(B, 100, ADVERT_INT, "");
+    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    // The harness configures 5 gratuitous ARPs on becoming MASTER; ones
+    // still pending at the pause would go out on resume and hide the fault.
+    net.wait_for(Duration::from_secs(3), || {
+        counter(&net, A, "vrrp_garp_sent_total", &[]) >= 5.0
+    })
+    .expect("the master's takeover announcements are all sent");
+    net.wait_for(Duration::from_secs(3), || {
+        net.get_vip(CLIENT).as_deref() == Some("node0")
+    })
+    .expect("the client reaches the master");
+
+    // Long enough for the backup to take over and its gratuitous ARPs to
+    // move the client: the paused master then has a rival to out-announce.
+    a.lock().unwrap().signal(libc::SIGSTOP);
+    let moved = net.wait_for(Duration::from_secs(5), || {
+        net.get_vip(CLIENT).as_deref() == Some("node1")
+    });
+    a.lock().unwrap().signal(libc::SIGCONT);
+    moved.expect("the backup takes over from the paused master");
+    let resumed = Instant::now();
+
+    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    let back = net.wait_for(Duration::from_secs(3), || {
+        net.get_vip(CLIENT).as_deref() == Some("node0")
+    });
+    eprintln!(
+        "client back on node0 {:?} after the master resumed",
+        back.map(|_| resumed.elapsed())
+    );
+    assert!(
+        back.is_some(),
+        "3 s after the master resumed the client still sends to node1's MAC: \
+         the master did not re-announce the VIP"
+    );
+    assert_eq!(
+        counter(&net, A, "vrrp_transitions_total", &[("to", "BACKUP")]),
+        1.0,
+        "the master stayed MASTER (its one BACKUP entry is the startup one)"
     );
 }

@@ -176,8 +176,22 @@ impl Net {
             ip(&format!("-n {sw} link set p{i} up"));
             ip(&format!("-n {ns} addr add {}/24 dev eth0", net.addr(i)));
             ip(&format!("-n {ns} link set eth0 up"));
+            // A new namespace inherits the host's ip_forward (on wherever
+            // Docker runs). A node that forwards routes a client still on
+            // its MAC to the VIP holder and hides a missing gratuitous ARP.
+            in_ns(&ns, || std::fs::write("/proc/sys/net/ipv4/ip_forward", "0"))
+                .expect("turn ip_forward off");
         }
         net
+    }
+
+    /// Whether node `i` routes packets that are not for its own addresses.
+    pub fn forwards(&self, i: usize) -> bool {
+        in_ns(&self.ns(i), || {
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("read ip_forward")
+        })
+        .trim()
+            != "0"
     }
 
     fn sw(&self) -> String {
