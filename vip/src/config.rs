@@ -52,6 +52,12 @@ pub struct RawConfig {
     pub notify_master: Option<PathBuf>,
     pub notify_backup: Option<PathBuf>,
     pub notify_fault: Option<PathBuf>,
+    /// Real-time round-robin scheduling and memory locked in RAM, so a busy
+    /// or swapping host does not stall the daemon past Master_Down_Interval
+    /// (keepalived's `vrrp_rt_priority` and `vrrp_no_swap`). Best effort:
+    /// refused without CAP_SYS_NICE / CAP_IPC_LOCK, which is logged.
+    /// Default: on when running as root.
+    pub realtime: Option<bool>,
     /// Name used in logs, metrics and notify arguments.
     #[serde(default = "default_name")]
     pub name: String,
@@ -120,6 +126,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub notify: Notify,
     pub tracks: Vec<Track>,
+    /// None: decided at start (on when running as root).
+    pub realtime: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -235,6 +243,7 @@ impl RawConfig {
                 fault: self.notify_fault,
             },
             tracks,
+            realtime: self.realtime,
         })
     }
 }
@@ -365,6 +374,7 @@ virtual_ipaddress = ["10.0.0.100/24"]
         assert_eq!(c.vips, vec![(Ipv4Addr::new(10, 0, 0, 100), 24)]);
         assert!(c.unicast_peers.is_empty());
         assert_eq!((c.garp_repeat, c.garp_lower_prio_repeat), (5, 5));
+        assert_eq!(c.realtime, None, "decided at start: on when root");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::netlink::Addresses;
 use crate::packet::{self, Advert, DropReason, VRRP_GROUP};
 use crate::state::{Action, Input, Params, Router, State, OWNER_PRIORITY};
 use crate::track::{self, Health};
-use crate::{arp, notify};
+use crate::{arp, notify, realtime};
 
 /// Most datagrams read in one drain: more than a default receive buffer
 /// holds of adverts.
@@ -38,6 +38,11 @@ struct Edge {
 
 /// Runs one virtual router until `shutdown` fires.
 pub async fn run(cfg: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    if cfg.realtime.unwrap_or_else(realtime::is_root) {
+        tokio::task::spawn_blocking(realtime::apply)
+            .await
+            .context("real-time setup task")?;
+    }
     let iface = Iface::lookup(&cfg.interface)?;
     let src = match cfg.src_ip {
         Some(ip) => ip,

@@ -3,7 +3,8 @@
 //!
 //! Pure core: `packet` (wire format), `state` (RFC 5798 §6.4 state machine),
 //! `track` debouncing, `arp` frames, `config` validation. Edge: `net`
-//! (raw sockets), `netlink` (addresses), `daemon` (event loop).
+//! (raw sockets), `netlink` (addresses), `realtime` (scheduling, memory
+//! locking), `daemon` (event loop).
 
 pub mod arp;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod net;
 pub mod netlink;
 pub mod notify;
 pub mod packet;
+pub mod realtime;
 pub mod state;
 pub mod track;
 

@@ -103,6 +103,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// The daemon's pid (`ip netns exec` execs it in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child's process group.
         unsafe { libc::kill(-(self.child.id() as i32), sig) };
