@@ -400,6 +400,11 @@ impl Net {
 
     /// The metrics text of the daemon on node `i`.
     pub fn metrics(&self, i: usize) -> String {
+        self.try_metrics(i).expect("metrics endpoint answers")
+    }
+
+    /// The metrics text, or None while the daemon is not serving it (yet).
+    pub fn try_metrics(&self, i: usize) -> Option<String> {
         in_ns(&self.ns(i), || {
             http_get(
                 SocketAddr::from(([127, 0, 0, 1], METRICS_PORT)),
@@ -407,7 +412,6 @@ impl Net {
                 Duration::from_secs(2),
             )
         })
-        .expect("metrics endpoint answers")
     }
 
     /// Starts a client on node `client` that requests the VIP every 20 ms.
