@@ -162,15 +162,15 @@ async fn serve_requests(
                 shared.learn_trackers(local, &r.trackers).await;
             }
         }
-        let peers = shared.peers().clone();
         let outcome = {
+            // Lock order: peers, then cluster (nothing else holds both).
+            let peers = shared.peers();
             let mut cluster = shared.cluster();
             let mut ctx = Ctx {
                 cfg: &shared.cfg,
                 cluster: &mut cluster,
                 now: Now::system(),
                 transitions: Vec::new(),
-                is_leader: peers.is_leader(),
                 peers: &peers,
             };
             let outcome = commands::handle(&mut ctx, session, header.cmd, &body);

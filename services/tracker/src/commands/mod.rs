@@ -70,11 +70,9 @@ pub struct Ctx<'a> {
     pub now: Now,
     /// Membership changes made by this request, for logs and gauges.
     pub transitions: Vec<Transition>,
-    /// This tracker leads (see [`crate::leader`]): it alone decides
-    /// initial copies.
-    pub is_leader: bool,
-    /// The tracker peers and their liveness, for GET_LEADER and
-    /// TRACKER_CLUSTER_STAT.
+    /// The tracker peers and their liveness: whether this tracker leads
+    /// (see [`crate::leader`]; the leader alone decides initial copies),
+    /// GET_LEADER and TRACKER_CLUSTER_STAT.
     pub peers: &'a Peers,
 }
 
@@ -165,7 +163,6 @@ pub(crate) mod tests {
             cluster,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
-            is_leader: peers.is_leader(),
             peers,
         };
         match handle(&mut ctx, &mut Session::default(), command, body) {
@@ -209,7 +206,6 @@ pub(crate) mod tests {
             cluster: &mut c,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
-            is_leader: true,
             peers: &Peers::new(None),
         };
         assert!(matches!(

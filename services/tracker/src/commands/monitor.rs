@@ -38,7 +38,7 @@ pub fn tracker_cluster_stat(ctx: &mut Ctx, body: &[u8]) -> Reply {
     let Ok(filter) = TrackerStatFilter::parse(body) else {
         return Reply::error(status::EINVAL);
     };
-    if !ctx.is_leader {
+    if !ctx.peers.is_leader() {
         return Reply::error(status::EOPNOTSUPP);
     }
     let peers = ctx.peers;
@@ -270,6 +270,7 @@ mod tests {
 
         let mut follower = Peers::new(Some(addr("10.0.0.9:22122")));
         follower.learn(me);
+        assert!(!follower.is_leader());
         let mut c = Cluster::default();
         let cfg = Config::default();
         let mut ctx = Ctx {
@@ -277,7 +278,6 @@ mod tests {
             cluster: &mut c,
             now: crate::cluster::tests::at(std::time::Instant::now(), 0),
             transitions: Vec::new(),
-            is_leader: false,
             peers: &follower,
         };
         let r = tracker_cluster_stat(&mut ctx, &[0, 0, 0]);

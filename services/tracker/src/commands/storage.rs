@@ -19,11 +19,12 @@ fn parse(body: &[u8]) -> Result<StorageReport, Reply> {
 
 /// Lets the leader decide a new storage's initial copy, then answers.
 fn answer(ctx: &mut Ctx, group: &str, ip: &str) -> Reply {
-    if ctx.is_leader {
+    let is_leader = ctx.peers.is_leader();
+    if is_leader {
         let t = ctx.cluster.decide(group, ip, ctx.now.unix);
         ctx.transitions.extend(t);
     }
-    let reply = ctx.cluster.reply(group, ip, ctx.is_leader);
+    let reply = ctx.cluster.reply(group, ip, is_leader);
     Reply::ok(serde_json::to_vec(&reply).expect("BeatReply serializes"))
 }
 
@@ -108,7 +109,6 @@ mod tests {
             cluster: c,
             now: at(Instant::now(), 0),
             transitions: Vec::new(),
-            is_leader: true,
             peers: &crate::leader::Peers::new(None),
         };
         match handle(&mut ctx, session, command, body) {
