@@ -3,13 +3,12 @@
 //! ID can reach; they are removed once enough members applied the delete,
 //! or put back (and re-announced to the peers) when that times out.
 
-use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use ferrodfs_proto::storage_req::GroupName;
 
-use super::{check_group, disk, CmdError, Request};
+use super::{check_group, disk, meta_path, CmdError, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 
@@ -18,7 +17,7 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     check_group(ctx, &file.group)?;
     let path = ctx.data_path(&file.name)?;
     let name = file.name.to_string();
-    let meta = with_suffix(&path, "-m");
+    let meta = meta_path(&path);
     if ctx.cfg.min_copies <= 1 {
         tokio::fs::remove_file(&path).await.map_err(disk)?;
         ctx.log(Op::Delete, &name)?;
@@ -65,12 +64,6 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     }
     req.reply(&[]).await?;
     Ok(0)
-}
-
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s: OsString = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// `.<name>.deleting` beside the file: file IDs never start with a dot,

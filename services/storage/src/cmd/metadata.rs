@@ -8,15 +8,9 @@ use ferrodfs_proto::meta;
 use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{GroupName, MetaFlag, SetMeta};
 
-use super::{check_group, disk, CmdError, Request};
+use super::{check_group, disk, meta_path, CmdError, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
-
-fn meta_path(data: &Path) -> PathBuf {
-    let mut p = data.as_os_str().to_owned();
-    p.push("-m");
-    PathBuf::from(p)
-}
 
 /// The data file must exist (ENOENT otherwise); returns its path.
 async fn existing_data(ctx: &Ctx, file: &GroupName) -> Result<PathBuf, CmdError> {

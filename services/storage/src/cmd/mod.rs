@@ -51,6 +51,30 @@ impl From<u8> for CmdError {
     }
 }
 
+/// The metadata file beside a data file: its name plus `-m`, as FastDFS.
+pub(crate) fn meta_path(data: &std::path::Path) -> std::path::PathBuf {
+    let mut p = data.as_os_str().to_owned();
+    p.push("-m");
+    std::path::PathBuf::from(p)
+}
+
+/// Size and CRC32 of what is left to read in `f` (blocking: call it from
+/// spawn_blocking), for names that do not carry the content's CRC.
+pub(crate) fn size_and_crc(f: &mut std::fs::File) -> io::Result<(u64, u32)> {
+    use std::io::Read;
+    let mut h = crc32fast::Hasher::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok((size, h.finalize()));
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+}
+
 /// A disk error as the status the client sees.
 pub(crate) fn disk(e: io::Error) -> CmdError {
     CmdError::Status(disk_status(&e))

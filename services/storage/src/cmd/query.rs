@@ -1,13 +1,11 @@
 //! QUERY_FILE_INFO (22): size and time from the disk, CRC32 and source
 //! from the name (storage_service.c, storage_server_query_file_info).
 
-use std::io::Read;
-
 use ferrodfs_proto::file_id::Source;
 use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{FileInfoReply, GroupName};
 
-use super::{check_group, disk, CmdError, Request};
+use super::{check_group, disk, size_and_crc, CmdError, Request};
 use crate::ctx::Ctx;
 
 /// Request status bit (FastDFS 6.15.1+): the client does not want the CRC
@@ -15,16 +13,7 @@ use crate::ctx::Ctx;
 const NO_CRC32: u8 = 1;
 
 fn crc_of(path: &std::path::Path) -> std::io::Result<u32> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.finalize());
-        }
-        h.update(&buf[..n]);
-    }
+    Ok(size_and_crc(&mut std::fs::File::open(path)?)?.1)
 }
 
 pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {

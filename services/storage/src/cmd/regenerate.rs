@@ -11,41 +11,24 @@
 //! `R` record), so the new file keeps its metadata and deleting it leaves
 //! nothing behind.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ferrodfs_proto::file_id::{FileInfo, LogicalName, MAX_NAME_LEN, NORMAL_NAME_LEN};
 use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::encode_upload_reply;
 
-use super::{appender, disk, CmdError, Request};
+use super::{appender, disk, meta_path, size_and_crc, CmdError, Request};
 use crate::binlog::{Op, Pos};
 use crate::ctx::Ctx;
 use crate::store::{rename_new, NAME_ATTEMPTS};
 
 /// Size and CRC32 of a regular file; EINVAL for anything else, as FastDFS.
-fn size_and_crc(path: &Path) -> Result<(u64, u32), CmdError> {
+fn regular_size_and_crc(path: &Path) -> Result<(u64, u32), CmdError> {
     let mut f = std::fs::File::open(path).map_err(disk)?;
     if !f.metadata().map_err(disk)?.is_file() {
         return Err(CmdError::Status(status::EINVAL));
     }
-    let mut h = crc32fast::Hasher::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = f.read(&mut buf).map_err(disk)?;
-        if n == 0 {
-            return Ok((size, h.finalize()));
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
-    }
-}
-
-fn meta_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push("-m");
-    PathBuf::from(s)
+    size_and_crc(&mut f).map_err(disk)
 }
 
 /// Renames the metadata file along with the data file, if there is one;
@@ -81,7 +64,7 @@ pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, 
     let old_path = ctx.data_path(&old)?;
     let (size, crc) = {
         let p = old_path.clone();
-        tokio::task::spawn_blocking(move || size_and_crc(&p))
+        tokio::task::spawn_blocking(move || regular_size_and_crc(&p))
             .await
             .map_err(|_| CmdError::Status(status::EIO))??
     };
