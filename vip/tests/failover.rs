@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{metric, netns_available, Net};
+use support::{lbs_and_client, metric};
 
 const A: usize = 0;
 const B: usize = 1;
@@ -24,18 +24,9 @@ fn master_down(advert_int: f64) -> Duration {
 /// tests/vip/bench-failover.sh.
 const SLACK: Duration = Duration::from_millis(1500);
 
-fn bench() -> Option<Net> {
-    netns_available(&[]).then(|| {
-        let net = Net::new(3);
-        net.responder(A);
-        net.responder(B);
-        net
-    })
-}
-
 #[test]
 fn kill_9_master_fails_over_within_master_down_interval_and_preempts_back() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     let hook = net.dir.path().join("notify.sh");
     let events = net.dir.path().join("events");
     std::fs::write(
@@ -84,7 +75,7 @@ fn kill_9_master_fails_over_within_master_down_interval_and_preempts_back() {
 
 #[test]
 fn nopreempt_node_returning_stays_backup_over_unicast() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     let peers = |other: usize| {
         format!(
             "nopreempt = true\nunicast_peer = [\"{}\"]\n",
@@ -112,7 +103,7 @@ fn nopreempt_node_returning_stays_backup_over_unicast() {
 
 #[test]
 fn sigterm_on_master_hands_over_before_a_crash_could_even_be_noticed() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     // 1 s adverts: the backup would need 3.6 s (Master_Down_Interval) to
     // notice a crash, so a handover well inside that proves the priority-0
     // advert did it, with margin on a busy machine. The sub-100 ms figure
@@ -153,7 +144,7 @@ fn sigterm_on_master_hands_over_before_a_crash_could_even_be_noticed() {
 
 #[test]
 fn lb_health_failure_moves_the_vip_and_recovery_moves_it_back() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     let track = format!(
         "[[track]]\nname = \"lb\"\nhttp = \"http://127.0.0.1:{}/health\"\n\
          interval = 0.1\ntimeout = 0.5\nfall = 2\nrise = 2\nweight = -60\n",
@@ -179,7 +170,7 @@ fn lb_health_failure_moves_the_vip_and_recovery_moves_it_back() {
 
 #[test]
 fn zero_weight_track_failure_puts_the_master_in_fault() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     let track = format!(
         "[[track]]\nname = \"lb\"\nhttp = \"http://127.0.0.1:{}/health\"\n\
          interval = 0.1\ntimeout = 0.5\nfall = 2\nrise = 2\nweight = 0\n",
@@ -203,7 +194,7 @@ fn zero_weight_track_failure_puts_the_master_in_fault() {
 
 #[test]
 fn split_brain_heals_to_one_master_when_the_link_returns() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     net.start_vip(A, 150, 0.2, "");
     net.start_vip(B, 100, 0.2, "");
     net.wait_sole_holder(A, LBS, Duration::from_secs(3));
@@ -221,7 +212,7 @@ fn split_brain_heals_to_one_master_when_the_link_returns() {
 
 #[test]
 fn malformed_adverts_are_counted_and_never_crash_the_daemon() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     let a = net.start_vip(A, 150, 0.2, "");
     let b = net.start_vip(B, 100, 0.2, "");
     net.wait_sole_holder(A, LBS, Duration::from_secs(3));

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{metric, netns_available, Net};
+use support::{lbs_and_client, metric, Net};
 
 const A: usize = 0;
 const B: usize = 1;
@@ -19,15 +19,6 @@ const LBS: &[usize] = &[A, B];
 /// well inside the 1 s pause.
 const ADVERT_INT: f64 = 0.1;
 const PAUSE: Duration = Duration::from_secs(1);
-
-fn bench() -> Option<Net> {
-    netns_available(&[]).then(|| {
-        let net = Net::new(3);
-        net.responder(A);
-        net.responder(B);
-        net
-    })
-}
 
 type Daemon = std::sync::Arc<std::sync::Mutex<support::Proc>>;
 
@@ -56,7 +47,7 @@ fn counter(net: &Net, node: usize, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[test]
 fn paused_backup_reads_the_queued_adverts_before_its_expired_timer_and_stays_backup() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     let (_, b) = master_then_backup(&net);
     let masters_before = counter(&net, B, "vrrp_transitions_total", &[("to", "MASTER")]);
     let received = |n: &Net| counter(n, B, "vrrp_adverts_received_total", &[]);
@@ -95,7 +86,7 @@ fn paused_backup_reads_the_queued_adverts_before_its_expired_timer_and_stays_bac
 
 #[test]
 fn master_back_from_a_pause_reannounces_the_vip_so_clients_return_at_once() {
-    let Some(net) = bench() else { return };
+    let Some(net) = lbs_and_client() else { return };
     assert!(
         !net.forwards(B),
         "node 1 forwards: a client on its MAC would be routed to node 0"

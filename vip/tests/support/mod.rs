@@ -51,6 +51,17 @@ pub fn netns_available(also_needs: &[&str]) -> bool {
     false
 }
 
+/// The usual bench: nodes 0 and 1 are lb nodes with a responder each,
+/// node 2 is the client; `None` where network namespaces are unavailable.
+pub fn lbs_and_client() -> Option<Net> {
+    netns_available(&[]).then(|| {
+        let net = Net::new(3);
+        net.responder(0);
+        net.responder(1);
+        net
+    })
+}
+
 pub fn ip(args: &str) {
     let out = Command::new("ip")
         .args(args.split_whitespace())
