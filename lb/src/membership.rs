@@ -32,7 +32,7 @@ pub fn members_from(
                     let ip: IpAddr = s.ip.parse().ok()?;
                     let port = match s.storage_http_port {
                         0 => default_http_port,
-                        p => u16::try_from(p).ok().filter(|&p| p > 0)?,
+                        p => u16::try_from(p).ok()?,
                     };
                     Some(SocketAddr::new(ip, port))
                 })
