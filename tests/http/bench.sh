@@ -61,6 +61,7 @@ port = 0
 http_port = $FERRO_PORT
 base_path = "$work/base"
 store_paths = ["$store"]
+cluster_secret = "$("$BIN" secret)"
 CONF
 RUST_LOG=warn "$BIN" storage -c "$work/storage.toml" &
 pids+=($!)

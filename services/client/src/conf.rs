@@ -1,8 +1,13 @@
 //! Client settings, read from FastDFS's `client.conf` so existing
 //! deployments need no new file: `tracker_server = host:port` lines plus
 //! the two timeouts. Every other FastDFS key is accepted and ignored.
+//! ferrodfs adds one: `cluster_secret`, which admin commands (delete a
+//! storage or a group) need, as trackers hold them to the same secret as
+//! their storages.
 
 use std::path::Path;
+
+use ferrodfs_proto::auth::Secret;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +16,8 @@ pub struct ClientConfig {
     pub trackers: Vec<String>,
     pub connect_timeout: Duration,
     pub network_timeout: Duration,
+    /// The cluster's secret, for admin commands only.
+    pub cluster_secret: Option<Secret>,
 }
 
 impl ClientConfig {
@@ -19,6 +26,7 @@ impl ClientConfig {
             trackers,
             connect_timeout: Duration::from_secs(5),
             network_timeout: Duration::from_secs(30),
+            cluster_secret: None,
         }
     }
 
@@ -51,6 +59,12 @@ impl ClientConfig {
                 }
                 "connect_timeout" => cfg.connect_timeout = secs(key, value, n)?,
                 "network_timeout" => cfg.network_timeout = secs(key, value, n)?,
+                "cluster_secret" => {
+                    cfg.cluster_secret = Some(
+                        Secret::new(value)
+                            .map_err(|e| format!("line {}: cluster_secret: {e}", n + 1))?,
+                    )
+                }
                 _ => {}
             }
         }

@@ -2,6 +2,7 @@
 //! checking what each member of a group holds (replication tests and
 //! tools), and cluster administration that every tracker must hear.
 
+use ferrodfs_proto::auth::authenticate;
 use ferrodfs_proto::cmd;
 use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN};
 use ferrodfs_proto::storage_req::{Download, FileInfoReply, GroupName};
@@ -55,10 +56,49 @@ impl Client {
     async fn on_every_tracker(&self, command: u8, body: &[u8]) -> Vec<(String, Result<()>)> {
         let mut out = Vec::new();
         for t in &self.config().trackers {
-            let r = self.call(t, command, body).await.map(|_| ());
+            let r = self.call_admin(t, command, body).await.map(|_| ());
             out.push((t.clone(), r));
         }
         out
+    }
+
+    /// Opens a new connection to `addr` and sees it answer ACTIVE_TEST,
+    /// first proving the cluster secret when `authenticated`: what each
+    /// internal connection costs (`ferrodfs bench --op connect`).
+    pub async fn connect_and_test(&self, addr: &str, authenticated: bool) -> Result<()> {
+        if authenticated {
+            self.call_admin(addr, cmd::ACTIVE_TEST, &[]).await?;
+        } else {
+            let mut conn = self.pool().fresh(addr).await?;
+            ferrodfs_proto::io::call(&mut conn.stream, cmd::ACTIVE_TEST, &[], 0).await?;
+        }
+        Ok(())
+    }
+
+    /// An admin command on a fresh connection that first proves the
+    /// cluster secret (trackers refuse admin commands otherwise).
+    async fn call_admin(&self, addr: &str, command: u8, body: &[u8]) -> Result<Vec<u8>> {
+        let secret = self.config().cluster_secret.as_ref().ok_or_else(|| {
+            ClientError::Auth(
+                "admin commands need the cluster secret: add cluster_secret = <secret> \
+                 to the client config"
+                    .into(),
+            )
+        })?;
+        let timeout = self.config().network_timeout;
+        let mut conn = self.pool().fresh(addr).await?;
+        let stream = &mut conn.stream;
+        let exchange = async {
+            authenticate(stream, secret)
+                .await
+                .map_err(|e| ClientError::Auth(format!("{addr}: {e}")))?;
+            ferrodfs_proto::io::call(stream, command, body, 1 << 20)
+                .await
+                .map_err(ClientError::from)
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout(format!("request to {addr}")))?
     }
 
     /// Makes `storage_id` (empty: the tracker's choice) the trunk server

@@ -35,6 +35,8 @@ pub enum ClientError {
     Timeout(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("cluster authentication: {0}")]
+    Auth(String),
 }
 
 impl ClientError {

@@ -55,6 +55,9 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Print a file's HTTP URL, signed with the anti-steal token given a secret.
     Url(cli::url::UrlArgs),
+    /// Print a new random cluster secret (the `cluster_secret` every
+    /// tracker, storage and admin client of one cluster shares).
+    Secret,
 }
 
 fn init_tracing() {
@@ -120,6 +123,10 @@ fn ferrodfs_main() -> i32 {
             Command::Monitor(a) => cli::monitor::run(a).await,
             Command::Bench(a) => cli::bench::run(a).await,
             Command::Url(a) => cli::url::run(a),
+            Command::Secret => {
+                println!("{}", ferrodfs_proto::auth::Secret::generate());
+                Ok(())
+            }
         }
     });
     exit_code(result)

@@ -363,7 +363,7 @@ async fn a_tracker_that_knows_no_storage_yet_does_not_fail_requests() {
     // A second tracker no storage reports to: like a tracker just restarted.
     let ip = format!("{}.9", c.net);
     let port = free_port(&ip);
-    let cfg = format!("bind = \"{ip}\"\nport = {port}\n");
+    let cfg = format!("bind = \"{ip}\"\nport = {port}\ncluster_secret = \"{SECRET}\"\n");
     let _empty = Daemon::start(
         c.dir.path(),
         "tracker",
@@ -371,7 +371,12 @@ async fn a_tracker_that_knows_no_storage_yet_does_not_fail_requests() {
         &format!("{ip}:{port}"),
         &cfg,
     );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while active_count(&format!("{ip}:{port}")).await != Some(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the empty tracker never answered"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let client = ferrodfs_client::Client::new(ferrodfs_client::ClientConfig::new(vec![

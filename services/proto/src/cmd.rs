@@ -4,6 +4,10 @@
 pub const RESP: u8 = 100;
 pub const QUIT: u8 = 82;
 pub const ACTIVE_TEST: u8 = 111;
+/// Cluster authentication on any internal connection (ferrodfs's own,
+/// see `auth`).
+pub const AUTH_HELLO: u8 = 241;
+pub const AUTH_PROOF: u8 = 242;
 
 // client -> tracker
 pub const QUERY_STORE_WITHOUT_GROUP_ONE: u8 = 101;

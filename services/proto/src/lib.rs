@@ -4,6 +4,7 @@
 //! the few async read/write helpers every daemon and the client share.
 //! Layouts follow FastDFS 6.x; see `shared/fastdfs-protocol.md`.
 
+pub mod auth;
 pub mod cluster;
 pub mod cmd;
 pub mod fields;

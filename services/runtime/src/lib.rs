@@ -3,6 +3,7 @@
 //! error that names the key.
 
 pub mod config;
+pub mod guard;
 pub mod metrics;
 pub mod net;
 pub mod shutdown;

@@ -10,7 +10,9 @@
 
 use std::io;
 
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Acknowledges the bytes read so far now instead of after the delayed-ACK
 /// timer. TCP_QUICKACK is not sticky (the kernel falls back to delayed
@@ -37,17 +39,54 @@ pub async fn read_acked(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<us
     }
 }
 
-/// Fills `buf` with [`read_acked`]; `UnexpectedEof` if the stream ends first.
-pub async fn read_exact_acked(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = read_acked(stream, &mut buf[got..]).await?;
+/// Reads a body of `len` bytes announced by a header. The buffer grows
+/// with what arrives, so a peer that announces a large body and sends
+/// nothing costs no memory.
+pub async fn read_body_acked(stream: &mut TcpStream, len: u64) -> io::Result<Vec<u8>> {
+    const STEP: usize = 64 << 10;
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    let mut body = Vec::with_capacity(len.min(STEP));
+    while body.len() < len {
+        let start = body.len();
+        let want = (len - start).min(STEP);
+        body.resize(start + want, 0);
+        let n = read_acked(stream, &mut body[start..]).await?;
+        body.truncate(start + n);
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        got += n;
     }
-    Ok(())
+    Ok(body)
+}
+
+/// Connects to `addr` (`host:port`) from the local address `from`, so the
+/// peer sees the address this daemon advertises, whatever route the
+/// kernel would pick. When `from` is not an address of this host (it
+/// sits behind NAT, say) the connection leaves unbound and the peer
+/// decides what it accepts.
+pub async fn connect_from(addr: &str, from: IpAddr) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address"));
+    for target in tokio::net::lookup_host(addr).await? {
+        let socket = if target.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if target.is_ipv4() == from.is_ipv4() && !from.is_unspecified() {
+            match socket.bind(SocketAddr::new(from, 0)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+                    tracing::debug!("{from} is not an address of this host: connecting unbound");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match socket.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]
@@ -57,7 +96,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     #[tokio::test]
-    async fn read_exact_acked_assembles_a_body_sent_in_pieces() {
+    async fn read_body_acked_assembles_a_body_sent_in_pieces() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = tokio::spawn(async move {
@@ -69,12 +108,43 @@ mod tests {
             s
         });
         let (mut server, _) = listener.accept().await.unwrap();
-        let mut buf = [0u8; 11];
-        read_exact_acked(&mut server, &mut buf).await.unwrap();
+        let buf = read_body_acked(&mut server, 11).await.unwrap();
         assert_eq!(&buf, b"header+body");
         drop(client.await.unwrap());
-        let mut more = [0u8; 1];
-        let err = read_exact_acked(&mut server, &mut more).await.unwrap_err();
+        let err = read_body_acked(&mut server, 1).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_huge_announced_body_costs_only_what_arrives() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"abc").await.unwrap();
+            s
+        });
+        let (mut server, _) = listener.accept().await.unwrap();
+        // 1 TiB announced; the 3 bytes that came, then the end of stream.
+        let read = tokio::spawn(async move { read_body_acked(&mut server, 1 << 40).await });
+        drop(client.await.unwrap());
+        let err = read.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn connections_leave_from_the_given_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let from: IpAddr = "127.0.0.7".parse().unwrap();
+        let _c = connect_from(&addr, from).await.unwrap();
+        let (_s, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), from);
+        // Not an address of this host: unbound, still connected.
+        let _c = connect_from(&addr, "192.0.2.1".parse().unwrap())
+            .await
+            .unwrap();
+        let (_s, peer) = listener.accept().await.unwrap();
+        assert_ne!(peer.ip(), "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 }

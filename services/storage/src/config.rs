@@ -6,8 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferrodfs_proto::auth::Secret;
 use ferrodfs_proto::fields::{validate_group, IpWidth};
 use ferrodfs_runtime::config::{parse_size, parse_toml};
+use ferrodfs_runtime::guard::AllowHosts;
 use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
 use serde::Deserialize;
 
@@ -87,8 +89,16 @@ struct RawConfig {
     #[serde(default = "default_min_copies_timeout")]
     min_copies_timeout: f64,
     response_ip_addr_size: Option<String>,
+    cluster_secret: Option<String>,
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
 }
 
+fn default_max_connections() -> usize {
+    1024
+}
 fn default_bind() -> IpAddr {
     IpAddr::V4(Ipv4Addr::UNSPECIFIED)
 }
@@ -170,6 +180,26 @@ pub struct Config {
     /// Width of the source IP in query-file-info replies. FastDFS storages
     /// take the tracker's `response_ip_addr_size`; set both alike.
     pub response_ip_addr_size: IpWidth,
+    /// Shared by every tracker and storage of the cluster: joins,
+    /// heartbeats and sync run only on connections that proved it.
+    pub cluster_secret: Secret,
+    /// Who may connect to the FastDFS port (FastDFS `allow_hosts`).
+    pub allow_hosts: AllowHosts,
+    /// Connections open at once on the FastDFS port, and again on the
+    /// HTTP port (FastDFS `max_connections`).
+    pub max_connections: usize,
+}
+
+impl Config {
+    /// The address outgoing connections (to trackers, to peers) leave
+    /// from: trackers and peers check a storage's identity against it.
+    pub fn source_ip(&self) -> IpAddr {
+        if self.bind.is_unspecified() {
+            IpAddr::V4(self.ip)
+        } else {
+            self.bind
+        }
+    }
 }
 
 fn seconds(file: &str, key: &str, v: f64) -> anyhow::Result<Duration> {
@@ -349,7 +379,24 @@ impl Config {
                 )
             })?,
         };
+        let cluster_secret =
+            match &raw.cluster_secret {
+                None => return Err(err(
+                    "cluster_secret",
+                    "is required: every tracker and storage of a cluster holds the same secret \
+                     (`ferrodfs secret` prints a new one)"
+                        .into(),
+                )),
+                Some(s) => Secret::new(s).map_err(|e| err("cluster_secret", e))?,
+            };
+        let allow_hosts = AllowHosts::parse(&raw.allow_hosts).map_err(|e| err("allow_hosts", e))?;
+        if raw.max_connections == 0 {
+            return Err(err("max_connections", "must be at least 1".into()));
+        }
         Ok(Config {
+            cluster_secret,
+            allow_hosts,
+            max_connections: raw.max_connections,
             file: file.to_string(),
             group_name: raw.group_name,
             bind: raw.bind,
@@ -415,6 +462,7 @@ mod tests {
     const MINIMAL: &str = r#"
         group_name = "group1"
         ip = "127.0.0.1"
+        cluster_secret = "0123456789abcdef"
         base_path = "/tmp/fdfs"
         store_paths = ["/tmp/fdfs/m0"]
     "#;
@@ -469,6 +517,43 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_secret_is_required_and_long_enough() {
+        let base = MINIMAL.replace("cluster_secret = \"0123456789abcdef\"", "");
+        let e = Config::parse("storage.toml", &base)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("storage.toml: cluster_secret: is required"),
+            "{e}"
+        );
+        let e = Config::parse("storage.toml", &format!("{base}\ncluster_secret = 'x'"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("storage.toml: cluster_secret: 1 characters"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn connections_are_bounded_by_host_and_count() {
+        let c = parse("allow_hosts = ['10.0.0.0/24']\nmax_connections = 7").unwrap();
+        assert!(c.allow_hosts.allows("10.0.0.9".parse().unwrap()));
+        assert!(!c.allow_hosts.allows("10.0.1.9".parse().unwrap()));
+        assert_eq!(c.max_connections, 7);
+        assert_eq!(parse("").unwrap().max_connections, 1024);
+        assert!(error_of("allow_hosts = ['nope']").starts_with("storage.toml: allow_hosts:"));
+        assert!(error_of("max_connections = 0").starts_with("storage.toml: max_connections:"));
+    }
+
+    #[test]
+    fn outgoing_connections_leave_from_the_storage_address() {
+        assert_eq!(parse("").unwrap().source_ip(), IpAddr::from([127, 0, 0, 1]));
+        let c = parse("bind = '127.0.0.5'").unwrap();
+        assert_eq!(c.source_ip(), IpAddr::from([127, 0, 0, 5]));
+    }
+
+    #[test]
     fn fractional_heart_beat_is_accepted() {
         let c = parse("heart_beat_interval = 0.5").unwrap();
         assert_eq!(c.heart_beat_interval, Duration::from_millis(500));
@@ -478,7 +563,8 @@ mod tests {
     fn ip_defaults_to_a_specific_bind_address() {
         let c = Config::parse(
             "storage.toml",
-            "group_name='g1'\nbind='10.0.0.5'\nbase_path='/b'\nstore_paths=['/s']",
+            "group_name='g1'\nbind='10.0.0.5'\nbase_path='/b'\nstore_paths=['/s']\n\
+             cluster_secret='0123456789abcdef'",
         )
         .unwrap();
         assert_eq!(c.ip, Ipv4Addr::new(10, 0, 0, 5));

@@ -39,6 +39,16 @@ impl Ctx {
         *self.members.write().unwrap_or_else(|e| e.into_inner()) = members.to_vec();
     }
 
+    /// Whether `ip` is a member of this group as the trackers last listed
+    /// it (ourselves included).
+    pub fn is_member(&self, ip: &str) -> bool {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|m| m.ip == ip)
+    }
+
     /// The data file of `name`; EINVAL when its store path is not ours.
     pub fn data_path(&self, name: &LogicalName) -> Result<PathBuf, CmdError> {
         self.store

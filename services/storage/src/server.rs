@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrodfs_proto::auth::ServerAuth;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::io::{read_header, send_error};
 use ferrodfs_proto::{cmd, status};
+use ferrodfs_runtime::guard::{AllowHosts, ConnLimit};
 use ferrodfs_runtime::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,33 +36,50 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, shutdown: Shutdo
         listener,
         shutdown.clone(),
         grace,
+        ConnLimit::new("storage", ctx.cfg.max_connections),
+        Some(ctx.cfg.allow_hosts.clone()),
         |stream, peer| connection(ctx.clone(), stream, peer, shutdown.clone()),
     )
     .await
 }
 
-/// The accept loop both storage ports share: one task per connection
-/// until shutdown, then up to `grace` for the open ones before they are
-/// aborted.
+/// The accept loop both storage ports share: one task per connection,
+/// at most `limit` at once, only from `allow` (when given), until
+/// shutdown; then up to `grace` for the open ones before they are aborted.
 pub(crate) async fn accept_until_shutdown<F, Fut>(
     what: &str,
     listener: TcpListener,
     mut shutdown: Shutdown,
     grace: Duration,
+    limit: ConnLimit,
+    allow: Option<AllowHosts>,
     mut handle: F,
 ) where
     F: FnMut(TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut conns = JoinSet::new();
+    let (l, lim) = (&listener, &limit);
+    let accept = move || async move {
+        let permit = lim.acquire().await;
+        l.accept().await.map(|(s, p)| (s, p, permit))
+    };
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            r = listener.accept() => match r {
-                Ok((stream, peer)) => {
+            r = accept() => match r {
+                Ok((stream, peer, permit)) => {
+                    if allow.as_ref().is_some_and(|a| !a.allows(peer.ip())) {
+                        tracing::warn!(%peer, "{what}: connection refused: not in allow_hosts");
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(handle(stream, peer));
+                    let conn = handle(stream, peer);
+                    conns.spawn(async move {
+                        let _permit = permit;
+                        conn.await
+                    });
                 }
                 Err(e) => {
                     tracing::warn!("{what}: accept failed: {e}");
@@ -92,17 +111,36 @@ async fn connection(
     ctx.stats.connection_closed();
 }
 
+/// What one connection has established: where it comes from and
+/// whether it proved the cluster secret (sync pushes need both).
+pub(crate) struct Conn {
+    pub peer: SocketAddr,
+    pub auth: ServerAuth,
+}
+
 async fn serve_requests(
     ctx: &Ctx,
     stream: &mut TcpStream,
     peer: SocketAddr,
     shutdown: &mut Shutdown,
 ) {
+    let mut conn = Conn {
+        peer,
+        auth: ServerAuth::default(),
+    };
     loop {
         // Idle between requests: shutdown closes the connection at once.
+        // A client gets `network_timeout` to start and send each header
+        // (as FastDFS closes idle connections); peers that authenticated
+        // keep theirs open.
+        let idle_limit = !conn.auth.is_done();
         let header = tokio::select! {
             _ = shutdown.wait() => return,
             h = read_header(stream, i64::MAX as u64) => h,
+            _ = tokio::time::sleep(ctx.cfg.network_timeout), if idle_limit => {
+                tracing::debug!("{peer}: closed after network_timeout without a request");
+                return;
+            }
         };
         let header = match header {
             Ok(Some(h)) => h,
@@ -117,7 +155,7 @@ async fn serve_requests(
             return;
         }
         let mut req = Request::new(stream, header, ctx.cfg.network_timeout);
-        let result = dispatch(ctx, &mut req).await;
+        let result = dispatch(ctx, &mut req, &mut conn).await;
         let (st, payload) = match &result {
             Ok(n) => (status::OK, *n),
             Err(CmdError::Status(s)) => (*s, 0),

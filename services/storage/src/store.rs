@@ -333,7 +333,7 @@ mod tests {
             .map(|i| format!("{:?}", dir.join(format!("m{i}")).display().to_string()))
             .collect();
         let text = format!(
-            "group_name='group1'\nip='10.0.0.7'\nbase_path={:?}\nstore_paths=[{}]\nreserved_storage_space='0%'",
+            "group_name='group1'\nip='10.0.0.7'\ncluster_secret='0123456789abcdef'\nbase_path={:?}\nstore_paths=[{}]\nreserved_storage_space='0%'",
             dir.join("base").display().to_string(),
             stores.join(",")
         );

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrodfs_proto::auth::authenticate;
 use ferrodfs_proto::cluster::{state, BeatReply};
 use ferrodfs_proto::cmd;
 use ferrodfs_proto::io::{call, ProtoError};
+use ferrodfs_runtime::net::connect_from;
 use ferrodfs_runtime::Shutdown;
 use tokio::net::TcpStream;
 
@@ -68,10 +70,16 @@ async fn session(
     // it by the heartbeat keeps a restarted tracker from waiting seconds for
     // this storage to rejoin.
     let connect_timeout = ctx.cfg.network_timeout.min(ctx.cfg.heart_beat_interval);
-    let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+    let mut stream = tokio::time::timeout(connect_timeout, connect_from(addr, ctx.cfg.source_ip()))
         .await
         .map_err(|_| anyhow::anyhow!("connect timed out"))??;
     let _ = stream.set_nodelay(true);
+    tokio::time::timeout(
+        ctx.cfg.network_timeout,
+        authenticate(&mut stream, &ctx.cfg.cluster_secret),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("cluster authentication timed out"))??;
     let joined = exchange(ctx, &mut stream, cmd::STORAGE_JOIN).await?;
     take_reply(ctx, &joined, shutdown);
     tracing::info!(

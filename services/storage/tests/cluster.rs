@@ -101,8 +101,13 @@ async fn fake_tracker() -> (String, Reports) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
+        let mut auth = ferrodfs_proto::auth::ServerAuth::default();
         while let Ok(Some(h)) = read_header(&mut s, 1 << 20).await {
             let body = read_body(&mut s, h.pkg_len).await.unwrap();
+            if common::answer_auth(&mut s, &mut auth, h.cmd, &body).await {
+                continue;
+            }
+            assert!(auth.is_done(), "a report before the handshake");
             let report: StorageReport = serde_json::from_slice(&body).expect("StorageReport JSON");
             let reply = BeatReply {
                 status: state::ACTIVE,

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{upload, GROUP};
+use common::{answer_auth, upload, GROUP, SECRET};
 use ferrodfs_proto::cluster::{state, BeatReply, Member, StorageReport};
 use ferrodfs_proto::file_id::{ext_segment, FileInfo};
 use ferrodfs_proto::io::{read_body, read_header, send_ok};
@@ -45,10 +45,14 @@ impl FakeTracker {
             while let Ok((mut s, _)) = listener.accept().await {
                 let t = t2.clone();
                 tokio::spawn(async move {
+                    let mut auth = ferrodfs_proto::auth::ServerAuth::default();
                     while let Ok(Some(h)) = read_header(&mut s, 1 << 20).await {
                         let Ok(body) = read_body(&mut s, h.pkg_len).await else {
                             return;
                         };
+                        if answer_auth(&mut s, &mut auth, h.cmd, &body).await {
+                            continue;
+                        }
                         let report: StorageReport = serde_json::from_slice(&body).unwrap();
                         let members = t.member_list(&report);
                         let reply = BeatReply {
@@ -145,6 +149,7 @@ async fn node(ip: &str, tracker: &str, extra: &str) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "group_name = '{GROUP}'\nbind = '{ip}'\nport = 0\nhttp_port = 0\nheart_beat_interval = 0.2\n\
+         cluster_secret = '{SECRET}'\n\
          network_timeout = 5\nreserved_storage_space = '0%'\ntracker_servers = ['{tracker}']\n\
          base_path = {:?}\nstore_paths = [{:?}]\n{extra}\n",
         dir.path().join("base").display().to_string(),
@@ -280,11 +285,14 @@ async fn a_file_missing_everywhere_is_404_without_a_loop() {
 }
 
 #[tokio::test]
-async fn an_unreachable_source_is_a_bad_gateway() {
+async fn a_forged_source_that_is_no_member_is_never_contacted() {
     let (tracker, addr) = FakeTracker::start(false).await;
     let b = node("127.0.0.2", &addr, "").await;
     tracker.until_told("127.0.0.2", 1).await;
-    // Source 127.0.0.3 is no member; B tries its own HTTP port there.
+    // The file ID names 127.0.0.3, no member of the group. A listener
+    // there on the port B would use shows whether B reached out.
+    let trap = std::net::TcpListener::bind(("127.0.0.3", b.http().port())).unwrap();
+    trap.set_nonblocking(true).unwrap();
     let mut rng = rand::thread_rng();
     let info = FileInfo::normal(Ipv4Addr::new(127, 0, 0, 3), 1_700_000_000, 1, 0, &mut rng);
     let name = format!(
@@ -292,6 +300,23 @@ async fn an_unreachable_source_is_a_bad_gateway() {
         info.encode(),
         ext_segment("jpg", &mut rng)
     );
+    assert_eq!(get(b.http(), &url(&name)).await.status, 404);
+    let reached = trap.accept();
+    assert!(
+        reached
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the storage connected to a host named only by a file ID: {reached:?}"
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_source_is_a_bad_gateway() {
+    // A never hears of B, so its file stays on A; then A goes away.
+    let (a, b, name, tracker) = pair("", b"only on the source").await;
+    a.stop().await;
     assert_eq!(get(b.http(), &url(&name)).await.status, 502);
     b.stop().await;
+    drop(tracker);
 }

@@ -191,3 +191,46 @@ async fn shutdown_closes_idle_connections_and_completes() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn abandoned_file_info_queries_on_a_huge_appender_stop_computing() {
+    let st = start_storage("").await;
+    let mut c = st.connect().await;
+    let big = upload_to(&mut c, cmd::UPLOAD_APPENDER_FILE, Some(0), b"x", "log")
+        .await
+        .unwrap();
+    let small = upload_to(&mut c, cmd::UPLOAD_APPENDER_FILE, Some(0), b"y", "log")
+        .await
+        .unwrap();
+    // 1 TiB of holes: its CRC takes minutes of CPU.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(st.data_file(&big))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    // Clients ask for its info and leave, more of them than there are
+    // CRC slots.
+    for _ in 0..4 {
+        let mut q = st.connect().await;
+        let body = ferrodfs_proto::storage_req::GroupName::encode(GROUP, &big);
+        let mut msg = Header::request(cmd::QUERY_FILE_INFO, body.len() as u64)
+            .encode()
+            .to_vec();
+        msg.extend_from_slice(&body);
+        q.write_all(&msg).await.unwrap();
+        drop(q);
+    }
+    // Computations for clients that left are stopped, so a query that
+    // needs a CRC is answered long before one of them could finish.
+    let info = tokio::time::timeout(
+        Duration::from_secs(60),
+        by_name(&mut c, cmd::QUERY_FILE_INFO, &small),
+    )
+    .await
+    .expect("a CRC slot was freed by the clients that left")
+    .unwrap();
+    let reply = ferrodfs_proto::storage_req::FileInfoReply::parse(&info).unwrap();
+    assert_eq!(reply.crc32, crc32fast::hash(b"y"));
+    st.stop().await;
+}

@@ -6,9 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferrodfs_proto::auth::Secret;
 use ferrodfs_proto::fields::{validate_group, IpWidth};
 use ferrodfs_proto::stat::Layout;
 use ferrodfs_runtime::config::parse_size;
+use ferrodfs_runtime::guard::AllowHosts;
 use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
 use serde::Deserialize;
 
@@ -77,6 +79,17 @@ pub struct Config {
     pub response_ip_addr_size: IpWidth,
     /// Largest request body accepted; storage reports are the biggest.
     pub max_body_size: u64,
+    /// Shared by every tracker and storage of the cluster: internal
+    /// commands (joins, heartbeats, admin) need it (see
+    /// `ferrodfs_proto::auth`). Required by [`Config::parse`].
+    pub cluster_secret: Option<Secret>,
+    /// Who may connect at all (FastDFS `allow_hosts`).
+    pub allow_hosts: AllowHosts,
+    /// Connections open at once (FastDFS `max_connections`).
+    pub max_connections: usize,
+    /// How long a connection that has not authenticated may stay idle
+    /// or take to send a request (FastDFS `network_timeout`).
+    pub network_timeout: Duration,
 }
 
 impl Default for Config {
@@ -97,6 +110,10 @@ impl Default for Config {
             stat_layout: Layout::Current,
             response_ip_addr_size: IpWidth::V4,
             max_body_size: 1 << 20,
+            cluster_secret: None,
+            allow_hosts: AllowHosts::default(),
+            max_connections: 1024,
+            network_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -128,6 +145,10 @@ struct Raw {
     stat_layout: Option<String>,
     response_ip_addr_size: Option<String>,
     max_body_size: Option<Size>,
+    cluster_secret: Option<String>,
+    allow_hosts: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    network_timeout: Option<f64>,
 }
 
 /// Maps a config word to its value, or says which words are allowed.
@@ -291,7 +312,32 @@ impl Config {
                 format!("{max_body_size} bytes is too small for a storage report (at least 1K)"),
             ));
         }
+        let cluster_secret =
+            match raw.cluster_secret {
+                None => return Err(err(
+                    "cluster_secret",
+                    "is required: every tracker and storage of a cluster holds the same secret \
+                     (`ferrodfs secret` prints a new one)"
+                        .into(),
+                )),
+                Some(s) => Secret::new(&s).map_err(|e| err("cluster_secret", e))?,
+            };
+        let allow_hosts = AllowHosts::parse(&raw.allow_hosts.unwrap_or_default())
+            .map_err(|e| err("allow_hosts", e))?;
+        let max_connections = raw.max_connections.unwrap_or(d.max_connections);
+        if max_connections == 0 {
+            return Err(err("max_connections", "must be at least 1".into()));
+        }
         Ok(Config {
+            cluster_secret: Some(cluster_secret),
+            allow_hosts,
+            max_connections,
+            network_timeout: seconds(
+                file,
+                "network_timeout",
+                raw.network_timeout,
+                d.network_timeout,
+            )?,
             bind,
             port: raw.port.unwrap_or(d.port),
             metrics_listen,
@@ -324,8 +370,10 @@ impl Config {
 mod tests {
     use super::*;
 
+    const SECRET: &str = "cluster_secret = \"0123456789abcdef\"\n";
+
     fn parse(text: &str) -> anyhow::Result<Config> {
-        Config::parse("tracker.toml", text)
+        Config::parse("tracker.toml", &format!("{SECRET}{text}"))
     }
 
     fn error(text: &str) -> String {
@@ -364,6 +412,9 @@ mod tests {
             stat_layout = "legacy"
             response_ip_addr_size = "IPv6"
             max_body_size = "64K"
+            allow_hosts = ["10.0.0.0/8"]
+            max_connections = 10
+            network_timeout = 5
             "#,
         )
         .unwrap();
@@ -379,6 +430,29 @@ mod tests {
         assert_eq!(c.stat_layout, Layout::Legacy);
         assert_eq!(c.response_ip_addr_size, IpWidth::V6);
         assert_eq!(c.max_body_size, 64 << 10);
+        assert!(c.allow_hosts.allows("10.1.2.3".parse().unwrap()));
+        assert!(!c.allow_hosts.allows("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.network_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_cluster_secret_is_required_and_long_enough() {
+        let e = Config::parse("tracker.toml", "port = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("tracker.toml: cluster_secret: is required"),
+            "{e}"
+        );
+        let e = Config::parse("tracker.toml", "cluster_secret = \"abc\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("tracker.toml: cluster_secret: 3 characters is too short"),
+            "{e}"
+        );
+        assert!(parse("").unwrap().cluster_secret.is_some());
     }
 
     #[test]
@@ -428,6 +502,9 @@ mod tests {
             error("check_active_interval = 0").starts_with("tracker.toml: check_active_interval:")
         );
         assert!(error("max_body_size = 10").starts_with("tracker.toml: max_body_size:"));
+        assert!(error("allow_hosts = [\"x\"]").starts_with("tracker.toml: allow_hosts:"));
+        assert!(error("max_connections = 0").starts_with("tracker.toml: max_connections:"));
+        assert!(error("network_timeout = -1").starts_with("tracker.toml: network_timeout:"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! which member sends a new storage its initial copy. The rule is simple
 //! and needs no voting: the leader is the live tracker with the lowest
 //! address among those a tracker can reach. Peers are learned from the
-//! `tracker_servers` lists storages report; each tracker probes them.
+//! `tracker_servers` lists authenticated storages report; each tracker
+//! probes them, and only a peer that proves the cluster secret counts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -76,6 +77,13 @@ impl Peers {
         self.last_seen.get(addr).copied().unwrap_or(0)
     }
 
+    /// Records a peer that answered but could not prove the cluster
+    /// secret (a stranger, or a FastDFS tracker): down at once, so it
+    /// never leads even for a moment.
+    pub fn refused(&mut self, addr: SocketAddr) {
+        self.failures.insert(addr, DOWN_AFTER);
+    }
+
     pub fn reachable(&self, addr: &SocketAddr) -> bool {
         self.failures.get(addr).is_some_and(|&f| f < DOWN_AFTER)
     }
@@ -122,6 +130,14 @@ mod tests {
         p.probed(a("10.0.0.1:22122"), false);
         p.probed(a("10.0.0.1:22122"), false);
         assert!(p.is_leader(), "the lower peer does not answer");
+    }
+
+    #[test]
+    fn a_peer_without_the_cluster_secret_never_leads() {
+        let mut p = Peers::new(Some(a("10.0.0.2:22122")));
+        p.learn(a("10.0.0.1:22122"));
+        p.refused(a("10.0.0.1:22122"));
+        assert!(p.is_leader());
     }
 
     #[test]

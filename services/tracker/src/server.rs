@@ -6,13 +6,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use ferrodfs_proto::auth::{authenticate, AuthError, Secret};
 use ferrodfs_proto::cluster::state;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::io::{read_header, send, ProtoError};
 use ferrodfs_proto::status;
-use ferrodfs_runtime::net::read_exact_acked;
+use ferrodfs_runtime::guard::ConnLimit;
+use ferrodfs_runtime::net::read_body_acked;
 use ferrodfs_runtime::Shutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
 use crate::cluster::{Cluster, Now, Transition};
@@ -21,8 +24,10 @@ use crate::config::Config;
 use crate::leader::Peers;
 use crate::metrics::Metrics;
 
-/// A client that announced a body must deliver it within this time.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest body a connection that has not authenticated may announce:
+/// every FastDFS client request to a tracker is far smaller; only storage
+/// reports (authenticated) are bigger.
+const OPEN_BODY_MAX: u64 = 64 << 10;
 
 /// What every connection task shares.
 pub struct Shared {
@@ -82,19 +87,27 @@ impl Shared {
 }
 
 /// Accepts until shutdown, then waits for the open connections to finish.
+/// At most `max_connections` are open at once; hosts outside
+/// `allow_hosts` are closed at once.
 pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut connections = JoinSet::new();
+    let limit = ConnLimit::new("tracker", shared.cfg.max_connections);
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = accept(&listener, &limit) => match accepted {
+                Ok((stream, peer, permit)) => {
+                    if !shared.cfg.allow_hosts.allows(peer.ip()) {
+                        tracing::warn!(%peer, "connection refused: not in allow_hosts");
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().ok();
                     let shared = shared.clone();
                     let shutdown = shutdown.clone();
                     connections.spawn(async move {
-                        if let Err(e) = connection(stream, local, &shared, shutdown).await {
+                        let _permit = permit;
+                        if let Err(e) = connection(stream, peer, local, &shared, shutdown).await {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
                     });
@@ -110,16 +123,26 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdow
     while connections.join_next().await.is_some() {}
 }
 
+async fn accept(
+    listener: &TcpListener,
+    limit: &ConnLimit,
+) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = limit.acquire().await;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, permit))
+}
+
 /// Serves one connection: many requests until QUIT, EOF, a broken frame
 /// or shutdown. An error reply keeps the connection open, as FastDFS's
 /// tracker does: pooled clients reuse it for their next call.
 async fn connection(
     mut stream: TcpStream,
+    peer: SocketAddr,
     local: Option<SocketAddr>,
     shared: &Shared,
     mut shutdown: Shutdown,
 ) -> Result<(), ProtoError> {
-    let mut session = Session::default();
+    let mut session = Session::new(Some(peer.ip()));
     let result = serve_requests(&mut stream, local, shared, &mut session, &mut shutdown).await;
     if let Some(id) = session.storage {
         let mut cluster = shared.cluster();
@@ -136,10 +159,23 @@ async fn serve_requests(
     session: &mut Session,
     shutdown: &mut Shutdown,
 ) -> Result<(), ProtoError> {
+    let timeout = shared.cfg.network_timeout;
     loop {
+        // A connection that has not authenticated gets `network_timeout`
+        // to send each whole request, idle time included; trackers and
+        // storages keep theirs open between heartbeats.
+        let trusted = session.auth.is_done();
+        let max_body = if trusted {
+            shared.cfg.max_body_size
+        } else {
+            shared.cfg.max_body_size.min(OPEN_BODY_MAX)
+        };
         let header = tokio::select! {
             _ = shutdown.wait() => return Ok(()),
-            h = read_header(stream, shared.cfg.max_body_size) => h,
+            h = read_header(stream, max_body) => h,
+            _ = tokio::time::sleep(timeout), if !trusted => {
+                return Err(ProtoError::Io(std::io::ErrorKind::TimedOut.into()));
+            }
         };
         let header = match header {
             Ok(Some(h)) => h,
@@ -151,13 +187,15 @@ async fn serve_requests(
             }
             Err(e) => return Err(e),
         };
-        let mut body = vec![0u8; header.pkg_len as usize];
-        tokio::time::timeout(BODY_TIMEOUT, read_exact_acked(stream, &mut body))
+        let body = tokio::time::timeout(timeout, read_body_acked(stream, header.pkg_len))
             .await
             .map_err(|_| ProtoError::Io(std::io::ErrorKind::TimedOut.into()))??;
         // Peers named by a joining storage count before its join is
         // answered, so a tracker that just started does not decide alone.
-        if let (Some(local), ferrodfs_proto::cmd::STORAGE_JOIN) = (local, header.cmd) {
+        // Only an authenticated storage names them.
+        if let (Some(local), ferrodfs_proto::cmd::STORAGE_JOIN, true) =
+            (local, header.cmd, session.auth.is_done())
+        {
             if let Ok(r) = serde_json::from_slice::<ferrodfs_proto::cluster::StorageReport>(&body) {
                 shared.learn_trackers(local, &r.trackers).await;
             }
@@ -225,10 +263,15 @@ pub async fn expiry_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
 /// How often peer trackers are probed.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 
-/// Probes every known peer tracker (ACTIVE_TEST) until shutdown, keeping
-/// the leader view current; logs when the leadership moves.
+/// Probes every known peer tracker (authenticated ACTIVE_TEST) until
+/// shutdown, keeping the leader view current; logs when the leadership
+/// moves, and once when a peer cannot prove the cluster secret.
 pub async fn peer_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut leading = shared.peers().is_leader();
+    let mut strangers = std::collections::BTreeSet::new();
+    let Some(secret) = shared.cfg.cluster_secret.clone() else {
+        return;
+    };
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
@@ -236,10 +279,22 @@ pub async fn peer_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
         }
         let known = shared.peers().known();
         for addr in known {
-            let ok = tokio::time::timeout(PROBE_EVERY, probe(addr))
-                .await
-                .is_ok_and(|r| r.is_ok());
-            shared.peers().probed(addr, ok);
+            let r = tokio::time::timeout(PROBE_EVERY, probe(addr, &secret)).await;
+            match r {
+                Ok(Ok(())) => {
+                    if strangers.remove(&addr) {
+                        tracing::info!("tracker {addr} now proves the cluster secret");
+                    }
+                    shared.peers().probed(addr, true);
+                }
+                Ok(Err(Probe::Refused(e))) => {
+                    if strangers.insert(addr) {
+                        tracing::warn!("tracker {addr} is not counted as a peer: {e}");
+                    }
+                    shared.peers().refused(addr);
+                }
+                Ok(Err(Probe::Down)) | Err(_) => shared.peers().probed(addr, false),
+            }
         }
         let (now_leading, leader) = {
             let p = shared.peers();
@@ -256,8 +311,22 @@ pub async fn peer_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
     }
 }
 
-async fn probe(addr: SocketAddr) -> Result<(), ProtoError> {
-    let mut s = TcpStream::connect(addr).await?;
-    ferrodfs_proto::io::call(&mut s, ferrodfs_proto::cmd::ACTIVE_TEST, &[], 0).await?;
+/// Why a probe failed: a peer that is down may come back; one that
+/// answers without the secret is not one of ours.
+enum Probe {
+    Down,
+    Refused(AuthError),
+}
+
+async fn probe(addr: SocketAddr, secret: &Secret) -> Result<(), Probe> {
+    let mut s = TcpStream::connect(addr).await.map_err(|_| Probe::Down)?;
+    match authenticate(&mut s, secret).await {
+        Ok(()) => {}
+        Err(AuthError::Proto(_)) => return Err(Probe::Down),
+        Err(e) => return Err(Probe::Refused(e)),
+    }
+    ferrodfs_proto::io::call(&mut s, ferrodfs_proto::cmd::ACTIVE_TEST, &[], 0)
+        .await
+        .map_err(|_| Probe::Down)?;
     Ok(())
 }

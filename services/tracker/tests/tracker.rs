@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use ferrodfs_proto::auth::{authenticate, Secret};
 use ferrodfs_proto::cluster::{state, BeatReply, PathUsage, StorageReport};
 use ferrodfs_proto::fields::put_fixed;
 use ferrodfs_proto::file_id::{FileInfo, Source};
@@ -12,6 +13,7 @@ use ferrodfs_proto::io::{call, read_header, send, ProtoError};
 use ferrodfs_proto::stat::{GroupStat, StorageStat};
 use ferrodfs_proto::tracker_req::{FetchTarget, StoreTarget};
 use ferrodfs_proto::{cmd, status};
+use ferrodfs_runtime::net::connect_from;
 use ferrodfs_runtime::shutdown::ShutdownTrigger;
 use ferrodfs_runtime::Shutdown;
 use ferrodfs_tracker::{start, Config, Tracker};
@@ -19,9 +21,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const MAX_REPLY: u64 = 1 << 20;
+const SECRET: &str = "test-cluster-secret-0123456789";
+
+fn secret() -> Secret {
+    Secret::new(SECRET).unwrap()
+}
 
 async fn tracker(extra: &str) -> (Tracker, ShutdownTrigger) {
-    let text = format!("bind = \"127.0.0.1\"\nport = 0\n{extra}");
+    let text = format!("bind = \"127.0.0.1\"\nport = 0\ncluster_secret = \"{SECRET}\"\n{extra}");
     let cfg = Config::parse("tracker.toml", &text).unwrap();
     let (trigger, shutdown) = Shutdown::new();
     (start(cfg, shutdown).await.unwrap(), trigger)
@@ -55,11 +62,13 @@ struct FakeStorage {
 }
 
 impl FakeStorage {
+    /// Joins from the report's own address, after the cluster handshake,
+    /// as a real storage does.
     async fn join(addr: SocketAddr, report: StorageReport) -> FakeStorage {
-        let mut s = FakeStorage {
-            conn: TcpStream::connect(addr).await.unwrap(),
-            report,
-        };
+        let from = report.ip.parse().unwrap();
+        let mut conn = connect_from(&addr.to_string(), from).await.unwrap();
+        authenticate(&mut conn, &secret()).await.unwrap();
+        let mut s = FakeStorage { conn, report };
         let reply = s.send(cmd::STORAGE_JOIN).await.unwrap();
         assert_eq!(reply.status, state::ACTIVE);
         s
@@ -464,6 +473,7 @@ async fn malformed_requests_get_einval_and_the_tracker_keeps_serving() {
         Err(status::EINVAL)
     );
     let mut join = client(t.local_addr()).await;
+    authenticate(&mut join, &secret()).await.unwrap();
     assert_eq!(
         query(&mut join, cmd::STORAGE_JOIN, b"{not json").await,
         Err(status::EINVAL)
@@ -550,14 +560,14 @@ async fn a_lone_tracker_names_itself_leader_and_serves_the_6_16_cluster_stats() 
     assert_eq!(trackers[0].host, t.local_addr().to_string());
     assert!(trackers[0].is_leader && trackers[0].is_active);
 
-    let mut s = FakeStorage::join(t.local_addr(), report("group1", "10.0.0.11", &[500])).await;
+    let mut s = FakeStorage::join(t.local_addr(), report("group1", "127.0.0.31", &[500])).await;
     s.beat().await;
     let body = call(&mut c, cmd::STORAGE_CLUSTER_STAT, &[0, 0, 0, 0], MAX_REPLY)
         .await
         .unwrap();
     let storages = ferrodfs_proto::monitor::StorageClusterReply::parse(&body).unwrap();
     assert_eq!(storages.storages.len(), 1);
-    assert_eq!(storages.storages[0].host, "10.0.0.11:23000");
+    assert_eq!(storages.storages[0].host, "127.0.0.31:23000");
     let body = call(&mut c, cmd::STORAGE_VOLUME_STAT, &[0, 0, 0, 0], MAX_REPLY)
         .await
         .unwrap();

@@ -18,6 +18,10 @@ pub enum Op {
     Download,
     Delete,
     Mixed,
+    /// A new connection to the first tracker per op, answered ACTIVE_TEST.
+    Connect,
+    /// The same with the cluster handshake first (needs the secret).
+    AuthConnect,
 }
 
 #[derive(clap::Args, Debug)]
@@ -135,7 +139,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     });
 
     let prepare = match a.op {
-        Op::Upload => 0,
+        Op::Upload | Op::Connect | Op::AuthConnect => 0,
         Op::Download | Op::Mixed => a.files.max(1),
         Op::Delete => a.count,
     };
@@ -229,6 +233,14 @@ fn pick(rng: &mut impl Rng, mix: [u32; 3]) -> Op {
 /// Runs one operation; returns whether it succeeded.
 async fn one_op(s: &Shared, op: Op, rng: &mut impl Rng) -> bool {
     let r: Result<u64, String> = match op {
+        Op::Connect | Op::AuthConnect => {
+            let tracker = &s.client.config().trackers[0];
+            s.client
+                .connect_and_test(tracker, op == Op::AuthConnect)
+                .await
+                .map(|_| 0)
+                .map_err(|e| e.to_string())
+        }
         Op::Upload => match s
             .client
             .upload(&s.data, "bin", s.group.as_deref(), UploadKind::Normal)

@@ -22,6 +22,14 @@ pub struct Conn {
     /// Tracker address, repeatable; overrides the config file.
     #[arg(short = 't', long = "tracker")]
     pub trackers: Vec<String>,
+    /// The cluster secret, for admin commands (deleting a storage or a
+    /// group); overrides `cluster_secret` in the config file.
+    #[arg(
+        long = "cluster-secret",
+        env = "FERRODFS_CLUSTER_SECRET",
+        hide_env_values = true
+    )]
+    pub cluster_secret: Option<String>,
 }
 
 impl Conn {
@@ -49,6 +57,12 @@ impl Conn {
             };
             ClientConfig::load(&path).map_err(anyhow::Error::msg)?
         };
+        let mut cfg = cfg;
+        if let Some(s) = &self.cluster_secret {
+            let secret = ferrodfs_proto::auth::Secret::new(s)
+                .map_err(|e| anyhow::anyhow!("--cluster-secret: {e}"))?;
+            cfg.cluster_secret = Some(secret);
+        }
         Ok(Client::new(cfg))
     }
 }

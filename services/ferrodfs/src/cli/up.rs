@@ -70,14 +70,54 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         .map(|ip| format!("{ip}:{}", a.tracker_port))
         .collect();
 
+    let secret = cluster_secret(&dir)?;
     let mut daemons = Vec::new();
-    let started = start_all(&exe, &dir, &a, &trackers, &mut daemons).await;
+    let started = start_all(&exe, &dir, &a, &trackers, &secret, &mut daemons).await;
     let result = match started {
-        Ok(()) => serve(&dir, &a, &trackers, &mut daemons).await,
+        Ok(()) => serve(&dir, &a, &trackers, &secret, &mut daemons).await,
         Err(e) => Err(e),
     };
     stop_all(&mut daemons).await;
     result
+}
+
+/// Writes a file that holds the cluster secret: owner-only permissions.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    // A file left by an older run keeps its mode on open: set it.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    Ok(())
+}
+
+/// The cluster's secret: made on the first run and kept in
+/// `<dir>/cluster.secret` (readable by the owner only), so a restarted
+/// local cluster keeps its data and its secret.
+fn cluster_secret(dir: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("cluster.secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim().to_string();
+        ferrodfs_proto::auth::Secret::new(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok(text);
+    }
+    let secret = ferrodfs_proto::auth::Secret::generate();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("create {}", path.display()))?;
+    std::io::Write::write_all(&mut f, format!("{secret}\n").as_bytes())?;
+    Ok(secret)
 }
 
 async fn start_all(
@@ -85,13 +125,15 @@ async fn start_all(
     dir: &Path,
     a: &UpArgs,
     trackers: &[String],
+    secret: &str,
     daemons: &mut Vec<Daemon>,
 ) -> anyhow::Result<()> {
     for (i, ip) in TRACKERS.iter().enumerate() {
         let name = format!("tracker{}", i + 1);
         let cfg = format!(
             "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:9122\"\nbase_path = \"{base}\"\n\
-             check_active_interval = {check}\nstat_layout = \"{layout}\"\n",
+             check_active_interval = {check}\nstat_layout = \"{layout}\"\n\
+             cluster_secret = \"{secret}\"\n",
             port = a.tracker_port,
             layout = a.stat_layout,
             base = dir.join(&name).display(),
@@ -108,7 +150,7 @@ async fn start_all(
             "group_name = \"{group}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\n\
              metrics_listen = \"{ip}:9123\"\nbase_path = \"{base}\"\nstore_paths = [\"{store}\"]\n\
              tracker_servers = [{trackers}]\nheart_beat_interval = {HEART_BEAT_SECS}\n\
-             http_port = {http}\n",
+             http_port = {http}\ncluster_secret = \"{secret}\"\n",
             port = a.storage_port,
             http = a.http_port,
             base = base.display(),
@@ -156,7 +198,7 @@ async fn start_all(
 
 fn spawn(exe: &Path, dir: &Path, name: &str, role: &str, cfg: &str) -> anyhow::Result<Daemon> {
     let cfg_path = dir.join(format!("{name}.toml"));
-    std::fs::write(&cfg_path, cfg)?;
+    write_private(&cfg_path, cfg)?;
     let log = dir.join("logs").join(format!("{name}.log"));
     let out = std::fs::File::create(&log)?;
     let mut cmd = Command::new(exe);
@@ -231,6 +273,7 @@ async fn serve(
     dir: &Path,
     a: &UpArgs,
     trackers: &[String],
+    secret: &str,
     daemons: &mut [Daemon],
 ) -> anyhow::Result<()> {
     let conf = dir.join("client.conf");
@@ -238,7 +281,10 @@ async fn serve(
     for t in trackers {
         text.push_str(&format!("tracker_server = {t}\n"));
     }
-    std::fs::write(&conf, text)?;
+    text.push_str(&format!(
+        "# ferrodfs: admin commands (delete a storage or group) prove this\ncluster_secret = {secret}\n"
+    ));
+    write_private(&conf, &text)?;
     let client = Client::new(ClientConfig::load(&conf).map_err(anyhow::Error::msg)?);
 
     let demo = dir.join("hello.txt");

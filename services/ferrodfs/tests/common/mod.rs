@@ -15,6 +15,8 @@ use ferrodfs_proto::cluster::state;
 pub const BIN: &str = env!("CARGO_BIN_EXE_ferrodfs");
 pub const HEART_BEAT: &str = "0.3";
 pub const CHECK_ACTIVE: &str = "1.5";
+/// The cluster secret every daemon of a test cluster shares.
+pub const SECRET: &str = "test-cluster-secret-0123456789";
 
 static NEXT_NET: AtomicU32 = AtomicU32::new(0);
 
@@ -169,7 +171,8 @@ impl Cluster {
             let metrics = free_port(&ip);
             let cfg = format!(
                 "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
-                 base_path = \"{}\"\ncheck_active_interval = {CHECK_ACTIVE}\n{tracker_extra}\n",
+                 base_path = \"{}\"\ncheck_active_interval = {CHECK_ACTIVE}\n\
+                 cluster_secret = \"{SECRET}\"\n{tracker_extra}\n",
                 c.dir.path().join(format!("tracker{i}")).display()
             );
             let d = Daemon::start(
@@ -202,7 +205,8 @@ impl Cluster {
             .collect();
         let cfg = format!(
             "group_name = \"{}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
-             base_path = \"{}\"\nstore_paths = [\"{}\"]\ntracker_servers = [{}]\nheart_beat_interval = {HEART_BEAT}\n{}\n",
+             base_path = \"{}\"\nstore_paths = [\"{}\"]\ntracker_servers = [{}]\nheart_beat_interval = {HEART_BEAT}\n\
+             cluster_secret = \"{SECRET}\"\n{}\n",
             spec.group,
             base.display(),
             store.display(),
@@ -228,13 +232,15 @@ impl Cluster {
         let mut cfg = ClientConfig::new(self.tracker_addrs());
         cfg.connect_timeout = Duration::from_secs(2);
         cfg.network_timeout = Duration::from_secs(10);
+        cfg.cluster_secret = Some(ferrodfs_proto::auth::Secret::new(SECRET).unwrap());
         Client::new(cfg)
     }
 
     /// A FastDFS-format client.conf for this cluster.
     pub fn client_conf(&self) -> PathBuf {
         let p = self.dir.path().join("client.conf");
-        let mut text = String::from("connect_timeout = 2\nnetwork_timeout = 10\n");
+        let mut text =
+            format!("connect_timeout = 2\nnetwork_timeout = 10\ncluster_secret = {SECRET}\n");
         for t in self.tracker_addrs() {
             text.push_str(&format!("tracker_server = {t}\n"));
         }

@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::ctx::Ctx;
+use crate::server::Conn;
 use crate::store::disk_status;
 
 /// Non-streaming bodies (delete, metadata, queries) must fit in this; FastDFS
@@ -59,13 +60,20 @@ pub(crate) fn meta_path(data: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Size and CRC32 of what is left to read in `f` (blocking: call it from
-/// spawn_blocking), for names that do not carry the content's CRC.
-pub(crate) fn size_and_crc(f: &mut std::fs::File) -> io::Result<(u64, u32)> {
+/// spawn_blocking), for names that do not carry the content's CRC. Once
+/// `cancel` is set it stops with `Interrupted`.
+pub(crate) fn size_and_crc(
+    f: &mut std::fs::File,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+) -> io::Result<(u64, u32)> {
     use std::io::Read;
     let mut h = crc32fast::Hasher::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; CHUNK];
     loop {
+        if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
         let n = f.read(&mut buf)?;
         if n == 0 {
             return Ok((size, h.finalize()));
@@ -121,14 +129,19 @@ impl<'a> Request<'a> {
     }
 
     /// Reads exactly `n` body bytes; EINVAL if the body is shorter.
+    /// The buffer grows with what arrives: a declared length costs no
+    /// memory before its bytes are here.
     pub async fn read(&mut self, n: u64) -> Result<Vec<u8>, CmdError> {
         if n > self.remaining || n > SMALL_BODY_MAX {
             return Err(CmdError::Status(status::EINVAL));
         }
-        let mut buf = vec![0u8; n as usize];
-        let mut got = 0;
-        while got < buf.len() {
-            got += self.read_some(&mut buf[got..]).await?;
+        let n = n as usize;
+        let mut buf = Vec::with_capacity(n.min(CHUNK));
+        while buf.len() < n {
+            let start = buf.len();
+            buf.resize(start + (n - start).min(CHUNK), 0);
+            let got = self.read_some(&mut buf[start..]).await?;
+            buf.truncate(start + got);
         }
         Ok(buf)
     }
@@ -200,8 +213,38 @@ impl<'a> Request<'a> {
 }
 
 /// Runs one request. `Ok` carries the file bytes moved, for the stats.
-pub(crate) async fn dispatch(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn dispatch(
+    ctx: &Ctx,
+    req: &mut Request<'_>,
+    conn: &mut Conn,
+) -> Result<u64, CmdError> {
     match req.header.cmd {
+        cmd::AUTH_HELLO => {
+            let body = req.read_all().await?;
+            let reply = conn.auth.hello(Some(&ctx.cfg.cluster_secret), &body)?;
+            req.reply(&reply).await?;
+            Ok(0)
+        }
+        cmd::AUTH_PROOF => {
+            let body = req.read_all().await?;
+            if let Err(st) = conn.auth.proof(Some(&ctx.cfg.cluster_secret), &body) {
+                tracing::warn!(
+                    "{} failed cluster authentication: its cluster_secret differs",
+                    conn.peer
+                );
+                return Err(st.into());
+            }
+            req.reply(&[]).await?;
+            Ok(0)
+        }
+        cmd::SYNC_PUSH if !conn.auth.is_done() => {
+            tracing::warn!(
+                "sync push from {} refused: the connection has not authenticated with the cluster secret",
+                conn.peer
+            );
+            Err(CmdError::Status(status::EACCES))
+        }
+        cmd::SYNC_PUSH => crate::sync::apply::push(ctx, req, conn.peer.ip()).await,
         cmd::UPLOAD_FILE => upload::upload(ctx, req, false).await,
         cmd::UPLOAD_APPENDER_FILE => upload::upload(ctx, req, true).await,
         cmd::UPLOAD_SLAVE_FILE => upload::upload_slave(ctx, req).await,
@@ -214,7 +257,6 @@ pub(crate) async fn dispatch(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
         cmd::SET_METADATA => metadata::set(ctx, req).await,
         cmd::GET_METADATA => metadata::get(ctx, req).await,
         cmd::QUERY_FILE_INFO => query::file_info(ctx, req).await,
-        cmd::SYNC_PUSH => crate::sync::apply::push(ctx, req).await,
         cmd::ACTIVE_TEST => {
             if req.remaining() != 0 {
                 return Err(CmdError::Status(status::EINVAL));

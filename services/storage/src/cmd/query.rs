@@ -1,9 +1,15 @@
 //! QUERY_FILE_INFO (22): size and time from the disk, CRC32 and source
 //! from the name (storage_service.c, storage_server_query_file_info).
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use ferrodfs_proto::file_id::Source;
 use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{FileInfoReply, GroupName};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 
 use super::{check_group, disk, size_and_crc, CmdError, Request};
 use crate::ctx::Ctx;
@@ -12,8 +18,47 @@ use crate::ctx::Ctx;
 /// computed for appender and slave files.
 const NO_CRC32: u8 = 1;
 
-fn crc_of(path: &std::path::Path) -> std::io::Result<u32> {
-    Ok(size_and_crc(&mut std::fs::File::open(path)?)?.1)
+/// CRC computations running at once: each may read a whole (large,
+/// perhaps sparse) appender file, so a flood of queries cannot take every
+/// core or every blocking thread.
+static CRC_SLOTS: Semaphore = Semaphore::const_new(2);
+
+/// The CRC32 of a whole file, read off the runtime; stops early (with
+/// `Interrupted`) once `cancel` is set.
+fn crc_of(path: &std::path::Path, cancel: &AtomicBool) -> std::io::Result<u32> {
+    let mut f = std::fs::File::open(path)?;
+    Ok(size_and_crc(&mut f, Some(cancel))?.1)
+}
+
+/// Resolves when the client has closed its side (or the socket failed);
+/// a client that already sent its next request is still there.
+async fn client_left(stream: &TcpStream) {
+    let mut b = [0u8; 1];
+    match stream.peek(&mut b).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+/// The CRC of an appender or slave file, computed for as long as the
+/// client waits for it.
+async fn crc_while_connected(req: &mut Request<'_>, path: PathBuf) -> Result<u32, CmdError> {
+    let _slot = CRC_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| CmdError::Status(status::EIO))?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let task = tokio::task::spawn_blocking({
+        let cancel = cancel.clone();
+        move || crc_of(&path, &cancel)
+    });
+    tokio::select! {
+        r = task => r.map_err(|_| CmdError::Status(status::EIO))?.map_err(disk),
+        _ = client_left(req.stream()) => {
+            cancel.store(true, Ordering::Relaxed);
+            Err(CmdError::Conn(std::io::ErrorKind::ConnectionAborted.into()))
+        }
+    }
 }
 
 pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
@@ -37,10 +82,7 @@ pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, C
     } else if flags & NO_CRC32 != 0 {
         0
     } else {
-        tokio::task::spawn_blocking(move || crc_of(&path))
-            .await
-            .map_err(|_| CmdError::Status(status::EIO))?
-            .map_err(disk)?
+        crc_while_connected(req, path).await?
     };
     let source_ip = match info.source {
         Source::Ip(ip) => ip.to_string(),

@@ -28,7 +28,7 @@ fn regular_size_and_crc(path: &Path) -> Result<(u64, u32), CmdError> {
     if !f.metadata().map_err(disk)?.is_file() {
         return Err(CmdError::Status(status::EINVAL));
     }
-    size_and_crc(&mut f).map_err(disk)
+    size_and_crc(&mut f, None).map_err(disk)
 }
 
 /// Renames the metadata file along with the data file, if there is one;

@@ -33,6 +33,8 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, shutdown: Shutdo
         listener,
         shutdown.clone(),
         grace,
+        ferrodfs_runtime::guard::ConnLimit::new("storage http", ctx.cfg.max_connections),
+        None,
         |stream, peer| connection(ctx.clone(), metrics.clone(), stream, peer, shutdown.clone()),
     )
     .await
@@ -90,13 +92,16 @@ async fn connection(
 struct Refused(u16);
 
 /// Reads until a whole head is buffered. `Ok(None)`: the client closed,
-/// idled past the timeout, or shutdown began between requests.
+/// idled past the timeout, or shutdown began between requests. The whole
+/// head (idle time before it included) must arrive within `timeout`: a
+/// client trickling a byte at a time cannot hold the connection.
 async fn read_head(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     timeout: Duration,
     shutdown: &mut Shutdown,
 ) -> Result<Option<RequestHead>, Refused> {
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if !buf.is_empty() {
             match parse_head(buf) {
@@ -117,7 +122,7 @@ async fn read_head(
         let mut limited = (&mut *buf).limit(room);
         let n = tokio::select! {
             _ = shutdown.wait(), if idle => return Ok(None),
-            r = tokio::time::timeout(timeout, stream.read_buf(&mut limited)) => match r {
+            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut limited)) => match r {
                 Ok(Ok(n)) => n,
                 Ok(Err(_)) => return Ok(None),
                 Err(_) if idle => return Ok(None),

@@ -3,8 +3,10 @@
 //! catches up, a request here is fetched from the source and streamed
 //! back (`response_mode = "proxy"`) or answered with a 302 to it
 //! (`"redirect"`), as fastdfs-nginx-module does. The source's HTTP port
-//! is the one it reported to the trackers; this storage's own when the
-//! trackers have not named it.
+//! is the one it reported to the trackers; this storage's own when it
+//! reported none. Only a current member of the group is ever contacted:
+//! the source IP inside a file ID is what a client claims, and a forged
+//! one must not make this storage fetch from (or probe) any other host.
 
 use std::net::Ipv4Addr;
 
@@ -36,13 +38,19 @@ const RELAYED: &[(&str, &str)] = &[
     ("location", "Location"),
 ];
 
-/// The HTTP port of the member at `ip`, or `fallback` when the trackers
-/// have not listed it (or listed no HTTP port).
-pub(crate) fn http_port_of(members: &[Member], ip: Ipv4Addr, fallback: u16) -> u16 {
+/// The HTTP port of the member at `ip` (`fallback` when it listed none);
+/// `None` when `ip` is no member of the group as the trackers list it.
+pub(crate) fn http_port_of(members: &[Member], ip: Ipv4Addr, fallback: u16) -> Option<u16> {
     members
         .iter()
-        .find(|m| m.ip.parse::<Ipv4Addr>() == Ok(ip) && m.http_port != 0)
-        .map_or(fallback, |m| m.http_port)
+        .find(|m| m.ip.parse::<Ipv4Addr>() == Ok(ip))
+        .map(|m| {
+            if m.http_port != 0 {
+                m.http_port
+            } else {
+                fallback
+            }
+        })
 }
 
 /// The path and query to ask the source for, marked as a
@@ -71,6 +79,14 @@ pub(crate) async fn serve(
     let port = {
         let members = ctx.members.read().unwrap_or_else(|e| e.into_inner());
         http_port_of(&members, ip, ctx.cfg.http_port)
+    };
+    let Some(port) = port else {
+        tracing::debug!(
+            "http: {} names source {ip}, no member of {}: not fetched",
+            target.path,
+            ctx.cfg.group_name
+        );
+        return missing();
     };
     let path = source_path(&target.path, &target.query);
     match ctx.cfg.http.response_mode {
@@ -180,16 +196,16 @@ mod tests {
     fn the_source_port_comes_from_the_members_list() {
         let members = [member("10.0.0.1", 8080), member("10.0.0.2", 0)];
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(http_port_of(&members, ip("10.0.0.1"), 8888), 8080);
+        assert_eq!(http_port_of(&members, ip("10.0.0.1"), 8888), Some(8080));
         assert_eq!(
             http_port_of(&members, ip("10.0.0.2"), 8888),
-            8888,
+            Some(8888),
             "no port listed"
         );
         assert_eq!(
             http_port_of(&members, ip("10.0.0.3"), 8888),
-            8888,
-            "not listed"
+            None,
+            "not a member: never contacted"
         );
     }
 

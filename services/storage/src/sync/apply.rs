@@ -8,6 +8,7 @@
 //! can later send a full copy but never pushes it back.
 
 use std::io::SeekFrom;
+use std::net::IpAddr;
 
 use ferrodfs_proto::file_id::LogicalName;
 use ferrodfs_proto::status;
@@ -21,15 +22,17 @@ use crate::ctx::Ctx;
 /// Contents up to this size are received in memory, then written at once.
 const SMALL_FILE: u64 = 1 << 20;
 
-/// Handles one push: applies its record (if any), then takes note of the
-/// sender's progress. Replies only once the change is on disk and logged.
-pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+/// Handles one push from `peer` (an authenticated connection): applies
+/// its record (if any), then takes note of the sender's progress.
+/// Replies only once the change is on disk and logged.
+pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>, peer: IpAddr) -> Result<u64, CmdError> {
     let prefix: [u8; 8] = req.read(8).await?.try_into().expect("8 bytes");
     let len = PushHeader::len_of(&prefix)?;
     let head = PushHeader::parse(&req.read(len).await?)?;
     if head.group != ctx.cfg.group_name || head.content_len != req.remaining() {
         return Err(CmdError::Status(status::EINVAL));
     }
+    check_sender(ctx, &head, peer)?;
     let mut applied = 0;
     if !head.record.is_empty() {
         let rec = Record::parse(&head.record).ok_or(CmdError::Status(status::EINVAL))?;
@@ -38,6 +41,25 @@ pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdErr
     ctx.sync_received(&head);
     req.reply(&[]).await?;
     Ok(applied)
+}
+
+/// Only a current member of this group, pushing in its own name from its
+/// own address, may change what this storage holds.
+fn check_sender(ctx: &Ctx, head: &PushHeader, peer: IpAddr) -> Result<(), CmdError> {
+    let is_member = ctx.is_member(&peer.to_string());
+    if head.from == peer.to_string() && is_member && peer != IpAddr::V4(ctx.cfg.ip) {
+        return Ok(());
+    }
+    tracing::warn!(
+        "sync push from {peer} (in the name of {}) refused: {}",
+        head.from,
+        if is_member {
+            "it pushes in another member's name"
+        } else {
+            "not a current member of this group"
+        }
+    );
+    Err(CmdError::Status(status::EACCES))
 }
 
 async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, CmdError> {

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ferrodfs_proto::auth::authenticate;
 use ferrodfs_proto::file_id::LogicalName;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::io::{read_response_header, send, ProtoError};
 use ferrodfs_proto::sync::PushHeader;
 use ferrodfs_proto::{cmd, status};
+use ferrodfs_runtime::net::connect_from;
 use ferrodfs_runtime::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -153,11 +155,19 @@ impl Worker {
     async fn session(&mut self) -> anyhow::Result<()> {
         let addr = self.key.clone();
         let timeout = self.ctx.cfg.network_timeout;
-        let mut stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+        let from = self.ctx.cfg.source_ip();
+        let mut stream = tokio::time::timeout(timeout, connect_from(&addr, from))
             .await
             .context("connect timed out")?
             .with_context(|| format!("connect to {addr}"))?;
         let _ = stream.set_nodelay(true);
+        tokio::time::timeout(
+            timeout,
+            authenticate(&mut stream, &self.ctx.cfg.cluster_secret),
+        )
+        .await
+        .context("cluster authentication timed out")?
+        .with_context(|| format!("cluster authentication with {addr}"))?;
         let mut binlog = self.ctx.binlog.watch();
         let mut last_progress: Option<(Instant, i64)> = None;
         loop {

@@ -13,6 +13,31 @@ use ferrodfs_storage::{start, Config, Storage};
 use tokio::net::TcpStream;
 
 pub const GROUP: &str = "group1";
+/// The cluster secret of test storages and the fake trackers they join.
+pub const SECRET: &str = "test-cluster-secret-0123456789";
+
+/// A fake tracker's side of the cluster handshake: answers `cmd` if it is
+/// one of the two authentication commands (then `true`).
+pub async fn answer_auth(
+    s: &mut TcpStream,
+    auth: &mut ferrodfs_proto::auth::ServerAuth,
+    command: u8,
+    body: &[u8],
+) -> bool {
+    let secret = ferrodfs_proto::auth::Secret::new(SECRET).unwrap();
+    let r = match command {
+        cmd::AUTH_HELLO => auth.hello(Some(&secret), body),
+        cmd::AUTH_PROOF => auth.proof(Some(&secret), body).map(|_| Vec::new()),
+        _ => return false,
+    };
+    let (st, body) = match r {
+        Ok(b) => (status::OK, b),
+        Err(e) => (e, Vec::new()),
+    };
+    let h = ferrodfs_proto::header::Header::response(st, body.len() as u64);
+    ferrodfs_proto::io::send(s, h, &body).await.unwrap();
+    true
+}
 
 pub struct TestStorage {
     pub dir: tempfile::TempDir,
@@ -37,6 +62,7 @@ pub fn config_text(dir: &std::path::Path, extra: &str) -> String {
     };
     format!(
         "group_name = '{GROUP}'\nbind = '127.0.0.1'\nport = 0\nheart_beat_interval = 0.2\n\
+         cluster_secret = '{SECRET}'\n\
          {reserved}\n{http_port}\nbase_path = {:?}\nstore_paths = [{:?}, {:?}]\n{extra}\n",
         dir.join("base").display().to_string(),
         dir.join("m0").display().to_string(),

@@ -10,6 +10,9 @@ mod params;
 mod storage;
 mod store;
 
+use std::net::IpAddr;
+
+use ferrodfs_proto::auth::ServerAuth;
 use ferrodfs_proto::{cmd, status};
 
 use crate::cluster::{Cluster, Now, Transition};
@@ -49,10 +52,48 @@ impl From<Result<Vec<u8>, u8>> for Reply {
     }
 }
 
-/// Per-connection state: the join a storage made on this connection.
-#[derive(Debug, Default)]
+/// Per-connection state: where it comes from, whether it proved the
+/// cluster secret, and the join a storage made on it.
+#[derive(Debug)]
 pub struct Session {
     pub storage: Option<u64>,
+    /// The connection's remote address: a storage's identity is checked
+    /// against it, never taken from what its report claims.
+    pub peer: Option<IpAddr>,
+    pub auth: ServerAuth,
+}
+
+impl Session {
+    pub fn new(peer: Option<IpAddr>) -> Session {
+        Session {
+            storage: None,
+            peer,
+            auth: ServerAuth::default(),
+        }
+    }
+
+    /// A session that already authenticated, from nowhere in particular.
+    #[cfg(test)]
+    pub fn authenticated() -> Session {
+        Session {
+            auth: ServerAuth::Done,
+            ..Session::new(None)
+        }
+    }
+
+    /// Where the connection comes from, for log lines.
+    pub fn from(&self) -> String {
+        self.peer.map_or_else(|| "?".into(), |p| p.to_string())
+    }
+}
+
+/// Commands only an authenticated connection may send: storages joining
+/// and reporting, and cluster administration.
+fn is_internal(command: u8) -> bool {
+    matches!(
+        command,
+        cmd::STORAGE_JOIN | cmd::STORAGE_BEAT | cmd::DELETE_STORAGE | cmd::DELETE_GROUP
+    )
 }
 
 /// What a request did, for the shell to send, log and count.
@@ -78,8 +119,30 @@ pub struct Ctx<'a> {
 
 /// Runs one request.
 pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) -> Outcome {
+    if is_internal(command) && !session.auth.is_done() {
+        tracing::warn!(
+            "{} from {} refused: the connection has not authenticated with the cluster secret",
+            name(command),
+            session.from()
+        );
+        return Outcome::Reply(Reply::error(status::EACCES));
+    }
     let reply = match command {
         cmd::QUIT => return Outcome::Quit,
+        cmd::AUTH_HELLO => session
+            .auth
+            .hello(ctx.cfg.cluster_secret.as_ref(), body)
+            .into(),
+        cmd::AUTH_PROOF => {
+            let r = session.auth.proof(ctx.cfg.cluster_secret.as_ref(), body);
+            if r.is_err() {
+                tracing::warn!(
+                    "{} failed cluster authentication: its cluster_secret differs",
+                    session.from()
+                );
+            }
+            r.map(|_| Vec::new()).into()
+        }
         cmd::ACTIVE_TEST if body.is_empty() => Reply::ok(Vec::new()),
         cmd::QUERY_STORE_WITHOUT_GROUP_ONE
         | cmd::QUERY_STORE_WITH_GROUP_ONE
@@ -112,6 +175,8 @@ pub fn name(command: u8) -> &'static str {
     match command {
         cmd::QUIT => "quit",
         cmd::ACTIVE_TEST => "active_test",
+        cmd::AUTH_HELLO => "auth_hello",
+        cmd::AUTH_PROOF => "auth_proof",
         cmd::QUERY_STORE_WITHOUT_GROUP_ONE => "query_store_one",
         cmd::QUERY_STORE_WITH_GROUP_ONE => "query_store_group_one",
         cmd::QUERY_STORE_WITHOUT_GROUP_ALL => "query_store_all",
@@ -165,7 +230,7 @@ pub(crate) mod tests {
             transitions: Vec::new(),
             peers,
         };
-        match handle(&mut ctx, &mut Session::default(), command, body) {
+        match handle(&mut ctx, &mut Session::authenticated(), command, body) {
             Outcome::Reply(r) => r,
             Outcome::Quit => panic!("unexpected quit"),
         }
@@ -192,6 +257,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn internal_commands_need_an_authenticated_connection() {
+        let mut c = Cluster::default();
+        let cfg = Config::default();
+        let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
+        for command in [
+            cmd::STORAGE_JOIN,
+            cmd::STORAGE_BEAT,
+            cmd::DELETE_STORAGE,
+            cmd::DELETE_GROUP,
+        ] {
+            let mut ctx = Ctx {
+                cfg: &cfg,
+                cluster: &mut c,
+                now: at(Instant::now(), 0),
+                transitions: Vec::new(),
+                peers: &Peers::new(None),
+            };
+            let mut session = Session::new(Some("10.0.0.1".parse().unwrap()));
+            match handle(&mut ctx, &mut session, command, &json) {
+                Outcome::Reply(r) => assert_eq!(r, Reply::error(status::EACCES), "{command}"),
+                Outcome::Quit => panic!("unexpected quit"),
+            }
+        }
+        assert!(c.group("group1").is_none(), "nothing joined");
+    }
+
+    #[test]
     fn unknown_command_is_einval() {
         let r = run(&mut Cluster::default(), &Config::default(), 250, &[]);
         assert_eq!(r, Reply::error(status::EINVAL));
@@ -209,7 +301,7 @@ pub(crate) mod tests {
             peers: &Peers::new(None),
         };
         assert!(matches!(
-            handle(&mut ctx, &mut Session::default(), cmd::QUIT, &[]),
+            handle(&mut ctx, &mut Session::new(None), cmd::QUIT, &[]),
             Outcome::Quit
         ));
     }

@@ -50,11 +50,33 @@ fn refused(report: &StorageReport, e: ReportError) -> Reply {
     Reply::error(e.status())
 }
 
+/// A storage is who it connects from: a report naming another address
+/// is refused (EPERM), so nobody can join, beat or be evicted in another
+/// storage's name. FastDFS takes the address from the connection too.
+fn check_identity(session: &Session, report: &StorageReport) -> Result<(), Reply> {
+    let Some(peer) = session.peer else {
+        return Ok(());
+    };
+    if report.ip.parse::<std::net::IpAddr>() == Ok(peer) {
+        return Ok(());
+    }
+    tracing::warn!(
+        group = %report.group,
+        "storage report refused: it claims ip {} but connects from {peer} \
+         (set the storage's bind or ip to the address it connects from)",
+        report.ip
+    );
+    Err(Reply::error(status::EPERM))
+}
+
 pub fn join(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
     let report = match parse(body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
+    if let Err(reply) = check_identity(session, &report) {
+        return reply;
+    }
     let (group, ip) = (report.group.clone(), report.ip.clone());
     match ctx.cluster.join(report.clone(), ctx.now) {
         Ok((id, transition)) => {
@@ -75,6 +97,9 @@ pub fn beat(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
         Ok(r) => r,
         Err(reply) => return reply,
     };
+    if let Err(reply) = check_identity(session, &report) {
+        return reply;
+    }
     let (group, ip) = (report.group.clone(), report.ip.clone());
     match ctx.cluster.beat(id, report.clone(), ctx.now) {
         Ok(transition) => {
@@ -120,7 +145,7 @@ mod tests {
     #[test]
     fn join_then_beat_on_one_connection_stays_active() {
         let mut c = Cluster::default();
-        let mut s = Session::default();
+        let mut s = Session::authenticated();
         let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
         assert!(is_active(&send(&mut c, &mut s, cmd::STORAGE_JOIN, &json)));
         assert!(is_active(&send(&mut c, &mut s, cmd::STORAGE_BEAT, &json)));
@@ -129,22 +154,61 @@ mod tests {
     #[test]
     fn only_a_storage_that_is_not_active_can_be_deleted() {
         let mut c = Cluster::default();
-        let mut s = Session::default();
+        let mut s = Session::authenticated();
         let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
         send(&mut c, &mut s, cmd::STORAGE_JOIN, &json);
         let mut body = Vec::new();
         ferrodfs_proto::fields::put_fixed(&mut body, "group1", 16);
         body.extend_from_slice(b"10.0.0.1");
-        let r = send(&mut c, &mut Session::default(), cmd::DELETE_STORAGE, &body);
+        let r = send(
+            &mut c,
+            &mut Session::authenticated(),
+            cmd::DELETE_STORAGE,
+            &body,
+        );
         assert_eq!(r.status, status::EBUSY);
         c.disconnect(s.storage.unwrap());
-        let r = send(&mut c, &mut Session::default(), cmd::DELETE_STORAGE, &body);
+        let r = send(
+            &mut c,
+            &mut Session::authenticated(),
+            cmd::DELETE_STORAGE,
+            &body,
+        );
         assert_eq!(r.status, status::OK);
         assert!(c.group("group1").unwrap().storages.is_empty());
-        let r = send(&mut c, &mut Session::default(), cmd::DELETE_STORAGE, &body);
+        let r = send(
+            &mut c,
+            &mut Session::authenticated(),
+            cmd::DELETE_STORAGE,
+            &body,
+        );
         assert_eq!(r.status, status::ENOENT);
-        let r = send(&mut c, &mut Session::default(), cmd::STORAGE_JOIN, &json);
+        let r = send(
+            &mut c,
+            &mut Session::authenticated(),
+            cmd::STORAGE_JOIN,
+            &json,
+        );
         assert_eq!(r.status, status::EPERM, "it must come back empty");
+    }
+
+    #[test]
+    fn a_storage_claiming_another_address_than_its_connection_is_refused() {
+        let mut c = Cluster::default();
+        let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
+        let mut liar = Session::authenticated();
+        liar.peer = Some("10.0.0.66".parse().unwrap());
+        let r = send(&mut c, &mut liar, cmd::STORAGE_JOIN, &json);
+        assert_eq!(r.status, status::EPERM);
+        assert!(c.group("group1").is_none());
+        let mut honest = Session::authenticated();
+        honest.peer = Some("10.0.0.1".parse().unwrap());
+        assert!(is_active(&send(
+            &mut c,
+            &mut honest,
+            cmd::STORAGE_JOIN,
+            &json
+        )));
     }
 
     #[test]
@@ -152,7 +216,7 @@ mod tests {
         let json = serde_json::to_vec(&report("group1", "10.0.0.1")).unwrap();
         let r = send(
             &mut Cluster::default(),
-            &mut Session::default(),
+            &mut Session::authenticated(),
             cmd::STORAGE_BEAT,
             &json,
         );
@@ -163,7 +227,7 @@ mod tests {
     fn invalid_json_is_einval() {
         let r = send(
             &mut Cluster::default(),
-            &mut Session::default(),
+            &mut Session::authenticated(),
             cmd::STORAGE_JOIN,
             b"{nope",
         );
@@ -175,7 +239,7 @@ mod tests {
         let json = serde_json::to_vec(&report("group_1", "10.0.0.1")).unwrap();
         let r = send(
             &mut Cluster::default(),
-            &mut Session::default(),
+            &mut Session::authenticated(),
             cmd::STORAGE_JOIN,
             &json,
         );
