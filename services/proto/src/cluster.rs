@@ -156,3 +156,100 @@ mod tests {
         assert_eq!(back, r);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary bytes, arbitrary text, and JSON whose keys are this
+    /// module's field names with values of any JSON type.
+    fn json_like() -> impl Strategy<Value = Vec<u8>> {
+        let key = prop_oneof![
+            Just("group"),
+            Just("ip"),
+            Just("port"),
+            Just("status"),
+            Just("members"),
+            Just("init"),
+            Just("member_init"),
+            Just("stats"),
+            Just("store_paths"),
+            Just("synced_until"),
+            Just("done"),
+        ];
+        let value = prop_oneof![
+            Just("null".to_string()),
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u64>().prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            ".{0,10}".prop_map(|s| format!("{s:?}")),
+            Just("[]".to_string()),
+            Just("{}".to_string()),
+            Just("[{\"ip\":1}]".to_string()),
+            Just("{\"a\":{\"done\":\"x\"}}".to_string()),
+        ];
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300),
+            ".{0,300}".prop_map(String::into_bytes),
+            proptest::collection::vec((key, value), 0..6).prop_map(|kv| {
+                let fields: Vec<String> = kv
+                    .into_iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
+                format!("{{{}}}", fields.join(",")).into_bytes()
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_decodes_or_is_refused(b in json_like()) {
+            let _ = serde_json::from_slice::<StorageReport>(&b);
+            let _ = serde_json::from_slice::<BeatReply>(&b);
+            let _ = serde_json::from_slice::<Member>(&b);
+            let _ = serde_json::from_slice::<InitState>(&b);
+        }
+
+        #[test]
+        fn reports_and_replies_round_trip(
+            (group, ip, version) in (".{0,16}", ".{0,40}", ".{0,8}"),
+            (port, http_port, status) in any::<(u16, u16, u8)>(),
+            paths in proptest::collection::vec(any::<(i64, i64)>(), 0..3),
+            synced in proptest::collection::btree_map(".{0,15}", any::<i64>(), 0..3),
+            init in proptest::option::of(any::<(bool, bool, i64)>()),
+        ) {
+            let init = init.map(|(done, receiving, sync_until)| InitState {
+                done,
+                sync_src: Some(ip.clone()),
+                sync_until,
+                receiving,
+            });
+            let r = StorageReport {
+                group,
+                ip: ip.clone(),
+                port,
+                http_port,
+                version,
+                store_paths: paths
+                    .into_iter()
+                    .map(|(total_mb, free_mb)| PathUsage { total_mb, free_mb })
+                    .collect(),
+                synced_until: synced,
+                init: init.clone(),
+                ..Default::default()
+            };
+            let back: StorageReport = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+            prop_assert_eq!(back, r);
+            let reply = BeatReply {
+                status,
+                members: vec![Member { ip: ip.clone(), port, http_port, status }],
+                member_init: init.iter().map(|i| (ip.clone(), i.clone())).collect(),
+                init,
+                ..Default::default()
+            };
+            let back: BeatReply = serde_json::from_slice(&serde_json::to_vec(&reply).unwrap()).unwrap();
+            prop_assert_eq!(back, reply);
+        }
+    }
+}

@@ -119,7 +119,8 @@ impl<'a> Reader<'a> {
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], FieldError> {
         if self.buf.len() - self.pos < n {
             return Err(FieldError::Short {
-                need: self.pos + n,
+                // Saturating: `n` may be a length a peer announced.
+                need: self.pos.saturating_add(n),
                 got: self.buf.len(),
             });
         }
@@ -263,5 +264,104 @@ mod tests {
                 value: -5
             })
         ));
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::arb;
+    use proptest::prelude::*;
+
+    /// One call on a [`Reader`]; `Take` with any length, huge ones included.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Take(usize),
+        U8,
+        I64,
+        Len,
+        Fixed(usize),
+        Group,
+        Rest,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            any::<usize>().prop_map(Op::Take),
+            (0usize..64).prop_map(Op::Take),
+            Just(Op::U8),
+            Just(Op::I64),
+            Just(Op::Len),
+            (0usize..64).prop_map(Op::Fixed),
+            Just(Op::Group),
+            Just(Op::Rest),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_reader_never_reads_past_its_body(
+            body in proptest::collection::vec(any::<u8>(), 0..128),
+            ops in proptest::collection::vec(op(), 0..16),
+        ) {
+            let mut r = Reader::new(&body);
+            for op in ops {
+                let before = r.remaining();
+                let took = match op {
+                    Op::Take(n) => r.take(n).map(|s| s.len()),
+                    Op::U8 => r.u8().map(|_| 1),
+                    Op::I64 => r.i64().map(|_| 8),
+                    Op::Len => r.len("len").map(|_| 8),
+                    Op::Fixed(n) => r.fixed(n).map(|_| n),
+                    Op::Group => r.group().map(|_| GROUP_NAME_LEN),
+                    Op::Rest => Ok(r.rest().len()),
+                };
+                match took {
+                    Ok(n) => prop_assert_eq!(r.remaining(), before - n),
+                    Err(FieldError::Short { need, got }) => {
+                        prop_assert!(need > got);
+                        prop_assert_eq!(r.remaining(), before);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+
+        #[test]
+        fn fixed_fields_round_trip(s in arb::text(16), width in 16usize..48) {
+            let mut b = Vec::new();
+            put_fixed(&mut b, &s, width);
+            prop_assert_eq!(b.len(), width);
+            prop_assert_eq!(get_fixed(&b), s);
+        }
+
+        #[test]
+        fn any_fixed_field_reads_as_text(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let s = get_fixed(&b);
+            prop_assert!(!s.contains('\0'));
+        }
+
+        #[test]
+        fn validators_take_any_text(s in ".{0,40}") {
+            let _ = validate_group(&s);
+            let _ = validate_prefix(&s);
+            let _ = validate_ext(&s);
+            let e = ext_of(&s);
+            prop_assert!(validate_ext(&e).is_ok(), "{:?} gave {:?}", s, e);
+        }
+    }
+
+    #[test]
+    fn a_reader_refuses_a_take_of_usize_max() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        r.u8().unwrap();
+        assert_eq!(
+            r.take(usize::MAX),
+            Err(FieldError::Short {
+                need: usize::MAX,
+                got: 3
+            })
+        );
+        assert_eq!(r.remaining(), 2);
     }
 }

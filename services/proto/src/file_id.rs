@@ -594,3 +594,81 @@ mod tests {
         assert!(FileId::parse(&format!("group1/M00/00/00/{}", "A".repeat(200))).is_err());
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::arb;
+    use proptest::prelude::*;
+
+    /// Strings that look like file IDs, to reach past the first checks.
+    fn id_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,140}",
+            "([a-z0-9]{1,8}/)?M[0-9A-Fa-f]{2}/[0-9A-F]{1,3}/[0-9A-F]{2}/[A-Za-z0-9_./-]{20,100}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_parses_to_its_canonical_self_or_is_refused(s in id_like()) {
+            if let Ok(n) = LogicalName::parse(&s) {
+                prop_assert_eq!(n.to_string(), s.clone());
+                let _ = (n.info(), n.is_slave(), n.is_appender(), n.rel_path());
+            }
+            if let Ok(id) = FileId::parse(&s) {
+                prop_assert_eq!(id.to_string(), s);
+            }
+        }
+
+        #[test]
+        fn logical_names_round_trip(n in arb::logical_name(), group in arb::group()) {
+            prop_assert_eq!(LogicalName::parse(&n.to_string()), Ok(n.clone()));
+            let id = FileId { group, name: n };
+            prop_assert_eq!(FileId::parse(&id.to_string()), Ok(id));
+        }
+
+        #[test]
+        fn the_twenty_bytes_round_trip(b in any::<[u8; 20]>()) {
+            let info = FileInfo::from_bytes(&b);
+            prop_assert_eq!(info.to_bytes(), b);
+            let text = info.encode();
+            prop_assert_eq!(text.len(), BASE64_LEN);
+            prop_assert_eq!(FileInfo::decode(&text), Some(info));
+            let _ = info.size();
+        }
+
+        #[test]
+        fn any_27_characters_decode_or_are_refused(s in ".{27}|[A-Za-z0-9_-]{27}") {
+            if let Some(info) = FileInfo::decode(&s) {
+                prop_assert_eq!(FileInfo::decode(&info.encode()), Some(info));
+            }
+        }
+
+        #[test]
+        fn slave_names_of_any_text_never_panic(
+            master in ".{0,80}",
+            prefix in ".{0,20}",
+            ext in proptest::option::of(".{0,10}"),
+        ) {
+            let _ = slave_filename(&master, &prefix, ext.as_deref());
+        }
+
+        #[test]
+        fn slaves_keep_the_masters_directory_and_stem(
+            master in arb::logical_name(),
+            prefix in "[A-Za-z0-9_.-]{1,16}",
+            ext in "[A-Za-z0-9_.-]{0,6}",
+        ) {
+            if let Ok(slave) = master.slave(&prefix, &ext) {
+                prop_assert_eq!(
+                    (slave.store_path, slave.dir1, slave.dir2),
+                    (master.store_path, master.dir1, master.dir2)
+                );
+                prop_assert!(slave.name.starts_with(&master.name[..BASE64_LEN]));
+                prop_assert!(slave.name.contains(&prefix));
+                prop_assert_eq!(LogicalName::parse(&slave.to_string()), Ok(slave));
+            }
+        }
+    }
+}

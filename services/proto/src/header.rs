@@ -112,3 +112,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_ten_bytes_decode_within_the_limit_or_are_refused(
+            b in any::<[u8; HEADER_LEN]>(),
+            max in any::<u64>(),
+        ) {
+            match Header::decode(&b, max) {
+                Ok(h) => {
+                    prop_assert!(h.pkg_len <= max);
+                    prop_assert_eq!(h.encode(), b);
+                }
+                Err(HeaderError::NegativeLength(n)) => prop_assert!(n < 0),
+                Err(HeaderError::TooLong { len, max: m }) => prop_assert!(len > m),
+            }
+        }
+
+        #[test]
+        fn headers_round_trip(pkg_len in 0..=i64::MAX as u64, cmd: u8, status: u8) {
+            let h = Header { pkg_len, cmd, status };
+            prop_assert_eq!(Header::decode(&h.encode(), u64::MAX), Ok(h));
+        }
+    }
+}

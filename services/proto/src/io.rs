@@ -47,11 +47,20 @@ pub async fn read_header<R: AsyncRead + Unpin>(
     Ok(Some(Header::decode(&b, max_body)?))
 }
 
+/// Reads a body of `len` bytes. The buffer grows as the bytes arrive, from
+/// at most [`BODY_PREALLOC`]: `len` is what the peer announced, and a peer
+/// announcing a large body and sending nothing must not make us allocate it.
 pub async fn read_body<R: AsyncRead + Unpin>(r: &mut R, len: u64) -> Result<Vec<u8>, ProtoError> {
-    let mut body = vec![0u8; len as usize];
-    r.read_exact(&mut body).await?;
+    let mut body = Vec::with_capacity(len.min(BODY_PREALLOC) as usize);
+    r.take(len).read_to_end(&mut body).await?;
+    if (body.len() as u64) < len {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(body)
 }
+
+/// Most bytes [`read_body`] reserves before any have arrived.
+pub const BODY_PREALLOC: u64 = 64 << 10;
 
 /// Sends header and body in one write: py3fdfs reads small replies with a
 /// single `recv`, so they must not be split.
@@ -136,5 +145,47 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.status(), status::ENOENT);
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_body_announced_longer_than_sent_is_an_eof_not_an_allocation() {
+        let mut r: &[u8] = b"abc";
+        let err = read_body(&mut r, i64::MAX as u64).await.unwrap_err();
+        assert!(
+            matches!(&err, ProtoError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_exactly_and_the_next_bytes_are_left() {
+        let mut r: &[u8] = b"abcdef";
+        assert_eq!(read_body(&mut r, 4).await.unwrap(), b"abcd");
+        assert_eq!(r, b"ef");
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_body_is_all_its_announced_bytes_or_an_eof(
+            sent in proptest::collection::vec(any::<u8>(), 0..300),
+            len in prop_oneof![0u64..400, any::<u64>()],
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let mut r: &[u8] = &sent;
+            match rt.block_on(read_body(&mut r, len)) {
+                Ok(body) => prop_assert_eq!(&body[..], &sent[..len as usize]),
+                Err(ProtoError::Io(e)) => {
+                    prop_assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+                    prop_assert!(len > sent.len() as u64);
+                }
+                Err(e) => prop_assert!(false, "unexpected {}", e),
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! the few async read/write helpers every daemon and the client share.
 //! Layouts follow FastDFS 6.x; see `shared/fastdfs-protocol.md`.
 
+#[cfg(test)]
+mod arb;
 pub mod auth;
 pub mod cluster;
 pub mod cmd;

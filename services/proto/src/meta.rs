@@ -100,3 +100,58 @@ mod tests {
         assert_eq!(decode(b"a\x021\x01a\x022"), vec![kv("a", "2")]);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn field(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> {
+        // Any byte but the two separators (0x01, 0x02).
+        proptest::collection::vec(prop_oneof![Just(0u8), 3u8..], min..=max)
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_to_sorted_bounded_items(
+            b in proptest::collection::vec(
+                prop_oneof![Just(ITEM_SEP), Just(FIELD_SEP), any::<u8>()],
+                0..600,
+            ),
+        ) {
+            let m = decode(&b);
+            prop_assert!(m.windows(2).all(|w| w[0].0 < w[1].0), "sorted, names unique");
+            for (k, v) in &m {
+                prop_assert!(!k.is_empty() && k.len() <= META_NAME_MAX);
+                prop_assert!(v.len() <= META_VALUE_MAX);
+                prop_assert!(!k.contains(&ITEM_SEP) && !v.contains(&ITEM_SEP));
+                prop_assert!(!k.contains(&FIELD_SEP));
+            }
+            prop_assert_eq!(decode(&encode(&m)), m);
+        }
+
+        #[test]
+        fn items_round_trip(
+            items in proptest::collection::btree_map(
+                field(1, META_NAME_MAX),
+                field(0, META_VALUE_MAX),
+                0..8,
+            ),
+        ) {
+            let m: Meta = items.into_iter().collect();
+            prop_assert_eq!(decode(&encode(&m)), m);
+        }
+
+        #[test]
+        fn merge_keeps_names_sorted_and_new_values(
+            old in proptest::collection::btree_map(field(1, 8), field(0, 8), 0..6),
+            new in proptest::collection::btree_map(field(1, 8), field(0, 8), 0..6),
+        ) {
+            let merged = merge(old.clone().into_iter().collect(), new.clone().into_iter().collect());
+            let mut want: BTreeMap<_, _> = old;
+            want.extend(new);
+            prop_assert_eq!(merged, want.into_iter().collect::<Meta>());
+        }
+    }
+}

@@ -659,3 +659,156 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::arb;
+    use proptest::prelude::*;
+
+    fn connections() -> impl Strategy<Value = Connections> {
+        any::<[i32; 3]>().prop_map(|[alloc, current, max]| Connections {
+            alloc,
+            current,
+            max,
+        })
+    }
+
+    fn tracker() -> impl Strategy<Value = TrackerStat> {
+        (
+            arb::text(HOST_LEN),
+            any::<(bool, bool)>(),
+            connections(),
+            arb::text(VERSION_LEN),
+            any::<(i64, i64)>(),
+        )
+            .prop_map(
+                |(host, (is_leader, is_active), connections, version, (up, beat))| TrackerStat {
+                    host,
+                    is_leader,
+                    is_active,
+                    connections,
+                    version,
+                    up_time: up,
+                    last_heartbeat_time: beat,
+                },
+            )
+    }
+
+    fn storage() -> impl Strategy<Value = StorageClusterStat> {
+        (
+            (arb::text(STORAGE_ID_LEN), arb::text(HOST_LEN)),
+            any::<(bool, u8)>(),
+            connections(),
+            arb::text(VERSION_LEN),
+            any::<(i64, i64)>(),
+        )
+            .prop_map(
+                |((id, host), (is_trunk_server, status), connections, version, (up, beat))| {
+                    StorageClusterStat {
+                        id,
+                        host,
+                        is_trunk_server,
+                        status,
+                        connections,
+                        version,
+                        up_time: up,
+                        last_heartbeat_time: beat,
+                    }
+                },
+            )
+    }
+
+    fn volume() -> impl Strategy<Value = VolumeStat> {
+        (
+            arb::text(GROUP_NAME_LEN),
+            any::<[i64; 5]>(),
+            any::<(bool, bool)>(),
+        )
+            .prop_map(|(group, v, (disk, trunk))| VolumeStat {
+                group,
+                total_mb: v[0],
+                free_mb: v[1],
+                reserved_mb: v[2],
+                avail_mb: v[3],
+                trunk_free_mb: v[4],
+                is_disk_available: disk,
+                is_trunk_available: trunk,
+            })
+    }
+
+    /// A reply header announcing any record count, huge and negative
+    /// included, then fewer bytes than that.
+    fn counted(prefix: usize) -> impl Strategy<Value = Vec<u8>> {
+        (
+            proptest::collection::vec(any::<u8>(), prefix),
+            any::<i32>(),
+            proptest::collection::vec(any::<u8>(), 0..400),
+        )
+            .prop_map(|(p, count, tail)| {
+                let mut b = p;
+                b.extend_from_slice(&count.to_be_bytes());
+                b.extend_from_slice(&tail);
+                b
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_take_any_bytes(
+            b in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..600),
+                counted(1),
+                counted(2),
+            ],
+        ) {
+            let _ = TrackerStatFilter::parse(&b);
+            let _ = StorageStatFilter::parse(&b);
+            let _ = VolumeStatFilter::parse(&b);
+            let _ = TrackerStat::parse_reply(&b);
+            let _ = StorageClusterReply::parse(&b);
+            let _ = VolumeReply::parse(&b);
+        }
+
+        #[test]
+        fn filters_round_trip(b: [u8; 4]) {
+            let t = TrackerStatFilter { filter_by: b[0], is_active: b[1], is_leader: b[2] };
+            prop_assert_eq!(TrackerStatFilter::parse(&t.encode()), Ok(t));
+            let s = StorageStatFilter {
+                filter_by: b[0],
+                op_type: b[1],
+                status: b[2],
+                is_trunk_server: b[3],
+            };
+            prop_assert_eq!(StorageStatFilter::parse(&s.encode()), Ok(s));
+            let v = VolumeStatFilter {
+                filter_by: b[0],
+                is_disk_available: b[1],
+                is_trunk_available: b[2],
+                is_space_available: b[3],
+            };
+            prop_assert_eq!(VolumeStatFilter::parse(&v.encode()), Ok(v));
+        }
+
+        #[test]
+        fn replies_round_trip(
+            trackers in proptest::collection::vec(tracker(), 0..5),
+            storages in proptest::collection::vec(storage(), 0..5),
+            groups in proptest::collection::vec(volume(), 0..5),
+            flags: (bool, bool),
+        ) {
+            prop_assert_eq!(
+                TrackerStat::parse_reply(&TrackerStat::encode_reply(&trackers)),
+                Ok(trackers)
+            );
+            let s = StorageClusterReply {
+                use_storage_id: flags.0,
+                use_trunk_file: flags.1,
+                storages,
+            };
+            prop_assert_eq!(StorageClusterReply::parse(&s.encode()), Ok(s));
+            let v = VolumeReply { use_trunk_file: flags.0, groups };
+            prop_assert_eq!(VolumeReply::parse(&v.encode()), Ok(v));
+        }
+    }
+}

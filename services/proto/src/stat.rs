@@ -833,3 +833,176 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::arb;
+    use proptest::prelude::*;
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        prop_oneof![Just(Layout::Legacy), Just(Layout::Current)]
+    }
+
+    fn width() -> impl Strategy<Value = IpWidth> {
+        prop_oneof![Just(IpWidth::V4), Just(IpWidth::V6)]
+    }
+
+    fn count() -> impl Strategy<Value = Count> {
+        (any::<i64>(), any::<i64>()).prop_map(|(total, success)| Count { total, success })
+    }
+
+    fn stats() -> impl Strategy<Value = StorageStats> {
+        (
+            any::<[i32; 3]>(),
+            proptest::collection::vec(count(), 19),
+            any::<[i64; 4]>(),
+        )
+            .prop_map(|(connections, c, t)| StorageStats {
+                connections,
+                upload: c[0],
+                append: c[1],
+                modify: c[2],
+                truncate: c[3],
+                set_meta: c[4],
+                delete: c[5],
+                download: c[6],
+                get_meta: c[7],
+                create_link: c[8],
+                delete_link: c[9],
+                upload_bytes: c[10],
+                append_bytes: c[11],
+                modify_bytes: c[12],
+                download_bytes: c[13],
+                sync_in_bytes: c[14],
+                sync_out_bytes: c[15],
+                file_open: c[16],
+                file_read: c[17],
+                file_write: c[18],
+                last_source_update: t[0],
+                last_sync_update: t[1],
+                last_synced_timestamp: t[2],
+                last_heart_beat_time: t[3],
+            })
+    }
+
+    /// A storage record as `layout` carries it: fields the layout lacks are 0.
+    fn storage(layout: Layout, width: IpWidth) -> impl Strategy<Value = StorageStat> {
+        let version = match (layout, width) {
+            (Layout::Legacy, IpWidth::V4) => 6,
+            _ => 8,
+        };
+        (
+            any::<u8>(),
+            (
+                arb::text1(16),
+                arb::text1(width.field()),
+                arb::text(16),
+                arb::text(version),
+            ),
+            any::<[i64; 11]>(),
+            stats(),
+        )
+            .prop_map(
+                move |(status, (id, ip, src_id, version), v, stats)| StorageStat {
+                    status,
+                    id,
+                    ip,
+                    src_id,
+                    version,
+                    join_time: v[0],
+                    up_time: v[1],
+                    total_mb: v[2],
+                    free_mb: v[3],
+                    reserved_mb: if layout == Layout::Current { v[4] } else { 0 },
+                    upload_priority: v[5],
+                    store_path_count: v[6],
+                    subdir_count_per_path: v[7],
+                    current_write_path: v[8],
+                    storage_port: v[9],
+                    storage_http_port: if layout == Layout::Legacy { v[10] } else { 0 },
+                    stats,
+                },
+            )
+    }
+
+    fn group(layout: Layout) -> impl Strategy<Value = GroupStat> {
+        (arb::group(), any::<[i64; 10]>()).prop_map(move |(name, v)| GroupStat {
+            name,
+            total_mb: v[0],
+            free_mb: v[1],
+            reserved_mb: if layout == Layout::Current { v[2] } else { 0 },
+            storage_count: v[3],
+            storage_port: v[4],
+            storage_http_port: if layout == Layout::Legacy { v[5] } else { 0 },
+            active_count: v[6],
+            current_write_server: v[7],
+            store_path_count: v[8],
+            subdir_count_per_path: v[9],
+        })
+    }
+
+    /// Any bytes, or a whole number of records of one known size.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..1400),
+            (
+                prop_oneof![
+                    Just(105usize),
+                    Just(113),
+                    Just(487),
+                    Just(517),
+                    Just(612),
+                    Just(642),
+                    Just(644)
+                ],
+                1usize..3,
+                any::<u8>(),
+                proptest::collection::vec((any::<usize>(), any::<u8>()), 0..40),
+            )
+                .prop_map(|(len, n, fill, pokes)| {
+                    let mut b = vec![fill; len * n];
+                    for (at, v) in pokes {
+                        let at = at % b.len();
+                        b[at] = v;
+                    }
+                    b
+                }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_take_any_bytes(b in body()) {
+            let _ = StorageStat::decode_all(&b);
+            let _ = GroupStat::decode_all(&b);
+        }
+
+        #[test]
+        fn storage_records_round_trip(
+            (layout, width, records) in (layout(), width()).prop_flat_map(|(l, w)| {
+                (Just(l), Just(w), proptest::collection::vec(storage(l, w), 0..4))
+            }),
+        ) {
+            let mut b = Vec::new();
+            for r in &records {
+                r.encode(layout, width, &mut b);
+            }
+            prop_assert_eq!(b.len(), records.len() * StorageStat::record_len(layout, width));
+            prop_assert_eq!(StorageStat::decode_all(&b), Ok(records));
+        }
+
+        #[test]
+        fn group_records_round_trip(
+            (layout, groups) in layout().prop_flat_map(|l| {
+                (Just(l), proptest::collection::vec(group(l), 0..4))
+            }),
+        ) {
+            let mut b = Vec::new();
+            for g in &groups {
+                g.encode(layout, &mut b);
+            }
+            prop_assert_eq!(GroupStat::decode_all(&b), Ok(groups));
+        }
+    }
+}

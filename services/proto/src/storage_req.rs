@@ -483,3 +483,152 @@ mod tests {
         assert!(FileInfoReply::parse(&v6[..69]).is_err());
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::arb;
+    use proptest::prelude::*;
+
+    fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..max)
+    }
+
+    /// Eight-byte length fields of any value, huge and negative included,
+    /// then a short tail: what a hostile client announces but never sends.
+    fn lengths_then(n: usize, tail: usize) -> impl Strategy<Value = Vec<u8>> {
+        (proptest::collection::vec(any::<i64>(), n), bytes(tail)).prop_map(|(lens, tail)| {
+            let mut b: Vec<u8> = lens.iter().flat_map(|l| l.to_be_bytes()).collect();
+            b.extend_from_slice(&tail);
+            b
+        })
+    }
+
+    fn width() -> impl Strategy<Value = IpWidth> {
+        prop_oneof![Just(IpWidth::V4), Just(IpWidth::V6)]
+    }
+
+    proptest! {
+        #[test]
+        fn request_parsers_take_any_bytes(
+            b in prop_oneof![bytes(200), lengths_then(3, 200)],
+            pkg_len: u64,
+        ) {
+            let _ = UploadHead::parse(&b, pkg_len);
+            let _ = SlaveHead::parse(&b, pkg_len);
+            let _ = WriteHead::parse(&b, false, pkg_len);
+            let _ = WriteHead::parse(&b, true, pkg_len);
+            let _ = Truncate::parse(&b);
+            let _ = GroupName::parse(&b);
+            let _ = Download::parse(&b);
+            let _ = SetMeta::parse(&b);
+            let _ = parse_upload_reply(&b);
+            let _ = FileInfoReply::parse(&b);
+        }
+
+        #[test]
+        fn set_meta_with_any_announced_lengths_is_parsed_or_refused(
+            name_len: i64,
+            meta_len: i64,
+            flag in prop_oneof![Just(b'O'), Just(b'M'), any::<u8>()],
+            group in arb::group(),
+            tail in bytes(200),
+        ) {
+            let mut b = Vec::new();
+            put_u64(&mut b, name_len as u64);
+            put_u64(&mut b, meta_len as u64);
+            b.push(flag);
+            put_fixed(&mut b, &group, GROUP_NAME_LEN);
+            b.extend_from_slice(&tail);
+            if let Ok(m) = SetMeta::parse(&b) {
+                prop_assert_eq!(name_len as usize + m.meta.len(), tail.len());
+            }
+        }
+
+        #[test]
+        fn upload_heads_round_trip(
+            store_path_index in prop_oneof![Just(None), (0u8..0xFF).prop_map(Some)],
+            file_size in 0..i64::MAX as u64 - UploadHead::LEN as u64,
+            ext in "[A-Za-z0-9_.-]{0,6}",
+        ) {
+            let h = UploadHead { store_path_index, file_size, ext };
+            let b = h.encode();
+            prop_assert_eq!(b.len(), UploadHead::LEN);
+            prop_assert_eq!(UploadHead::parse(&b, UploadHead::LEN as u64 + file_size), Ok(h));
+        }
+
+        #[test]
+        fn slave_heads_round_trip(
+            master in arb::logical_name(),
+            file_size in 0..i64::MAX as u64 / 2,
+            prefix in arb::text(PREFIX_LEN),
+            ext in arb::text(EXT_LEN),
+        ) {
+            let master = master.to_string();
+            let h = SlaveHead { master_len: master.len() as u64, file_size, prefix, ext };
+            let b = h.encode(&master);
+            let pkg_len = (b.len() as u64) + file_size;
+            prop_assert_eq!(SlaveHead::parse(&b[..SlaveHead::LEN], pkg_len), Ok(h.clone()));
+            prop_assert_eq!(h.master(&b[SlaveHead::LEN..]).unwrap().to_string(), master);
+        }
+
+        #[test]
+        fn write_heads_round_trip(
+            name in arb::logical_name(),
+            offset in proptest::option::of(0..=i64::MAX as u64),
+            file_size in 0..i64::MAX as u64 / 2,
+        ) {
+            let name = name.to_string();
+            let h = WriteHead { name_len: name.len() as u64, offset, file_size };
+            let b = h.encode(&name);
+            let modify = offset.is_some();
+            let head = if modify { WriteHead::MODIFY_LEN } else { WriteHead::APPEND_LEN };
+            let pkg_len = b.len() as u64 + file_size;
+            prop_assert_eq!(WriteHead::parse(&b[..head], modify, pkg_len), Ok(h));
+            prop_assert_eq!(&b[head..], name.as_bytes());
+        }
+
+        #[test]
+        fn small_bodies_round_trip(
+            group in arb::group(),
+            name in arb::logical_name(),
+            a in 0..=i64::MAX as u64,
+            b in 0..=i64::MAX as u64,
+            merge: bool,
+            meta in bytes(300),
+        ) {
+            let s = name.to_string();
+            prop_assert_eq!(
+                Truncate::parse(&Truncate::encode(&s, a)),
+                Ok(Truncate { name: name.clone(), new_size: a })
+            );
+            let file = GroupName { group: group.clone(), name: name.clone() };
+            prop_assert_eq!(GroupName::parse(&GroupName::encode(&group, &s)), Ok(file.clone()));
+            prop_assert_eq!(
+                Download::parse(&Download::encode(a, b, &group, &s)),
+                Ok(Download { offset: a, length: b, file: file.clone() })
+            );
+            let flag = if merge { MetaFlag::Merge } else { MetaFlag::Overwrite };
+            prop_assert_eq!(
+                SetMeta::parse(&SetMeta::encode(flag, &group, &s, &meta)),
+                Ok(SetMeta { flag, file, meta })
+            );
+            prop_assert_eq!(
+                parse_upload_reply(&encode_upload_reply(&group, &name)),
+                Ok((group, s))
+            );
+        }
+
+        #[test]
+        fn file_info_replies_round_trip(
+            size: u64,
+            create_time: u64,
+            crc32: u32,
+            ip in arb::ipv4(),
+            width in width(),
+        ) {
+            let r = FileInfoReply { size, create_time, crc32, source_ip: ip };
+            prop_assert_eq!(FileInfoReply::parse(&r.encode(width)), Ok(r));
+        }
+    }
+}

@@ -89,3 +89,58 @@ mod tests {
         assert!(PushHeader::len_of(&(MAX_HEADER + 1).to_be_bytes()).is_err());
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header() -> impl Strategy<Value = PushHeader> {
+        (
+            (".{0,20}", ".{0,20}", ".{0,80}"),
+            any::<(u64, i64, bool)>(),
+            proptest::collection::btree_map(".{0,20}", any::<i64>(), 0..4),
+        )
+            .prop_map(
+                |((from, group, record), (content_len, synced_until, copy_done), granted)| {
+                    PushHeader {
+                        from,
+                        group,
+                        record,
+                        content_len,
+                        synced_until,
+                        copy_done,
+                        granted,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn any_length_prefix_is_bounded_or_refused(prefix: [u8; 8]) {
+            match PushHeader::len_of(&prefix) {
+                Ok(n) => prop_assert!(n <= MAX_HEADER),
+                Err(_) => prop_assert!(u64::from_be_bytes(prefix) > MAX_HEADER),
+            }
+        }
+
+        #[test]
+        fn any_bytes_parse_or_are_refused(
+            b in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..300),
+                ".{0,300}".prop_map(String::into_bytes),
+            ],
+        ) {
+            let _ = PushHeader::parse(&b);
+        }
+
+        #[test]
+        fn headers_round_trip(h in header()) {
+            let b = h.encode();
+            let n = PushHeader::len_of(b[..8].try_into().unwrap()).unwrap();
+            prop_assert_eq!(n as usize, b.len() - 8);
+            prop_assert_eq!(PushHeader::parse(&b[8..]), Ok(h));
+        }
+    }
+}

@@ -369,3 +369,65 @@ mod tests {
         assert_eq!(parse_fetch_request(&b).unwrap().0, "group1");
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::arb;
+    use proptest::prelude::*;
+
+    fn addr() -> impl Strategy<Value = Addr> {
+        (arb::ipv4(), 1u16..).prop_map(|(ip, port)| Addr { ip, port })
+    }
+
+    fn width() -> impl Strategy<Value = IpWidth> {
+        prop_oneof![Just(IpWidth::V4), Just(IpWidth::V6)]
+    }
+
+    proptest! {
+        #[test]
+        fn reply_and_request_parsers_take_any_bytes(
+            b in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let _ = StoreTarget::parse(&b);
+            let _ = FetchTarget::parse(&b);
+            let _ = parse_fetch_request(&b);
+        }
+
+        #[test]
+        fn store_targets_round_trip(
+            group in arb::group(),
+            storages in proptest::collection::vec(addr(), 1..6),
+            store_path_index: u8,
+            width in width(),
+        ) {
+            let t = StoreTarget { group, storages, store_path_index };
+            prop_assert_eq!(StoreTarget::parse(&t.encode(width)), Ok(t));
+        }
+
+        #[test]
+        fn fetch_targets_round_trip(
+            group in arb::group(),
+            first in addr(),
+            others in proptest::collection::vec(arb::ipv4(), 0..5),
+            width in width(),
+        ) {
+            // Further servers share the first one's port on the wire.
+            let mut storages = vec![first.clone()];
+            storages.extend(others.into_iter().map(|ip| Addr { ip, port: first.port }));
+            let t = FetchTarget { group, storages };
+            prop_assert_eq!(FetchTarget::parse(&t.encode(width)), Ok(t));
+        }
+
+        #[test]
+        fn fetch_requests_give_back_group_and_name(
+            group in arb::group(),
+            name in arb::logical_name(),
+        ) {
+            let mut b = Vec::new();
+            put_fixed(&mut b, &group, GROUP_NAME_LEN);
+            b.extend_from_slice(name.to_string().as_bytes());
+            prop_assert_eq!(parse_fetch_request(&b), Ok((group, name.to_string())));
+        }
+    }
+}
