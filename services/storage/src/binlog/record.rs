@@ -234,3 +234,65 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A name as the binlog holds it: no spaces, no newlines, not empty.
+    const NAME: &str = "[A-Za-z0-9_./-]{1,60}";
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Create),
+            Just(Op::Delete),
+            Just(Op::Update),
+            any::<(u64, u64)>().prop_map(|(offset, length)| Op::Append { offset, length }),
+            any::<(u64, u64)>().prop_map(|(offset, length)| Op::Modify { offset, length }),
+            any::<(u64, u64)>()
+                .prop_map(|(old_size, new_size)| Op::Truncate { old_size, new_size }),
+            NAME.prop_map(|from| Op::Rename { from }),
+        ]
+    }
+
+    /// Lines shaped like binlog lines, with any letter, numbers and extras.
+    fn line_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,100}",
+            (
+                "-?[0-9]{1,20}",
+                "[A-Za-z]{0,2}",
+                "[^ ]{0,40}",
+                proptest::collection::vec("[0-9]{0,21}|[^ ]{0,5}", 0..4),
+            )
+                .prop_map(|(ts, l, name, extra)| {
+                    let mut s = format!("{ts} {l} {name}");
+                    for e in extra {
+                        s.push(' ');
+                        s.push_str(&e);
+                    }
+                    s
+                }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_line_parses_or_is_skipped(line in line_like()) {
+            if let Some(r) = Record::parse(&line) {
+                prop_assert!(!r.name.is_empty());
+                prop_assert!(!r.name.contains(' '));
+            }
+        }
+
+        #[test]
+        fn records_round_trip(ts: i64, op in op(), replica: bool, name in NAME) {
+            let r = Record { ts, op, replica, name };
+            let line = r.format();
+            prop_assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+            prop_assert_eq!(Record::parse(&line), Some(r.clone()));
+            prop_assert_eq!(Record::parse(line.trim_end()), Some(r));
+        }
+    }
+}

@@ -115,3 +115,17 @@ mod tests {
         assert_eq!(content_type("a.unknownx", "text/x-mine"), "text/x-mine");
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_file_name_gets_a_type(name in ".{0,40}|[a-z]{1,8}\\.[A-Za-z0-9]{0,9}") {
+            let t = content_type(&name, "application/octet-stream");
+            prop_assert!(t.contains('/'));
+        }
+    }
+}

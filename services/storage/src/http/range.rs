@@ -128,3 +128,69 @@ mod tests {
         assert_eq!(resolve("bytes=0-1,5-6", 100), Full);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Range values of every shape: numbers of any size, missing parts,
+    /// other units, lists, stray characters.
+    fn range_like() -> impl Strategy<Value = String> {
+        let num = prop_oneof![
+            Just(String::new()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (0u64..300).prop_map(|n| n.to_string()),
+            "[0-9]{19,25}",
+            "[ +x-]{0,2}[0-9]{0,3}",
+        ];
+        prop_oneof![
+            ".{0,40}",
+            (
+                "bytes|BYTES |[a-z]{0,6}",
+                num.clone(),
+                prop_oneof![Just("-"), Just(""), Just("--"), Just(" - ")],
+                num,
+                prop_oneof![Just(""), Just(",0-1"), Just(",")],
+            )
+                .prop_map(|(u, a, dash, b, more)| format!("{u}={a}{dash}{b}{more}")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_range_resolves_inside_the_file(
+            h in range_like(),
+            size in prop_oneof![0u64..300, any::<u64>()],
+        ) {
+            match resolve(&h, size) {
+                RangeOutcome::Partial { start, end } => {
+                    prop_assert!(start <= end, "{} -> {}..={}", h, start, end);
+                    prop_assert!(end < size, "{} -> ..={} of {}", h, end, size);
+                }
+                RangeOutcome::Full | RangeOutcome::Unsatisfiable => {}
+            }
+        }
+
+        #[test]
+        fn a_closed_range_inside_the_file_is_served_as_asked(
+            size in 1u64..,
+            a: u64,
+            b: u64,
+        ) {
+            let (start, end) = ((a % size).min(b % size), (a % size).max(b % size));
+            prop_assert_eq!(
+                resolve(&format!("bytes={start}-{end}"), size),
+                RangeOutcome::Partial { start, end }
+            );
+        }
+
+        #[test]
+        fn a_suffix_takes_at_most_the_whole_file(size in 1u64.., n in 1u64..) {
+            prop_assert_eq!(
+                resolve(&format!("bytes=-{n}"), size),
+                RangeOutcome::Partial { start: size.saturating_sub(n), end: size - 1 }
+            );
+        }
+    }
+}

@@ -199,3 +199,71 @@ mod tests {
         assert_eq!(HeadError::Malformed.status(), 400);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Request heads with any method, target, version and fields, complete
+    /// or cut anywhere.
+    fn head_like() -> impl Strategy<Value = Vec<u8>> {
+        let field = ("[A-Za-z-]{0,12}", "[ -~\t\u{80}-\u{ff}]{0,40}")
+            .prop_map(|(n, v)| format!("{n}: {v}\r\n"));
+        (
+            "[A-Z]{0,7}",
+            "[ -~]{0,60}",
+            "HTTP/1\\.[01]|[ -~]{0,10}",
+            proptest::collection::vec(field, 0..8),
+            any::<proptest::sample::Index>(),
+            any::<bool>(),
+        )
+            .prop_map(|(m, t, v, fields, cut, whole)| {
+                let text = format!("{m} {t} {v}\r\n{}\r\n", fields.concat());
+                let b = text.into_bytes();
+                if whole {
+                    b
+                } else {
+                    b[..cut.index(b.len() + 1)].to_vec()
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_head_a_wait_or_a_status(
+            b in prop_oneof![proptest::collection::vec(any::<u8>(), 0..300), head_like()],
+        ) {
+            match parse_head(&b) {
+                Ok(Some((h, used))) => {
+                    prop_assert!(used <= b.len() && used <= MAX_HEAD_LEN);
+                    prop_assert!(h.target.len() <= MAX_TARGET_LEN);
+                    prop_assert!(h.minor_version <= 1);
+                    prop_assert!(h.headers.iter().all(|(n, _)| *n == n.to_ascii_lowercase()));
+                    let _ = (h.keep_alive(), h.has_body());
+                }
+                Ok(None) => prop_assert!(b.len() < MAX_HEAD_LEN),
+                Err(e) => prop_assert!(matches!(e.status(), 400 | 414 | 431)),
+            }
+        }
+
+        #[test]
+        fn a_complete_head_is_measured_exactly(
+            target in "/[!-~]{0,80}",
+            fields in proptest::collection::vec(("[A-Za-z][A-Za-z-]{0,10}", "[!-~]{0,20}"), 0..6),
+            next in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let mut text = format!("GET {target} HTTP/1.1\r\n");
+            for (n, v) in &fields {
+                text.push_str(&format!("{n}: {v}\r\n"));
+            }
+            text.push_str("\r\n");
+            let mut b = text.clone().into_bytes();
+            b.extend_from_slice(&next);
+            let (h, used) = parse_head(&b).unwrap().unwrap();
+            prop_assert_eq!(used, text.len());
+            prop_assert_eq!(h.target, target);
+            prop_assert_eq!(h.headers.len(), fields.len());
+        }
+    }
+}

@@ -147,3 +147,20 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::http::target::percent_decode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_download_name_stays_one_header_value_and_reads_back(name in ".{0,60}") {
+            let v = attachment(&name);
+            prop_assert!(v.bytes().all(|b| (b' '..=b'~').contains(&b)), "{:?}", v);
+            let (_, encoded) = v.rsplit_once("filename*=UTF-8''").unwrap();
+            prop_assert_eq!(percent_decode(encoded, false), Some(name));
+        }
+    }
+}

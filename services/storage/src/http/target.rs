@@ -57,6 +57,10 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
         match b[i] {
             b'%' => {
                 let hex = b.get(i + 1..i + 3)?;
+                // Two hex digits: `from_str_radix` alone would take `+1`.
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 let hex = std::str::from_utf8(hex).ok()?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
@@ -204,5 +208,118 @@ mod tests {
     fn params_append_to_any_query() {
         assert_eq!(with_param("", "redirect", "1"), "redirect=1");
         assert_eq!(with_param("a=b", "redirect", "1"), "a=b&redirect=1");
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every byte as `%XX`, so any text can be put in a target.
+    fn escape_all(s: &str) -> String {
+        s.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    fn name() -> impl Strategy<Value = LogicalName> {
+        (
+            any::<(u8, u8, u8)>(),
+            "[A-Za-z0-9_-]{27}[A-Za-z0-9_-]{0,20}(\\.[a-z]{1,6})?",
+        )
+            .prop_map(|((store_path, dir1, dir2), name)| LogicalName {
+                store_path,
+                dir1,
+                dir2,
+                name,
+            })
+    }
+
+    /// Targets of any text, and file-ID-shaped ones with escapes, dot
+    /// segments and queries mixed in.
+    fn target_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,120}",
+            "(https?://[a-z:0-9]{0,12})?/([a-z0-9]{1,6}/)?M[0-9A-F]{2}/[0-9A-F%.]{2,4}/[0-9A-F]{2}/[A-Za-z0-9_.%+-]{20,60}(\\?[a-z=&%+0-9]{0,20})?",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_target_names_a_file_id_or_is_refused(t in target_like()) {
+            if let Ok(target) = parse_target(&t) {
+                let s = target.name.to_string();
+                prop_assert!(!s.contains(".."), "{} gave {}", t, s);
+                prop_assert_eq!(LogicalName::parse(&s), Ok(target.name.clone()));
+                if let Some(g) = &target.group {
+                    prop_assert!(validate_group(g).is_ok());
+                }
+            }
+        }
+
+        #[test]
+        fn file_ids_round_trip_plain_or_escaped(
+            group in proptest::option::of("[A-Za-z0-9]{1,16}"),
+            n in name(),
+            query in "[a-z0-9=&]{0,20}",
+            escaped: bool,
+        ) {
+            let mut path = match &group {
+                Some(g) => format!("{g}/{n}"),
+                None => n.to_string(),
+            };
+            if escaped {
+                path = escape_all(&path).replace("%2F", "/");
+            }
+            let raw = if query.is_empty() {
+                format!("/{path}")
+            } else {
+                format!("/{path}?{query}")
+            };
+            let t = parse_target(&raw).unwrap();
+            prop_assert_eq!(t.group, group);
+            prop_assert_eq!(t.name, n);
+            prop_assert_eq!(t.path, format!("/{path}"));
+            prop_assert_eq!(t.query, query);
+        }
+
+        #[test]
+        fn any_escaped_text_decodes_to_itself(s in ".{0,40}") {
+            prop_assert_eq!(percent_decode(&escape_all(&s), false), Some(s.clone()));
+            prop_assert_eq!(percent_decode(&escape_all(&s), true), Some(s));
+        }
+
+        #[test]
+        fn any_query_gives_values_or_nothing(
+            q in "[a-z=&%+0-9A-F.]{0,60}|.{0,60}",
+            key in "[a-z]{0,3}",
+        ) {
+            let _ = query_param(&q, &key);
+            if percent_decode(&q, true).is_some() {
+                let b = q.as_bytes();
+                for (i, _) in q.match_indices('%') {
+                    let hex = b.get(i + 1..i + 3).unwrap_or_default();
+                    prop_assert!(
+                        hex.len() == 2 && hex.iter().all(u8::is_ascii_hexdigit),
+                        "{:?} decoded with a bad escape at {}", q, i
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn appended_params_read_back(
+            q in "([a-z]{1,4}=[a-z0-9]{0,4})?(&[a-z]{1,4}=[a-z0-9]{0,4}){0,3}",
+            v in "[A-Za-z0-9]{0,10}",
+        ) {
+            let q2 = with_param(&q, "zkey", &v);
+            prop_assert_eq!(query_param(&q2, "zkey"), Some(v));
+        }
+    }
+
+    #[test]
+    fn a_sign_inside_an_escape_is_not_hex() {
+        for bad in ["%+1", "%-1", "%+F", "%1+"] {
+            assert_eq!(percent_decode(bad, false), None, "{bad}");
+        }
     }
 }

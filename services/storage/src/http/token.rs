@@ -149,3 +149,48 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_values_are_checked_without_panicking(
+            name in ".{0,60}",
+            secret in proptest::collection::vec(any::<u8>(), 0..20),
+            ttl: u64,
+            token in proptest::option::of("[0-9a-f]{32}|.{0,40}"),
+            ts in proptest::option::of("-?[0-9]{1,20}|.{0,12}"),
+            now: i64,
+        ) {
+            let r = check(&name, &secret, ttl, token.as_deref(), ts.as_deref(), now);
+            if r.is_ok() {
+                let ts: i64 = ts.unwrap().parse().unwrap();
+                prop_assert_eq!(token.unwrap(), sign(&name, &secret, ts));
+            }
+        }
+
+        #[test]
+        fn a_signed_token_passes_within_its_ttl_and_not_after(
+            name in "M[0-9A-F]{2}/[0-9A-F]{2}/[0-9A-F]{2}/[A-Za-z0-9_.-]{27,40}",
+            secret in proptest::collection::vec(any::<u8>(), 1..20),
+            ts in 1i64..=i64::MAX / 2,
+            ttl in 0u64..=i64::MAX as u64 / 4,
+            age in 0u64..=i64::MAX as u64 / 4,
+        ) {
+            let token = sign(&name, &secret, ts);
+            let now = ts + age as i64;
+            let want = if age <= ttl { Ok(()) } else { Err(TokenError::Expired) };
+            prop_assert_eq!(
+                check(&name, &secret, ttl, Some(&token), Some(&ts.to_string()), now),
+                want
+            );
+            prop_assert_eq!(
+                check(&name, b"other", ttl, Some(&token), Some(&ts.to_string()), ts),
+                Err(TokenError::Mismatch)
+            );
+        }
+    }
+}

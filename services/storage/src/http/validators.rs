@@ -8,6 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrodfs_proto::file_id::LogicalName;
 
+/// 9999-12-31 23:59:59 UTC, the last second an HTTP date (four-digit
+/// year) can name: a disk mtime past it is served as it, rather than
+/// failing to format.
+const LATEST_HTTP_DATE: u64 = 253_402_300_799;
+
 /// The validators of one representation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validators {
@@ -24,7 +29,7 @@ impl Validators {
             .info()
             .filter(|_| !name.is_slave() && !name.is_appender())
             .map(|i| i.create_time as u64);
-        let last_modified = created.unwrap_or(mtime);
+        let last_modified = created.unwrap_or(mtime).min(LATEST_HTTP_DATE);
         Validators {
             etag: format!("\"{last_modified:x}-{size:x}\""),
             last_modified,
@@ -132,5 +137,70 @@ mod tests {
         assert!(!v.if_range_holds("\"stale\""));
         assert!(!v.if_range_holds(&format!("W/{}", v.etag)));
         assert!(!v.if_range_holds("Tue, 08 Sep 2015 00:00:00 GMT"));
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = LogicalName> {
+        (
+            any::<(u8, u8, u8)>(),
+            "[A-Za-z0-9_-]{27}[A-Za-z0-9_-]{0,20}(\\.[a-z]{1,6})?",
+        )
+            .prop_map(|((store_path, dir1, dir2), name)| LogicalName {
+                store_path,
+                dir1,
+                dir2,
+                name,
+            })
+    }
+
+    /// Header values: dates (valid, odd, out of range), ETag lists, junk.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,60}",
+            Just("*".to_string()),
+            "(W/)?\"[0-9a-f]{1,16}-[0-9a-f]{1,16}\"(, (W/)?\"[0-9a-f]{0,8}\"){0,3}",
+            "(Mon|Tue|Sun), [0-9]{2} (Jan|Sep|Dec) [0-9]{4,5} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+            any::<u64>().prop_map(|s| {
+                let s = s % (LATEST_HTTP_DATE + 1);
+                httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(s))
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_file_and_any_header_values_give_an_answer(
+            n in name(),
+            size: u64,
+            mtime in prop_oneof![any::<u64>(), 0u64..=LATEST_HTTP_DATE],
+            inm in proptest::option::of(value()),
+            ims in proptest::option::of(value()),
+            if_range in value(),
+        ) {
+            let v = Validators::of(&n, size, mtime);
+            prop_assert!(v.last_modified <= LATEST_HTTP_DATE);
+            let date = v.last_modified_http();
+            prop_assert!(v.if_range_holds(&date));
+            prop_assert!(v.if_range_holds(&v.etag));
+            prop_assert!(v.not_modified(Some(&v.etag), None));
+            prop_assert!(v.not_modified(None, Some(&date)));
+            let _ = v.not_modified(inm.as_deref(), ims.as_deref());
+            let _ = v.if_range_holds(&if_range);
+        }
+    }
+
+    #[test]
+    fn an_mtime_past_year_9999_is_served_as_the_last_http_date() {
+        let slave =
+            LogicalName::parse("M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_150x150.jpg").unwrap();
+        for mtime in [LATEST_HTTP_DATE + 1, i64::MAX as u64, u64::MAX] {
+            let v = Validators::of(&slave, 1, mtime);
+            assert_eq!(v.last_modified_http(), "Fri, 31 Dec 9999 23:59:59 GMT");
+        }
     }
 }
