@@ -198,19 +198,20 @@ pub fn checksum(src: Ipv4Addr, dst: Ipv4Addr, msg: &[u8]) -> u16 {
     internet_checksum(ones_sum(0, &pseudo), msg)
 }
 
-/// RFC 1071 sum of 16-bit words, odd byte padded with zero.
-fn ones_sum(mut sum: u32, bytes: &[u8]) -> u32 {
+/// RFC 1071 sum of 16-bit words, odd byte padded with zero. 64 bits wide
+/// so no message length can overflow it before the fold.
+fn ones_sum(mut sum: u64, bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(2);
     for c in &mut chunks {
-        sum += u16::from_be_bytes([c[0], c[1]]) as u32;
+        sum += u16::from_be_bytes([c[0], c[1]]) as u64;
     }
     if let [last] = chunks.remainder() {
-        sum += (*last as u32) << 8;
+        sum += (*last as u64) << 8;
     }
     sum
 }
 
-fn internet_checksum(start: u32, bytes: &[u8]) -> u16 {
+fn internet_checksum(start: u64, bytes: &[u8]) -> u16 {
     let mut sum = ones_sum(start, bytes);
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -361,5 +362,86 @@ mod tests {
             let _ = parse_datagram(&bytes, 51);
             let _ = parse_datagram(&datagram(255, &bytes), 51);
         }
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip() -> impl Strategy<Value = Ipv4Addr> {
+        any::<[u8; 4]>().prop_map(Ipv4Addr::from)
+    }
+
+    fn advert() -> impl Strategy<Value = Advert> {
+        (
+            any::<(u8, u8)>(),
+            0..=MAX_ADVER_INT_CS,
+            proptest::collection::vec(ip(), 0..20),
+        )
+            .prop_map(|((vrid, priority), interval_cs, addresses)| Advert {
+                vrid,
+                priority,
+                interval_cs,
+                addresses,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_datagram_is_parsed_or_dropped(
+            pkt in proptest::collection::vec(any::<u8>(), 0..400),
+            vrid: u8,
+        ) {
+            if let Ok(r) = parse_datagram(&pkt, vrid) {
+                prop_assert_eq!(r.advert.vrid, vrid);
+                prop_assert_eq!(pkt[8], VRRP_TTL);
+            }
+        }
+
+        #[test]
+        fn any_vrrp_message_inside_a_good_ip_header_is_parsed_or_dropped(
+            msg in proptest::collection::vec(any::<u8>(), 0..400),
+            src in ip(),
+            vrid: u8,
+        ) {
+            let _ = parse_datagram(&ipv4_datagram(src, VRRP_GROUP, VRRP_TTL, &msg), vrid);
+            let _ = Advert::decode(src, VRRP_GROUP, &msg);
+        }
+
+        #[test]
+        fn adverts_round_trip(a in advert(), src in ip(), dst in ip()) {
+            let msg = a.encode(src, dst);
+            prop_assert_eq!(Advert::decode(src, dst, &msg), Ok(a.clone()));
+            let r = parse_datagram(&ipv4_datagram(src, dst, VRRP_TTL, &msg), a.vrid);
+            prop_assert_eq!(r, Ok(Received { src, dst, advert: a }));
+        }
+
+        #[test]
+        fn any_changed_byte_is_dropped(
+            a in advert(),
+            src in ip(),
+            at: proptest::sample::Index,
+            delta in 1u8..,
+        ) {
+            let mut msg = a.encode(src, VRRP_GROUP);
+            let i = at.index(msg.len());
+            msg[i] = msg[i].wrapping_add(delta);
+            prop_assert!(Advert::decode(src, VRRP_GROUP, &msg).is_err());
+        }
+    }
+
+    #[test]
+    fn the_checksum_of_a_message_over_128_kib_does_not_overflow() {
+        // 65 537 words of 0xffff sum past u32::MAX; folded, they are 0xffff.
+        let msg = vec![0xff; 2 * 65_537];
+        let folded = checksum(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &msg);
+        let pseudo = u64::from(IPPROTO_VRRP) + (msg.len() as u64 & 0xffff);
+        let mut sum = 65_537 * 0xffff + pseudo;
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        assert_eq!(folded, !(sum as u16));
     }
 }

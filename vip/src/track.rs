@@ -239,3 +239,28 @@ mod tests {
         assert!(!probe_once(&probe, t).await, "connection refused");
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_status_line_is_judged(line in ".{0,60}") {
+            if status_is_success(&line) {
+                prop_assert!(line.trim_start().starts_with("HTTP/"));
+            }
+        }
+
+        #[test]
+        fn exactly_the_2xx_lines_are_healthy(
+            minor in 0u8..2,
+            code in 100u16..600,
+            reason in "[ -~]{0,20}",
+        ) {
+            let line = format!("HTTP/1.{minor} {code} {reason}");
+            prop_assert_eq!(status_is_success(&line), (200..300).contains(&code));
+        }
+    }
+}
