@@ -222,3 +222,55 @@ mod tests {
         assert_eq!(m["g"].len(), 1);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn storage() -> impl Strategy<Value = StorageStat> {
+        (
+            "[0-9.]{0,15}|[0-9a-f:]{2,39}|.{0,16}",
+            prop_oneof![Just(0i64), 1i64..=65535, any::<i64>()],
+            prop_oneof![Just(ACTIVE), any::<u8>()],
+        )
+            .prop_map(|(ip, storage_http_port, status)| StorageStat {
+                ip,
+                storage_http_port,
+                status,
+                ..Default::default()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_tracker_report_gives_addresses_of_active_storages_only(
+            groups in proptest::collection::btree_map(
+                "[a-z0-9]{1,8}",
+                proptest::collection::vec(storage(), 0..6),
+                0..4,
+            ),
+            default_port in 1u16..,
+        ) {
+            let input: Vec<(GroupStat, Vec<StorageStat>)> = groups
+                .into_iter()
+                .map(|(name, s)| (GroupStat { name, ..Default::default() }, s))
+                .collect();
+            let members = members_from(&input, default_port);
+            for (g, storages) in &input {
+                let addrs = &members[&g.name];
+                for a in addrs {
+                    let from_active = storages.iter().any(|s| {
+                        s.status == ACTIVE
+                            && s.ip.parse() == Ok(a.ip())
+                            && match s.storage_http_port {
+                                0 => a.port() == default_port,
+                                p => i64::from(a.port()) == p,
+                            }
+                    });
+                    prop_assert!(from_active, "{} in {}", a, g.name);
+                }
+            }
+        }
+    }
+}

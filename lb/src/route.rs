@@ -261,3 +261,86 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Request targets: any text, and file-ID shapes with dot segments,
+    /// escapes, purges, prefixes and queries mixed in.
+    fn uri_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,80}",
+            "(/dfs|/purge)?(/[a-zA-Z0-9_.%-]{0,18}){0,6}(\\?[ -~]{0,20})?",
+            "(/purge)?/[a-z0-9]{1,8}/M[0-9A-Fa-fG]{2}/[0-9A-F]{2}/[0-9A-F]{2}/[A-Za-z0-9_.-]{1,40}(\\?[a-z=&]{0,10})?",
+        ]
+    }
+
+    fn method() -> impl Strategy<Value = String> {
+        "GET|HEAD|PURGE|POST|[A-Z]{0,6}"
+    }
+
+    proptest! {
+        #[test]
+        fn any_edge_request_is_routed_to_a_file_id_or_refused(m in method(), uri in uri_like()) {
+            let (group, routed) = match edge_route(&m, &uri) {
+                Ok(EdgeRoute::File { group, uri: u }) => {
+                    prop_assert!(m == "GET" || m == "HEAD");
+                    prop_assert_eq!(&u, &uri);
+                    (group, u)
+                }
+                Ok(EdgeRoute::Purge { group, uri: u }) => {
+                    prop_assert!(m == "GET" || m == "PURGE");
+                    prop_assert_eq!(format!("/purge{u}"), uri.clone());
+                    (group, u)
+                }
+                Err(_) => return Ok(()),
+            };
+            prop_assert!(is_group_name(&group));
+            let head = format!("/{group}/M");
+            prop_assert!(routed.starts_with(&head));
+            prop_assert!(check_path(split_query(&routed).0).is_ok());
+        }
+
+        #[test]
+        fn any_front_request_keeps_what_follows_its_prefix_or_is_refused(
+            m in method(),
+            uri in uri_like(),
+            prefix in "/dfs|/[a-z]{1,4}",
+        ) {
+            if let Ok(rest) = front_route(&m, &uri, &prefix) {
+                prop_assert!(rest.starts_with('/'));
+                prop_assert_eq!(format!("{prefix}{rest}"), uri);
+            }
+        }
+
+        #[test]
+        fn a_path_that_passes_cannot_climb(path in uri_like()) {
+            if check_path(&path).is_ok() {
+                prop_assert!(path.starts_with('/'));
+                prop_assert!(!path.bytes().any(|b| b.is_ascii_control() || b == b'\\'));
+                let climbs = path[1..].split('/').any(|s| s == ".." || s == ".");
+                prop_assert!(!climbs || path == "/", "{}", path);
+            }
+        }
+
+        #[test]
+        fn file_ids_route_to_their_group(
+            group in "[A-Za-z0-9_-]{1,16}",
+            store in "M[0-9A-F]{2}",
+            name in "[0-9A-F]{2}/[0-9A-F]{2}/[A-Za-z0-9_-]{27}(\\.[a-z]{1,6})?",
+            query in "(\\?[a-z]{1,5}=[a-z0-9]{0,5})?",
+        ) {
+            let uri = format!("/{group}/{store}/{name}{query}");
+            prop_assert_eq!(
+                edge_route("GET", &uri),
+                Ok(EdgeRoute::File { group: group.clone(), uri: uri.clone() })
+            );
+            prop_assert_eq!(
+                edge_route("PURGE", &format!("/purge{uri}")),
+                Ok(EdgeRoute::Purge { group, uri })
+            );
+        }
+    }
+}

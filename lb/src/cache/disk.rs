@@ -72,6 +72,13 @@ impl DiskCache {
             }
             for f in std::fs::read_dir(dir.path())? {
                 let f = f?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                // Only files named as this store names them: anything else
+                // is not an entry, and its name may not even make a path
+                // under the root (`..x`).
+                if !is_key(&name) {
+                    continue;
+                }
                 let md = f.metadata()?;
                 let atime = md
                     .modified()
@@ -79,11 +86,7 @@ impl DiskCache {
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
-                found.push((
-                    atime,
-                    f.file_name().to_string_lossy().into_owned(),
-                    md.len(),
-                ));
+                found.push((atime, name, md.len()));
             }
         }
         // Oldest first, so if the cap shrank the least recently written go.
@@ -277,6 +280,11 @@ impl Storage for DiskCache {
 
 fn compact_hex(key: &CompactCacheKey) -> String {
     key.combined()
+}
+
+/// Whether a file name is one [`compact_hex`] makes: hex digits only.
+fn is_key(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Writes a response body to a tmp file; `finish` renames it into place and
@@ -487,6 +495,28 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn stray_files_in_the_cache_folder_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let shard = root.join("ab");
+        std::fs::create_dir_all(&shard).unwrap();
+        // Not keys: one that cuts a character at the shard split, one
+        // whose shard would be the parent folder.
+        for name in ["a\u{e9}", "..x"] {
+            std::fs::write(shard.join(name), b"stray").unwrap();
+        }
+        std::fs::write(dir.path().join("..x"), b"outside").unwrap();
+        // A zero cap would evict every indexed file at once.
+        let cache = open(&root, 0);
+        assert_eq!(cache.entries(), 0);
+        assert_eq!(walk(&root), 2, "stray files stay where they are");
+        assert!(
+            dir.path().join("..x").exists(),
+            "nothing outside is touched"
         );
     }
 

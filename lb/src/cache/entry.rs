@@ -160,3 +160,89 @@ impl HandleHit for DiskHit {
         self
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use pingora_http::ResponseHeader;
+    use proptest::prelude::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn meta(status: u16, secs: u32, headers: &[(String, String)]) -> CacheMeta {
+        let at = UNIX_EPOCH + Duration::from_secs(secs as u64);
+        let mut h = ResponseHeader::build(status, None).unwrap();
+        for (n, v) in headers {
+            h.append_header(n.clone(), v.clone()).unwrap();
+        }
+        CacheMeta::new(at + Duration::from_secs(60), at, 1, 2, h)
+    }
+
+    /// Reads `bytes` back as a cache file.
+    fn read(bytes: &[u8]) -> std::io::Result<Entry> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, bytes).unwrap();
+        read_entry(&path)
+    }
+
+    /// A prefix announcing any meta lengths, then fewer bytes than that.
+    fn announced(ilen: u32, hlen: u32, tail: &[u8]) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&ilen.to_le_bytes());
+        b.extend_from_slice(&hlen.to_le_bytes());
+        b.extend_from_slice(tail);
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_file_is_an_entry_or_refused(
+            b in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200),
+                (any::<u32>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 0..200))
+                    .prop_map(|(i, h, t)| announced(i, h, &t)),
+                (0u32..100, 0u32..100, proptest::collection::vec(any::<u8>(), 0..300))
+                    .prop_map(|(i, h, t)| announced(i, h, &t)),
+            ],
+        ) {
+            if let Ok(e) = read(&b) {
+                prop_assert!(e.body_start + e.body_len == b.len() as u64);
+            }
+        }
+
+        #[test]
+        fn lengths_past_the_end_of_the_file_are_refused(
+            ilen: u32,
+            hlen: u32,
+            tail in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            prop_assume!(ilen as u64 + hlen as u64 > tail.len() as u64);
+            let err = read(&announced(ilen, hlen, &tail)).err().unwrap();
+            prop_assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        }
+
+        #[test]
+        fn entries_round_trip(
+            status in 200u16..600,
+            secs in 0u32..=u32::MAX / 2,
+            // Values without outer spaces: the header codec trims those.
+            headers in proptest::collection::vec(
+                ("x-[a-z]{1,8}", "([!-~]([ -~]{0,18}[!-~])?)?"),
+                0..4,
+            ),
+            body in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let m = meta(status, secs, &headers);
+            let mut b = encode_meta(&m).unwrap();
+            let meta_len = b.len() as u64;
+            b.extend_from_slice(&body);
+            let e = read(&b).unwrap();
+            prop_assert_eq!(e.meta.serialize().unwrap(), m.serialize().unwrap());
+            prop_assert_eq!(e.body_start, meta_len);
+            prop_assert_eq!(e.body_len, body.len() as u64);
+            prop_assert_eq!(e.inline.as_deref(), Some(&body[..]));
+        }
+    }
+}
