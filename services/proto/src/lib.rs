@@ -21,6 +21,7 @@ pub mod stat;
 pub mod status;
 pub mod storage_req;
 pub mod sync;
+pub mod token;
 pub mod tracker_req;
 
 pub use file_id::{FileId, FileInfo, LogicalName, Source};

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use common::*;
 use ferrodfs_proto::file_id::{ext_segment, FileInfo};
-use ferrodfs_storage::http::token;
+use ferrodfs_proto::token;
 use http_common::*;
 
 fn http(st: &TestStorage) -> SocketAddr {

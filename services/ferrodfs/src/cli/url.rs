@@ -3,7 +3,7 @@
 //! fastdfs-nginx-module checks them) when a secret is given.
 
 use ferrodfs_proto::file_id::{FileId, Source};
-use ferrodfs_storage::http::token;
+use ferrodfs_proto::token;
 
 /// FastDFS's storage HTTP port.
 const DEFAULT_HTTP_PORT: u16 = 8888;

@@ -4,10 +4,11 @@
 //! ranges, validators and conditional requests; a file this storage does
 //! not hold yet is fetched from (or redirected to) its source storage, so
 //! replication lag never shows as a 404; the anti-steal token is checked
-//! when configured.
+//! when configured (the check itself is [`ferrodfs_proto::token`],
+//! shared with the lb's edge cache).
 //!
 //! Layout: pure parts — [`target`] (URL to file, traversal-proof),
-//! [`range`], [`validators`], [`mime`], [`token`], [`request`] (heads and
+//! [`range`], [`validators`], [`mime`], [`request`] (heads and
 //! their limits), [`response`] (head bytes); edges — `local` (files on
 //! disk), `source` (the source storage), `conn` (sockets, sendfile).
 //!
@@ -26,10 +27,10 @@ pub mod request;
 pub mod response;
 mod source;
 pub mod target;
-pub mod token;
 pub mod validators;
 
 use anyhow::Context;
+use ferrodfs_proto::token;
 use tokio::net::TcpListener;
 
 pub(crate) use self::config::RawHttp;

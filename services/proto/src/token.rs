@@ -3,6 +3,7 @@
 //! decimal text>))`, rejected once `now - ts > ttl`; `ts = 0` never
 //! expires. The group is left out because that is what the module checks
 //! (FastDFS's own test programs hash it in, and fail against the module).
+//! Pure, so the storage's HTTP port and the lb's edge cache check alike.
 
 use md5::{Digest, Md5};
 
