@@ -181,19 +181,43 @@ fn name_chars_ok(s: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// Whether a name part keeps the file name addressable: `.` and `..`
+/// (any run of dots) and anything holding `..` give names that
+/// [`LogicalName::parse`](crate::file_id::LogicalName::parse) refuses, so
+/// the file could never be downloaded, deleted or replicated.
+fn dots_ok(s: &str) -> bool {
+    !s.contains("..") && !(s.starts_with('.') && s.bytes().all(|c| c == b'.'))
+}
+
+/// An extension as a slave upload may give it (a leading dot is allowed:
+/// FastDFS then uses it as is).
 pub fn validate_ext(e: &str) -> Result<(), FieldError> {
-    if e.len() > EXT_LEN || !name_chars_ok(e) {
+    if e.len() > EXT_LEN || !name_chars_ok(e) || !dots_ok(e) {
+        return Err(FieldError::Ext(e.to_string()));
+    }
+    Ok(())
+}
+
+/// An extension for a new file's name (UPLOAD_FILE, UPLOAD_APPENDER_FILE):
+/// the name gets `.` + `ext`, so a leading dot would make `..`; and a name
+/// ending in `-m` would look like a metadata file, which is never served.
+pub fn validate_upload_ext(e: &str) -> Result<(), FieldError> {
+    validate_ext(e)?;
+    if e.starts_with('.') || e.ends_with(META_SUFFIX) {
         return Err(FieldError::Ext(e.to_string()));
     }
     Ok(())
 }
 
 pub fn validate_prefix(p: &str) -> Result<(), FieldError> {
-    if p.is_empty() || p.len() > PREFIX_LEN || !name_chars_ok(p) {
+    if p.is_empty() || p.len() > PREFIX_LEN || !name_chars_ok(p) || !dots_ok(p) {
         return Err(FieldError::Prefix(p.to_string()));
     }
     Ok(())
 }
+
+/// What FastDFS appends to a data file's name for its metadata file.
+pub const META_SUFFIX: &str = "-m";
 
 /// The extension FastDFS clients derive from a local file name: the text
 /// after the last dot, if it is a valid extension (<= 6 chars).
@@ -246,6 +270,29 @@ mod tests {
         assert_eq!(ext_of("/tmp/archive.verylongext"), "");
         assert_eq!(ext_of("/tmp/.hidden"), "");
         assert_eq!(ext_of("noext"), "");
+    }
+
+    #[test]
+    fn dot_only_parts_are_refused() {
+        for bad in [".", "..", "...", "a..b"] {
+            assert!(validate_ext(bad).is_err(), "ext {bad:?}");
+            assert!(validate_upload_ext(bad).is_err(), "upload ext {bad:?}");
+            assert!(validate_prefix(bad).is_err(), "prefix {bad:?}");
+        }
+        assert!(
+            validate_ext(".png").is_ok(),
+            "a slave's ext may lead with a dot"
+        );
+        assert!(
+            validate_upload_ext(".png").is_err(),
+            "the name would hold .."
+        );
+        assert!(
+            validate_upload_ext("x-m").is_err(),
+            "looks like a metadata file"
+        );
+        assert!(validate_upload_ext("tar.gz").is_ok());
+        assert!(validate_prefix("_s.x").is_ok());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use rand::Rng;
 
-use crate::fields::{validate_ext, validate_group, validate_prefix, FieldError, EXT_LEN};
+use crate::fields::{
+    validate_ext, validate_group, validate_prefix, FieldError, EXT_LEN, META_SUFFIX,
+};
 
 /// Bit 63 plus 23 random bits sit in the high half of a normal file's size field.
 const SIZE_RANDOM_MARK: u64 = 0x8000_0000;
@@ -254,6 +256,13 @@ impl LogicalName {
         !self.is_slave() && self.info().is_some_and(|i| i.is_appender())
     }
 
+    /// Whether this names a metadata file (`<data file>-m`) rather than a
+    /// data file: storages never create data files so named, and never
+    /// hand metadata files out as files.
+    pub fn is_metadata(&self) -> bool {
+        self.name.ends_with(META_SUFFIX)
+    }
+
     /// The slave name the storage gives a file uploaded beside this
     /// master with `prefix` and `ext` (UPLOAD_SLAVE_FILE): FastDFS's rule
     /// applied to `HH/HH/name`, as storage_service.c does. The prefix must
@@ -265,7 +274,11 @@ impl LogicalName {
         let slave = slave_filename(&true_name, prefix, Some(ext))?;
         // Our stricter name rules (no `..`, length) hold for slaves too, so
         // every slave can be addressed, replicated and deleted later.
-        LogicalName::parse(&format!("M{:02X}/{slave}", self.store_path))
+        let name = LogicalName::parse(&format!("M{:02X}/{slave}", self.store_path))?;
+        if name.is_metadata() {
+            return Err(FieldError::Ext(ext.to_string()));
+        }
+        Ok(name)
     }
 }
 
@@ -568,6 +581,18 @@ mod tests {
             "the storage needs a prefix"
         );
         assert!(master.slave("a..b", "png").is_err(), "unaddressable name");
+        for (prefix, ext) in [
+            (".", ""),
+            ("..", ""),
+            ("_s", "."),
+            ("_s", ".."),
+            ("_x-m", ""),
+        ] {
+            assert!(
+                master.slave(prefix, ext).is_err(),
+                "{prefix:?} + {ext:?} accepted"
+            );
+        }
         let no_ext = LogicalName::parse("M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU41234567").unwrap();
         assert!(
             no_ext.slave("-m", "").is_err(),

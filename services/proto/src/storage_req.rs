@@ -5,7 +5,7 @@
 //! small bodies parsed whole. `encode` is the client side, `parse` the server.
 
 use crate::fields::{
-    put_fixed, put_u64, validate_ext, FieldError, IpWidth, Reader, EXT_LEN, GROUP_NAME_LEN,
+    put_fixed, put_u64, validate_upload_ext, FieldError, IpWidth, Reader, EXT_LEN, GROUP_NAME_LEN,
     PREFIX_LEN,
 };
 use crate::file_id::LogicalName;
@@ -47,7 +47,7 @@ impl UploadHead {
         let idx = r.u8()?;
         let file_size = r.len("file_size")?;
         let ext = r.fixed(EXT_LEN)?;
-        validate_ext(&ext)?;
+        validate_upload_ext(&ext)?;
         check_len(Self::LEN as u64 + file_size, pkg_len)?;
         Ok(UploadHead {
             store_path_index: (idx != 0xFF).then_some(idx),

@@ -253,3 +253,45 @@ async fn data_directories_rotate_every_file_distribute_rotate_count_files() {
     assert_eq!(dirs, ["00/00", "00/00", "00/01", "00/01", "01/00"]);
     st.stop().await;
 }
+
+#[tokio::test]
+async fn dot_only_extensions_and_slave_prefixes_are_einval_and_store_nothing() {
+    let st = start_storage("").await;
+    let mut c = st.connect().await;
+    let master = upload(&mut c, b"master", "jpg").await;
+    let before = st.files_on_disk();
+    let binlog = st.binlog();
+
+    for ext in [".", "..", ".jpg", "a..b", "x-m"] {
+        for command in [cmd::UPLOAD_FILE, cmd::UPLOAD_APPENDER_FILE] {
+            let r = upload_to(&mut c, command, Some(0), b"body", ext).await;
+            assert_eq!(
+                r.map_err(|e| e.status()),
+                Err(status::EINVAL),
+                "command {command} with ext {ext:?}"
+            );
+        }
+    }
+    for (prefix, ext) in [
+        (".", ""),
+        ("..", ""),
+        (".", "png"),
+        ("..", "png"),
+        ("_s", "."),
+        ("_s", ".."),
+        ("_s-m", ""),
+    ] {
+        let r = upload_slave(&mut c, &master, prefix, ext, b"body").await;
+        assert_eq!(
+            r.map_err(|e| e.status()),
+            Err(status::EINVAL),
+            "slave prefix {prefix:?} ext {ext:?}"
+        );
+    }
+
+    assert_eq!(st.files_on_disk(), before, "nothing stored");
+    assert_eq!(st.binlog(), binlog, "nothing to replicate");
+    // The refusals kept the connection in step.
+    assert_eq!(download(&mut c, &master, 0, 0).await.unwrap(), b"master");
+    st.stop().await;
+}
