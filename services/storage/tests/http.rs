@@ -8,7 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use common::*;
 use ferrodfs_proto::file_id::{ext_segment, FileInfo};
-use ferrodfs_proto::token;
+use ferrodfs_proto::header::Header;
+use ferrodfs_proto::{cmd, token};
 use http_common::*;
 
 fn http(st: &TestStorage) -> SocketAddr {
@@ -470,5 +471,104 @@ async fn metrics_count_http_requests_by_status_and_bytes() {
         .parse()
         .unwrap();
     assert!(sent >= 1234, "{sent}");
+    st.stop().await;
+}
+
+#[tokio::test]
+async fn the_metadata_file_beside_a_data_file_is_never_served() {
+    let (st, name) = storage_with_file("", b"data", "jpg").await;
+    let mut c = st.connect().await;
+    let meta = ferrodfs_proto::storage_req::SetMeta::encode(
+        ferrodfs_proto::storage_req::MetaFlag::Overwrite,
+        GROUP,
+        &name,
+        b"owner\x02alice",
+    );
+    request(&mut c, cmd::SET_METADATA, &meta).await.unwrap();
+    let meta_name = format!("{name}-m");
+    assert!(
+        st.data_file(&meta_name).is_file(),
+        "the metadata is on disk"
+    );
+
+    let addr = http(&st);
+    let get_meta = get(addr, &url(&meta_name)).await;
+    assert_eq!(get_meta.status, 404, "{get_meta:?}");
+    assert!(!String::from_utf8_lossy(&get_meta.body).contains("alice"));
+    let head = http_request(addr, "HEAD", &url(&meta_name), &[]).await;
+    assert_eq!(head.status, 404);
+    let ranged = http_request(addr, "GET", &url(&meta_name), &["Range: bytes=0-3"]).await;
+    assert_eq!(ranged.status, 404);
+    assert!(!String::from_utf8_lossy(&ranged.body).contains("alice"));
+    let group_less = get(addr, &format!("/{meta_name}")).await;
+    assert_eq!(group_less.status, 404);
+    assert_eq!(get(addr, &url(&name)).await.body, b"data");
+    st.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_or_conflicting_content_lengths_get_400_and_nothing_more() {
+    let (st, name) = storage_with_file("", b"secret-body", "txt").await;
+    let addr = http(&st);
+    for framing in [
+        "Content-Length: 0\r\nContent-Length: 0",
+        "Content-Length: 0\r\nContent-Length: 40",
+        "Content-Length: 0, 40",
+        "Content-Length: 40\r\nTransfer-Encoding: chunked",
+    ] {
+        // What follows the head would be a second, smuggled request to
+        // whoever took the shorter length.
+        let smuggled = format!("GET {} HTTP/1.1\r\nHost: t\r\n\r\n", url(&name));
+        let raw = format!(
+            "GET {} HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n{smuggled}",
+            url(&name)
+        );
+        let rs = exchange_raw(addr, raw.as_bytes(), false).await;
+        assert_eq!(
+            rs.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [400],
+            "{framing:?}"
+        );
+    }
+    st.stop().await;
+}
+
+/// Sends `raw`, then shuts down the write side at once, and reads all that
+/// comes back until the server closes.
+async fn send_and_half_close(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    buf
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_gets_the_whole_reply() {
+    let data = pattern(300_000);
+    let (st, name) = storage_with_file("", &data, "bin").await;
+    let raw = format!("GET {} HTTP/1.1\r\nHost: t\r\n\r\n", url(&name));
+    let buf = send_and_half_close(http(&st), raw.as_bytes()).await;
+    let (r, _) = parse_response(&buf, false).expect("a complete response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, data);
+
+    // The FastDFS port: a download request, then the write side closed.
+    let body = ferrodfs_proto::storage_req::Download::encode(0, 0, GROUP, &name);
+    let mut req = Header::request(cmd::DOWNLOAD_FILE, body.len() as u64)
+        .encode()
+        .to_vec();
+    req.extend_from_slice(&body);
+    let buf = send_and_half_close(st.storage.local_addr(), &req).await;
+    assert!(buf.len() >= 10, "a reply header: {buf:?}");
+    assert_eq!((buf[8], buf[9]), (cmd::RESP, 0), "status OK");
+    let len = u64::from_be_bytes(buf[..8].try_into().unwrap()) as usize;
+    assert_eq!(len, data.len());
+    assert_eq!(&buf[10..], &data[..], "the whole file");
     st.stop().await;
 }

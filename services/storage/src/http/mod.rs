@@ -126,6 +126,11 @@ pub(crate) async fn respond(ctx: &Ctx, metrics: &HttpMetrics, req: &RequestHead)
     if let Some(refused) = check_token(ctx, &target) {
         return refused;
     }
+    // `<file>-m` is the metadata beside a data file, not a file of its own:
+    // answered as if absent (mod_fastdfs serves data files only).
+    if target.name.is_metadata() {
+        return Reply::error(404, "no such file");
+    }
     let Some(path) = ctx.store.data_path(&target.name) else {
         return Reply::error(
             400,

@@ -121,6 +121,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
             Ok((h.name.to_ascii_lowercase(), value.trim().to_string()))
         })
         .collect::<Result<Vec<_>, HeadError>>()?;
+    check_framing(&headers)?;
     Ok(Some((
         RequestHead {
             method,
@@ -131,6 +132,23 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
         },
         used,
     )))
+}
+
+/// Refuses heads whose body length two readers could take differently
+/// (RFC 9112 §6.3): several Content-Length fields, even equal ones, a
+/// value that is not a plain number, or Content-Length beside
+/// Transfer-Encoding. A proxy in front that picked another length would
+/// otherwise see our next "request" where it sent body bytes.
+fn check_framing(headers: &[(String, String)]) -> Result<(), HeadError> {
+    let mut lengths = headers.iter().filter(|(n, _)| n == "content-length");
+    let chunked = headers.iter().any(|(n, _)| n == "transfer-encoding");
+    if let Some((_, v)) = lengths.next() {
+        let plain = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        if !plain || lengths.next().is_some() || chunked {
+            return Err(HeadError::Malformed);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -169,6 +187,24 @@ mod tests {
         assert!(!head("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").has_body());
         assert!(head("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n").has_body());
         assert!(head("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").has_body());
+    }
+
+    #[test]
+    fn ambiguous_body_lengths_are_malformed() {
+        for text in [
+            "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 0, 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_head(text.as_bytes()),
+                Err(HeadError::Malformed),
+                "{text:?}"
+            );
+        }
+        assert!(parse_head(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_ok());
     }
 
     #[test]
