@@ -19,11 +19,13 @@ fn header_bytes(req: &RequestHeader) -> usize {
         .sum()
 }
 
-/// The request-phase checks, pure over what the request says.
+/// The request-phase checks, pure over what the request says; `now` (Unix
+/// seconds) judges anti-steal tokens.
 pub fn classify(
     live: &Live,
     req: &RequestHeader,
     client: Option<IpAddr>,
+    now: i64,
 ) -> Result<Target, Reject> {
     let cfg = &live.cfg;
     let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -56,11 +58,17 @@ pub fn classify(
             })
         }
         Role::Edge => {
-            let cache = cfg.edge.as_ref().and_then(|e| e.cache.as_ref());
+            let edge = cfg.edge.as_ref().expect("edge role has [edge]");
+            let cache = edge.cache.as_ref();
             let (group, uri, purge) = match route::edge_route(method, uri)? {
                 EdgeRoute::File { group, uri } => (group, uri, false),
                 EdgeRoute::Purge { group, uri } => (group, uri, true),
             };
+            // Before the cache is looked at: a stored copy is served only
+            // to requests the storages themselves would answer.
+            if let (Some(token), false) = (&edge.token, purge) {
+                route::check_token(token, &uri, now)?;
+            }
             if purge {
                 let Some(cache) = cache else {
                     return Err(Reject::NotFound(
@@ -126,7 +134,7 @@ mod tests {
     async fn unknown_group_before_the_first_tracker_poll_is_503_not_404() {
         let l = live("role = \"edge\"\n[edge]\ntrackers = [\"127.0.0.1:22122\"]\n").await;
         assert_eq!(
-            status(classify(&l, &req("GET", "/group1/M00/00/00/x"), None)),
+            status(classify(&l, &req("GET", "/group1/M00/00/00/x"), None, 0)),
             503
         );
     }
@@ -136,14 +144,14 @@ mod tests {
         let l = live("role = \"edge\"\n[edge.groups]\ngroup1 = [\"127.0.0.1:1\"]\n[cache]\npath = \"/nonexistent\"\npurge_allow = [\"10.1.0.0/16\"]\n").await;
         let r = req("GET", "/purge/group1/M00/00/00/x");
         assert_eq!(
-            status(classify(&l, &r, Some("10.1.2.3".parse().unwrap()))),
+            status(classify(&l, &r, Some("10.1.2.3".parse().unwrap()), 0)),
             200
         );
         assert_eq!(
-            status(classify(&l, &r, Some("10.2.0.1".parse().unwrap()))),
+            status(classify(&l, &r, Some("10.2.0.1".parse().unwrap()), 0)),
             403
         );
-        assert_eq!(status(classify(&l, &r, None)), 403);
+        assert_eq!(status(classify(&l, &r, None, 0)), 403);
     }
 
     #[tokio::test]
@@ -151,7 +159,7 @@ mod tests {
         let l = live("role = \"edge\"\n[edge.groups]\ngroup1 = [\"127.0.0.1:1\"]\n").await;
         let r = req("GET", "/purge/group1/M00/00/00/x");
         assert_eq!(
-            status(classify(&l, &r, Some("127.0.0.1".parse().unwrap()))),
+            status(classify(&l, &r, Some("127.0.0.1".parse().unwrap()), 0)),
             404
         );
     }
@@ -159,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn front_rewrites_to_the_edge_path() {
         let l = live("role = \"front\"\n[front]\nupstreams = [{ addr = \"127.0.0.1:1\" }]\n").await;
-        let t = classify(&l, &req("GET", "/dfs/group1/M00/00/00/x?t=1"), None)
+        let t = classify(&l, &req("GET", "/dfs/group1/M00/00/00/x?t=1"), None, 0)
             .ok()
             .unwrap();
         assert_eq!(t.upstream_uri.as_deref(), Some("/group1/M00/00/00/x?t=1"));

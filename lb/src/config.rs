@@ -59,6 +59,8 @@ struct RawEdge {
     refresh_interval: Option<String>,
     storage_http_port: Option<u16>,
     groups: Option<BTreeMap<String, Vec<String>>>,
+    token_secret: Option<String>,
+    token_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +70,7 @@ struct RawCache {
     max_size: Option<String>,
     inactive: Option<String>,
     valid: Option<BTreeMap<String, String>>,
+    revalidate_after: Option<String>,
     purge_allow: Option<Vec<String>>,
 }
 
@@ -151,6 +154,19 @@ pub enum Membership {
 pub struct EdgeConfig {
     pub membership: Membership,
     pub cache: Option<CacheConfig>,
+    /// The storages' anti-steal token (`[http] token_secret` there): when
+    /// set, the edge checks every file request's `token` and `ts` itself,
+    /// so a cached copy is never handed to a request the storages would
+    /// refuse.
+    pub token: Option<EdgeToken>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeToken {
+    pub secret: String,
+    /// How long a signed URL stays valid after its `ts` (the storages'
+    /// `token_ttl`; FastDFS's default is 600 s).
+    pub ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,8 +175,14 @@ pub struct CacheConfig {
     pub max_size: u64,
     /// Entries not read for this long are removed (nginx `inactive=`).
     pub inactive: Duration,
-    /// Freshness per upstream status (nginx `proxy_cache_valid`).
-    pub valid: BTreeMap<u16, Duration>,
+    /// How long a stored 200 stays fresh (nginx `proxy_cache_valid 200`).
+    /// Only 200s are stored: a 404 or an error cached would hide a file
+    /// that exists, a redirect would pin a client to one storage.
+    pub valid: Duration,
+    /// A stored file older than this is checked with the storage (a
+    /// conditional GET) before it is served again; a 404 then removes it.
+    /// So a deleted file stops being served within this time.
+    pub revalidate_after: Duration,
     /// Client networks allowed to `/purge/...` (ngx_cache_purge `allow`).
     pub purge_allow: Vec<IpNet>,
 }
@@ -243,9 +265,17 @@ fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
                     "role = \"edge\" needs an [edge] table with trackers or groups".into(),
                 )
             })?;
+            let token = check_token(&edge, &err, &dur)?;
             let membership = check_membership(edge, &err, &dur)?;
             let cache = raw.cache.map(|c| check_cache(c, &err, &dur)).transpose()?;
-            (Some(EdgeConfig { membership, cache }), None)
+            (
+                Some(EdgeConfig {
+                    membership,
+                    cache,
+                    token,
+                }),
+                None,
+            )
         }
         Role::Front => {
             if raw.edge.is_some() {
@@ -396,21 +426,24 @@ fn check_cache(c: RawCache, err: &ErrFn, dur: &DurFn) -> Result<CacheConfig, Con
         ));
     }
     let inactive = dur("cache.inactive", &c.inactive, "1d")?;
-    let mut valid = BTreeMap::new();
-    let raw_valid = c.valid.unwrap_or_else(|| {
-        [("200", "12h"), ("304", "12h")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into()
-    });
-    for (status, ttl) in raw_valid {
+    let mut valid = Duration::from_secs(12 * 3600);
+    for (status, ttl) in c.valid.unwrap_or_default() {
         let key = format!("cache.valid.{status}");
-        let code: u16 = status
-            .parse()
-            .ok()
-            .filter(|c| (200..600).contains(c))
-            .ok_or_else(|| err(&key, "the key must be an HTTP status 200-599".into()))?;
-        valid.insert(code, parse_duration(&ttl).map_err(|p| err(&key, p))?);
+        if status != "200" {
+            return Err(err(
+                &key,
+                "only 200 responses (whole files) are stored; remove this key".into(),
+            ));
+        }
+        valid = parse_duration(&ttl).map_err(|p| err(&key, p))?;
     }
+    if valid.is_zero() {
+        return Err(err(
+            "cache.valid.200",
+            "must be above 0; remove [cache] to turn caching off".into(),
+        ));
+    }
+    let revalidate_after = dur("cache.revalidate_after", &c.revalidate_after, "60s")?;
     let purge_allow = c
         .purge_allow
         .unwrap_or_else(|| vec!["127.0.0.0/8".into()])
@@ -423,8 +456,39 @@ fn check_cache(c: RawCache, err: &ErrFn, dur: &DurFn) -> Result<CacheConfig, Con
         max_size,
         inactive,
         valid,
+        revalidate_after,
         purge_allow,
     })
+}
+
+fn check_token(edge: &RawEdge, err: &ErrFn, dur: &DurFn) -> Result<Option<EdgeToken>, ConfigError> {
+    let Some(secret) = &edge.token_secret else {
+        if edge.token_ttl.is_some() {
+            return Err(err(
+                "edge.token_ttl",
+                "has no effect without edge.token_secret (the token check is off)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if secret.is_empty() {
+        return Err(err(
+            "edge.token_secret",
+            "is empty; set the storages' [http] token_secret, or remove the key to check no tokens"
+                .into(),
+        ));
+    }
+    let ttl = dur("edge.token_ttl", &edge.token_ttl, "600s")?;
+    if ttl.is_zero() {
+        return Err(err(
+            "edge.token_ttl",
+            "must be above 0 (the storages' [http] token_ttl)".into(),
+        ));
+    }
+    Ok(Some(EdgeToken {
+        secret: secret.clone(),
+        ttl,
+    }))
 }
 
 fn check_front(f: RawFront, err: &ErrFn) -> Result<FrontConfig, ConfigError> {
@@ -515,9 +579,11 @@ mod tests {
         let c = parse("role = \"edge\"\n[edge.groups]\ngroup1 = [\"127.0.0.1:8888\"]\n[cache]\npath = \"/tmp/c\"\n").unwrap();
         assert_eq!(c.listen, "0.0.0.0:8000".parse().unwrap());
         assert_eq!(c.expires, Some(Duration::from_secs(30 * 86_400)));
-        let cache = c.edge.unwrap().cache.unwrap();
-        assert_eq!(cache.valid[&200], Duration::from_secs(12 * 3600));
-        assert_eq!(cache.valid[&304], Duration::from_secs(12 * 3600));
+        let edge = c.edge.unwrap();
+        assert_eq!(edge.token, None);
+        let cache = edge.cache.unwrap();
+        assert_eq!(cache.valid, Duration::from_secs(12 * 3600));
+        assert_eq!(cache.revalidate_after, Duration::from_secs(60));
         assert_eq!(cache.purge_allow, vec![parse_net("127.0.0.0/8").unwrap()]);
     }
 
@@ -552,6 +618,45 @@ mod tests {
             "role = \"front\"\n[front]\nupstreams = [{ addr = \"1.2.3.4:8000\", weight = 0 }]\n",
         );
         assert!(e.contains("front.upstreams[0].weight"), "{e}");
+    }
+
+    #[test]
+    fn only_200_responses_may_be_given_a_validity() {
+        let base = "role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[cache]\npath = \"/c\"\n[cache.valid]\n";
+        let c = parse(&format!("{base}200 = \"1h\"\n")).unwrap();
+        assert_eq!(
+            c.edge.unwrap().cache.unwrap().valid,
+            Duration::from_secs(3600)
+        );
+        for status in ["304", "404", "302", "500", "abc"] {
+            let e = err_of(&format!("{base}{status} = \"1h\"\n"));
+            assert!(e.contains(&format!("cache.valid.{status}")), "{e}");
+        }
+        let e = err_of(&format!("{base}200 = \"0s\"\n"));
+        assert!(e.contains("cache.valid.200"), "{e}");
+    }
+
+    #[test]
+    fn the_edge_token_check_needs_a_secret_and_a_ttl() {
+        let base = "role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n";
+        let c = parse(&format!("{base}token_secret = \"s3\"\n")).unwrap();
+        assert_eq!(
+            c.edge.unwrap().token,
+            Some(EdgeToken {
+                secret: "s3".into(),
+                ttl: Duration::from_secs(600)
+            })
+        );
+        let e = err_of(&format!("{base}token_secret = \"\"\n"));
+        assert!(e.contains("edge.token_secret"), "{e}");
+        let e = err_of(&format!("{base}token_ttl = \"60s\"\n"));
+        assert!(e.contains("edge.token_ttl"), "{e}");
+        let e = err_of(&format!("{base}token_secret = \"s\"\ntoken_ttl = \"0s\"\n"));
+        assert!(e.contains("edge.token_ttl"), "{e}");
+        let e = err_of(&format!(
+            "{base}[cache]\npath = \"/c\"\nrevalidate_after = \"soon\"\n"
+        ));
+        assert!(e.contains("cache.revalidate_after"), "{e}");
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! modules (`classify`, `route`, `cache`, `upstream`'s selection, `passive`); this file
 //! wires them to the request lifecycle:
 //!
-//! request_filter: limits, routing, purge ACL, front prefix strip ->
+//! request_filter: limits, routing, purge ACL, anti-steal token, front
+//! prefix strip ->
 //! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
 //! upstream_peer: next untried healthy upstream ->
 //! upstream_request_filter: X-Real-IP / X-Forwarded-* ->
-//! upstream_response_filter: 502/504 from an upstream become a retry ->
+//! upstream_response_filter: 502/504 from an upstream become a retry; a 404
+//! while revalidating evicts the stored copy ->
+//! response_cache_filter: only 200s are stored, fresh for
+//! min(valid, revalidate_after) -> range_header_filter: `-0` is 416 ->
 //! fail_to_connect / error_while_proxy: passive marking, retry decision ->
 //! response_filter: Expires, X-Cache-Status -> logging: access line, metrics.
 
@@ -20,7 +24,7 @@ use pingora_cache::{CacheMeta, CachePhase, NoCacheReason, RespCacheable};
 use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
-use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use pingora_proxy::{FailToProxy, ProxyHttp, RangeType, Session};
 
 use crate::cache;
 use crate::classify::classify;
@@ -121,7 +125,10 @@ impl ProxyHttp for Lb {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let live = self.shared.live();
         ctx.live = Some(live.clone());
-        match classify(&live, session.req_header(), client_ip(session)) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match classify(&live, session.req_header(), client_ip(session), now) {
             Ok(t) => {
                 if let Some(uri) = t.upstream_uri {
                     let parsed = uri
@@ -207,22 +214,49 @@ impl ProxyHttp for Lb {
         else {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::NeverEnabled));
         };
-        Ok(match cache::freshness(resp, &c.valid) {
-            Some(ttl) => {
-                let now = SystemTime::now();
-                // Serve an expired copy while every upstream fails, for as
-                // long as the entry may sit in the cache unread.
-                let stale_if_error = u32::try_from(c.inactive.as_secs()).unwrap_or(u32::MAX);
-                RespCacheable::Cacheable(CacheMeta::new(
-                    now + ttl,
-                    now,
-                    0,
-                    stale_if_error,
-                    resp.clone(),
-                ))
+        Ok(
+            match cache::freshness(resp, c.valid.min(c.revalidate_after)) {
+                Some(ttl) => {
+                    let now = SystemTime::now();
+                    // Serve an expired copy while every upstream fails, for as
+                    // long as the entry may sit in the cache unread.
+                    let stale_if_error = u32::try_from(c.inactive.as_secs()).unwrap_or(u32::MAX);
+                    RespCacheable::Cacheable(CacheMeta::new(
+                        now + ttl,
+                        now,
+                        0,
+                        stale_if_error,
+                        resp.clone(),
+                    ))
+                }
+                None => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
+            },
+        )
+    }
+
+    fn range_header_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> RangeType {
+        const MAX_RANGES: Option<usize> = Some(200);
+        let req = session.req_header();
+        let rewritten = req
+            .headers
+            .get(http::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(cache::without_empty_suffixes);
+        match rewritten {
+            Some(range) => {
+                let mut req = req.clone();
+                if req.insert_header(http::header::RANGE, range).is_err() {
+                    return RangeType::None;
+                }
+                pingora_proxy::range_header_filter(&req, resp, MAX_RANGES)
             }
-            None => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
-        })
+            None => pingora_proxy::range_header_filter(req, resp, MAX_RANGES),
+        }
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -288,7 +322,7 @@ impl ProxyHttp for Lb {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
@@ -296,6 +330,20 @@ impl ProxyHttp for Lb {
         let (Some(pool), Some(addr)) = (ctx.pool.clone(), ctx.current) else {
             return Ok(());
         };
+        if status == 404
+            && matches!(
+                session.cache.phase(),
+                CachePhase::Stale | CachePhase::Expired
+            )
+        {
+            // The stored copy was being revalidated and the file is gone
+            // (deleted through the cluster): drop it, pass the 404 on.
+            if let Some(disk) = self.shared.cache {
+                if disk.evict(session.cache.cache_key()).await {
+                    tracing::info!(uri = ?ctx.cache_uri, "cached file evicted: the storage answered 404");
+                }
+            }
+        }
         if (status == 502 || status == 504) && ctx.can_retry() {
             // nginx `proxy_next_upstream http_502 http_504`: nothing has been
             // sent downstream yet, so the next upstream can still answer.

@@ -18,6 +18,9 @@ pub enum Reject {
     BodyTooLarge,
     /// 403: purge from a network not in `cache.purge_allow`.
     PurgeForbidden,
+    /// 403: `edge.token_secret` is set and the anti-steal token is missing,
+    /// wrong or expired.
+    Token(ferrodfs_proto::token::TokenError),
     /// 503: the edge cannot tell yet (group membership not learned).
     Unavailable(String),
 }
@@ -31,7 +34,7 @@ impl Reject {
             Reject::UriTooLong => 414,
             Reject::HeadersTooLarge => 431,
             Reject::BodyTooLarge => 413,
-            Reject::PurgeForbidden => 403,
+            Reject::PurgeForbidden | Reject::Token(_) => 403,
             Reject::Unavailable(_) => 503,
         }
     }
@@ -45,6 +48,7 @@ impl Reject {
             Reject::HeadersTooLarge => "request headers larger than max_header_size\n".into(),
             Reject::BodyTooLarge => "request body larger than max_body_size\n".into(),
             Reject::PurgeForbidden => "purge is not allowed from this address\n".into(),
+            Reject::Token(e) => format!("anti-steal token refused: {}\n", e.as_str()),
         }
     }
 }
@@ -98,6 +102,29 @@ pub fn check_path(path: &str) -> Result<(), Reject> {
     Ok(())
 }
 
+/// Checks the anti-steal token of a file request (`uri` is
+/// `/<group>/Mxx/..?token=..&ts=..`) as the storages do: signed over the
+/// file ID without its group (fastdfs-nginx-module's rule).
+pub fn check_token(token: &crate::config::EdgeToken, uri: &str, now: i64) -> Result<(), Reject> {
+    let (path, query) = split_query(uri);
+    let name = path[1..].split_once('/').map_or("", |(_, name)| name);
+    let param = |key: &str| {
+        query
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    };
+    ferrodfs_proto::token::check(
+        name,
+        token.secret.as_bytes(),
+        token.ttl.as_secs(),
+        param("token"),
+        param("ts"),
+        now,
+    )
+    .map_err(Reject::Token)
+}
+
 /// Splits "/p?q" into ("/p", "?q").
 fn split_query(uri: &str) -> (&str, &str) {
     match uri.find('?') {
@@ -145,19 +172,32 @@ pub fn edge_route(method: &str, uri: &str) -> Result<EdgeRoute, Reject> {
     })
 }
 
-/// Classifies a front request: strips `prefix` and returns what the edge tier gets.
+/// Classifies a front request: strips `prefix` and returns what the edge
+/// tier gets. Never a purge: the edge trusts purges by the client address,
+/// which for a forwarded request is the front's own, so a `{prefix}/purge/...`
+/// from anyone would pass the edge's `purge_allow`.
 pub fn front_route(method: &str, uri: &str, prefix: &str) -> Result<String, Reject> {
     let (path, _) = split_query(uri);
     check_path(path)?;
     if method != "GET" && method != "HEAD" {
         return Err(Reject::Method);
     }
-    match uri.strip_prefix(prefix) {
-        Some(rest) if rest.starts_with('/') => Ok(rest.to_string()),
-        _ => Err(Reject::NotFound(format!(
+    let outside = || {
+        Reject::NotFound(format!(
             "{path:?} is outside {prefix}/; files are served under {prefix}/<group>/Mxx/..."
-        ))),
+        ))
+    };
+    let rest = match uri.strip_prefix(prefix) {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return Err(outside()),
+    };
+    let (rest_path, _) = split_query(rest);
+    if rest_path == "/purge" || rest_path.starts_with("/purge/") {
+        return Err(Reject::NotFound(
+            "purge is not served through the front tier; ask an edge node from purge_allow".into(),
+        ));
     }
+    Ok(rest.to_string())
 }
 
 #[cfg(test)]
@@ -258,6 +298,56 @@ mod tests {
         assert_eq!(
             front_route("DELETE", "/dfs/g/M00/x", "/dfs"),
             Err(Reject::Method)
+        );
+    }
+
+    #[test]
+    fn tokens_are_checked_over_the_file_id_without_its_group() {
+        use ferrodfs_proto::token::{sign, TokenError};
+        let t = crate::config::EdgeToken {
+            secret: "s3cret".into(),
+            ttl: std::time::Duration::from_secs(600),
+        };
+        let name = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.jpg";
+        let good = sign(name, b"s3cret", 1000);
+        let uri = |tok: &str, ts: &str| format!("/group1/{name}?token={tok}&ts={ts}");
+        assert_eq!(check_token(&t, &uri(&good, "1000"), 1000), Ok(()));
+        assert_eq!(check_token(&t, &uri(&good, "1000"), 1600), Ok(()));
+        assert_eq!(
+            check_token(&t, &uri(&good, "1000"), 1601),
+            Err(Reject::Token(TokenError::Expired))
+        );
+        assert_eq!(
+            check_token(&t, &uri(&good, "1001"), 1001),
+            Err(Reject::Token(TokenError::Mismatch))
+        );
+        assert_eq!(
+            check_token(&t, &format!("/group1/{name}"), 1000),
+            Err(Reject::Token(TokenError::Missing))
+        );
+        assert_eq!(
+            check_token(&t, &format!("/group1/{name}?ts=1000&xtoken={good}"), 1000),
+            Err(Reject::Token(TokenError::Missing))
+        );
+    }
+
+    #[test]
+    fn front_never_forwards_a_purge() {
+        for uri in [
+            "/dfs/purge/group1/M00/00/00/x",
+            "/dfs/purge",
+            "/dfs/purge?x=1",
+            "/dfs/purge/group1/M00/00/00/x?token=a",
+        ] {
+            assert!(
+                matches!(front_route("GET", uri, "/dfs"), Err(Reject::NotFound(_))),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            front_route("GET", "/dfs/purgeable/M00/00/00/x", "/dfs").unwrap(),
+            "/purgeable/M00/00/00/x",
+            "a group may start with the word"
         );
     }
 }

@@ -154,6 +154,15 @@ impl DiskCache {
             .join(format!("{key}.{}.{n}", std::process::id()))
     }
 
+    /// Removes the entry of `key`, if any: what a storage's 404 on
+    /// revalidation does to a file deleted since it was stored.
+    pub async fn evict(&self, key: &CacheKey) -> bool {
+        let k = key.combined();
+        let known = self.forget(&k);
+        let removed = tokio::fs::remove_file(self.path_of(&k)).await.is_ok();
+        known || removed
+    }
+
     fn forget(&self, key: &str) -> bool {
         self.index.lock().expect("index lock").remove(key)
     }

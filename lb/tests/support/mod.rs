@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
+pub mod storage;
 pub mod tracker;
 
 /// A free TCP port on `ip` (bound then released).
@@ -47,7 +48,8 @@ impl Seen {
 
 /// A storage's HTTP side: answers `GET /groupN/...` with "<name> <path>".
 /// Paths containing `/slow` answer after 1.5 s, `/hang` never; `status`
-/// forces every answer's status (e.g. 502).
+/// forces every answer's status (e.g. 502), except for paths containing
+/// `/status-NNN`, answered with NNN.
 pub struct Origin {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -86,6 +88,11 @@ impl Origin {
                             tokio::time::sleep(Duration::from_millis(1500)).await;
                         }
                         let body = format!("{name} {path}");
+                        let status = path
+                            .split("/status-")
+                            .nth(1)
+                            .and_then(|s| s.get(..3)?.parse().ok())
+                            .unwrap_or(status);
                         Ok::<_, Infallible>(
                             Response::builder()
                                 .status(status)

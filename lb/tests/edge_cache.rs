@@ -1,0 +1,302 @@
+//! What the edge cache must never do, over real sockets: store anything but
+//! a file, answer a request the storages would refuse, keep serving a file
+//! deleted from the cluster, or let the front tier purge it.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ferrodfs_proto::token::sign;
+use support::storage::RealStorage;
+use support::{free_addr, get, request, Lb, Origin, FAST_UPSTREAM};
+
+fn edge_toml(listen: std::net::SocketAddr, group1: &str, extra: &str, cache: &str) -> String {
+    format!(
+        "role = \"edge\"\nlisten = \"{listen}\"\nshutdown_grace = \"0s\"\n{FAST_UPSTREAM}\n\
+         [edge]\n{extra}\n[edge.groups]\ngroup1 = [\"{group1}\"]\n{cache}\n"
+    )
+}
+
+fn cache_toml(dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        "[cache]\npath = \"{}\"\nmax_size = \"10M\"\npurge_allow = [\"127.0.0.1\"]\n{extra}\n",
+        dir.join("cache").display()
+    )
+}
+
+fn cache_status(r: &support::Resp) -> &str {
+    r.header("x-cache-status").unwrap_or("-")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_200_responses_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let edge = Lb::start(
+        dir.path(),
+        "edge",
+        &edge_toml(
+            free_addr("127.0.0.1"),
+            &s1.addr.to_string(),
+            "",
+            &cache_toml(dir.path(), ""),
+        ),
+    )
+    .await;
+    for status in [404, 302, 403, 500, 503] {
+        let path = format!("/group1/M00/00/00/status-{status}.jpg");
+        for _ in 0..2 {
+            let r = get(edge.addr, &path).await;
+            assert_eq!(r.status, status, "{r:?}");
+        }
+        let asked = s1.requests().iter().filter(|s| s.path == path).count();
+        assert_eq!(asked, 2, "a {status} is never answered from the cache");
+    }
+    let ok = "/group1/M00/00/00/ok.jpg";
+    assert_eq!(cache_status(&get(edge.addr, ok).await), "MISS");
+    assert_eq!(cache_status(&get(edge.addr, ok).await), "HIT");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_length_suffix_range_is_416_on_hit_and_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let edge = Lb::start(
+        dir.path(),
+        "edge",
+        &edge_toml(
+            free_addr("127.0.0.1"),
+            &s1.addr.to_string(),
+            "",
+            &cache_toml(dir.path(), ""),
+        ),
+    )
+    .await;
+    let file = "/group1/M00/00/00/range.bin";
+    let range = |target: &'static str| {
+        request(
+            "127.0.0.1",
+            edge.addr,
+            "GET",
+            target,
+            &[("Range", "bytes=-0")],
+        )
+    };
+    let miss = range(file).await.unwrap();
+    assert_eq!(miss.status, 416, "{miss:?}");
+    let whole = get(edge.addr, file).await;
+    assert_eq!((whole.status, cache_status(&whole)), (200, "HIT"));
+    let hit = range(file).await.unwrap();
+    assert_eq!((hit.status, cache_status(&hit)), (416, "HIT"), "{hit:?}");
+    assert_eq!(
+        hit.header("content-range"),
+        Some(format!("bytes */{}", whole.body.len()).as_str())
+    );
+    assert!(hit.body.is_empty());
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_tier_never_forwards_a_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let edge_addr = free_addr("127.0.0.1");
+    let edge = Lb::start(
+        dir.path(),
+        "edge",
+        &edge_toml(
+            edge_addr,
+            &s1.addr.to_string(),
+            "",
+            &cache_toml(dir.path(), ""),
+        ),
+    )
+    .await;
+    let front_addr = free_addr("127.0.0.1");
+    let front = Lb::start(
+        dir.path(),
+        "front",
+        &format!("role = \"front\"\nlisten = \"{front_addr}\"\nshutdown_grace = \"0s\"\n{FAST_UPSTREAM}\n[front]\nupstreams = [{{ addr = \"{edge_addr}\" }}]\n"),
+    )
+    .await;
+    let file = "/group1/M00/00/00/keep.png";
+    assert_eq!(
+        cache_status(&get(front.addr, &format!("/dfs{file}")).await),
+        "MISS"
+    );
+    // Any client of the front: the edge would see the front's own
+    // (allowed) address.
+    for target in [format!("/dfs/purge{file}"), format!("/dfs/purge{file}?x=1")] {
+        let r = request("127.0.0.9", front.addr, "GET", &target, &[])
+            .await
+            .unwrap();
+        assert!(r.status == 404 || r.status == 403, "{target}: {r:?}");
+    }
+    let r = request(
+        "127.0.0.9",
+        front.addr,
+        "PURGE",
+        &format!("/dfs/purge{file}"),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!((400..500).contains(&r.status), "{r:?}");
+    assert_eq!(
+        cache_status(&get(edge.addr, file).await),
+        "HIT",
+        "still cached"
+    );
+    front.stop().await;
+    edge.stop().await;
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_share_one_entry_and_a_bad_token_never_reads_it() {
+    const SECRET: &str = "FastDFS1234567890";
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let edge = Lb::start(
+        dir.path(),
+        "edge",
+        &edge_toml(
+            free_addr("127.0.0.1"),
+            &s1.addr.to_string(),
+            &format!("token_secret = \"{SECRET}\"\ntoken_ttl = \"60s\""),
+            &cache_toml(dir.path(), ""),
+        ),
+    )
+    .await;
+    let name = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.jpg";
+    let signed = |ts: i64| {
+        format!(
+            "/group1/{name}?token={}&ts={ts}",
+            sign(name, SECRET.as_bytes(), ts)
+        )
+    };
+    let t = now();
+    let first = get(edge.addr, &signed(t)).await;
+    assert_eq!((first.status, cache_status(&first)), (200, "MISS"));
+    let other = get(edge.addr, &signed(t - 5)).await;
+    assert_eq!(
+        (other.status, cache_status(&other)),
+        (200, "HIT"),
+        "another signed URL of the same file shares the entry"
+    );
+    assert_eq!(other.body, first.body);
+    let asked = s1.requests().len();
+
+    let bad = [
+        format!("/group1/{name}"),
+        format!("/group1/{name}?ts={t}"),
+        format!("/group1/{name}?token={}&ts={t}", "0".repeat(32)),
+        format!("/group1/{name}?token={}&ts={}", sign(name, b"wrong", t), t),
+        signed(t - 3600),
+        format!(
+            "/group1/{name}?token={}&ts={}",
+            sign(name, SECRET.as_bytes(), t),
+            t + 1
+        ),
+    ];
+    for target in &bad {
+        let r = get(edge.addr, target).await;
+        assert_eq!(r.status, 403, "{target}: {r:?}");
+        assert_eq!(
+            cache_status(&r),
+            "-",
+            "{target}: the cache was not consulted"
+        );
+        assert!(!r.body.contains(name), "{target}: {}", r.body);
+    }
+    assert_eq!(s1.requests().len(), asked, "nor the storage");
+
+    // Purge needs no token (purge_allow guards it) and clears the one entry.
+    let purged = get(edge.addr, &format!("/purge/group1/{name}")).await;
+    assert_eq!(purged.status, 200, "{purged:?}");
+    assert_eq!(cache_status(&get(edge.addr, &signed(t)).await), "MISS");
+    edge.stop().await;
+}
+
+/// Polls `target` on `edge` until `done` holds for the response, or fails
+/// after `within`.
+async fn wait_for(
+    edge: std::net::SocketAddr,
+    target: &str,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&support::Resp) -> bool,
+) -> support::Resp {
+    let t = Instant::now();
+    loop {
+        let r = get(edge, target).await;
+        if done(&r) {
+            return r;
+        }
+        assert!(
+            t.elapsed() < within,
+            "{what} not seen within {within:?}: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_deleted_through_the_cluster_stops_being_served_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RealStorage::start().await;
+    let name = storage.upload(b"soon deleted", "txt").await;
+    let edge = Lb::start(
+        dir.path(),
+        "edge",
+        &edge_toml(
+            free_addr("127.0.0.1"),
+            &storage.http_addr().to_string(),
+            "",
+            &cache_toml(dir.path(), "revalidate_after = \"1s\""),
+        ),
+    )
+    .await;
+    let file = format!("/group1/{name}");
+    let first = get(edge.addr, &file).await;
+    assert_eq!(
+        (first.status, first.body.as_str(), cache_status(&first)),
+        (200, "soon deleted", "MISS")
+    );
+    // Past revalidate_after the copy is checked with the storage (a 304)
+    // and served again.
+    let checked = wait_for(
+        edge.addr,
+        &file,
+        Duration::from_secs(20),
+        "a revalidation",
+        |r| cache_status(r) == "REVALIDATED",
+    )
+    .await;
+    assert_eq!(
+        (checked.status, checked.body.as_str()),
+        (200, "soon deleted")
+    );
+
+    assert_eq!(storage.delete(&name).await, 0, "deleted on the storage");
+    let gone = wait_for(edge.addr, &file, Duration::from_secs(20), "the 404", |r| {
+        r.status != 200
+    })
+    .await;
+    assert_eq!(gone.status, 404, "{gone:?}");
+
+    // Evicted, not merely hidden: with the storage down, a stored copy would
+    // be served stale; there is none left to serve.
+    storage.stop().await;
+    let after = get(edge.addr, &file).await;
+    assert_ne!(after.status, 200, "{after:?}");
+    assert!(!after.body.contains("soon deleted"));
+    edge.stop().await;
+}
