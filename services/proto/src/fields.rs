@@ -181,12 +181,13 @@ fn name_chars_ok(s: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-/// Whether a name part keeps the file name addressable: `.` and `..`
-/// (any run of dots) and anything holding `..` give names that
-/// [`LogicalName::parse`](crate::file_id::LogicalName::parse) refuses, so
-/// the file could never be downloaded, deleted or replicated.
+/// Whether a name part keeps the file name addressable: `.`, `..` and
+/// anything else holding `..` give names that
+/// [`LogicalName::parse`](crate::file_id::LogicalName::parse) refuses (or,
+/// for a lone `.` as slave prefix, a name shorter than any slave's), so
+/// the file could never be downloaded, deleted or replicated as itself.
 fn dots_ok(s: &str) -> bool {
-    !s.contains("..") && !(s.starts_with('.') && s.bytes().all(|c| c == b'.'))
+    s != "." && !s.contains("..")
 }
 
 /// An extension as a slave upload may give it (a leading dot is allowed:
