@@ -214,24 +214,24 @@ impl ProxyHttp for Lb {
         else {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::NeverEnabled));
         };
-        Ok(
-            match cache::freshness(resp, c.valid.min(c.revalidate_after)) {
-                Some(ttl) => {
-                    let now = SystemTime::now();
-                    // Serve an expired copy while every upstream fails, for as
-                    // long as the entry may sit in the cache unread.
-                    let stale_if_error = u32::try_from(c.inactive.as_secs()).unwrap_or(u32::MAX);
-                    RespCacheable::Cacheable(CacheMeta::new(
-                        now + ttl,
-                        now,
-                        0,
-                        stale_if_error,
-                        resp.clone(),
-                    ))
-                }
-                None => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
-            },
-        )
+        // Fresh until the next check with the storage, never past `valid`.
+        let ttl = c.valid.min(c.revalidate_after);
+        Ok(match cache::freshness(resp, ttl) {
+            Some(ttl) => {
+                let now = SystemTime::now();
+                // Serve an expired copy while every upstream fails, for as
+                // long as the entry may sit in the cache unread.
+                let stale_if_error = u32::try_from(c.inactive.as_secs()).unwrap_or(u32::MAX);
+                RespCacheable::Cacheable(CacheMeta::new(
+                    now + ttl,
+                    now,
+                    0,
+                    stale_if_error,
+                    resp.clone(),
+                ))
+            }
+            None => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
+        })
     }
 
     fn range_header_filter(
