@@ -24,7 +24,8 @@ impl RealStorage {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "group_name = '{GROUP}'\nbind = '127.0.0.1'\nport = 0\nhttp_port = 0\n\
-             reserved_storage_space = '0%'\nbase_path = {:?}\nstore_paths = [{:?}]\n",
+             reserved_storage_space = '0%'\nbase_path = {:?}\nstore_paths = [{:?}]\n\
+             cluster_secret = 'lb-test-cluster-secret-0123'\n",
             dir.path().join("base").display().to_string(),
             dir.path().join("m0").display().to_string(),
         );
