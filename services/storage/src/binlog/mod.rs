@@ -11,7 +11,7 @@ mod reader;
 mod record;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -64,23 +64,96 @@ fn write_index(dir: &Path, index: u32) -> io::Result<()> {
 struct Writer {
     dir: PathBuf,
     index: u32,
+    /// Bytes of whole records in the file: where the next one goes.
     size: u64,
-    out: BufWriter<File>,
+    /// Unbuffered: every record is one `write`, so after a failure the
+    /// file is cut back to `size` and nothing of it lingers in a buffer.
+    out: File,
+}
+
+/// Where the last whole record of `file` ends: a crash can leave a
+/// record half written (no newline yet), and the next record must not be
+/// glued onto it.
+fn whole_records_end(file: &mut File, len: u64) -> io::Result<u64> {
+    const TAIL: u64 = 64 << 10;
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(TAIL);
+        let mut buf = vec![0u8; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf)?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 impl Writer {
+    /// Opens binlog file `index` for appending; a torn last record (a
+    /// crash in the middle of writing it) is cut off with a warning.
     fn open(dir: &Path, index: u32) -> io::Result<Writer> {
-        let file = OpenOptions::new()
+        let path = binlog_file(dir, index);
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
-            .open(binlog_file(dir, index))?;
-        let size = file.metadata()?.len();
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        let size = whole_records_end(&mut file, len)?;
+        if size < len {
+            tracing::warn!(
+                "{}: dropping a torn last record ({} bytes without a newline) left by a crash",
+                path.display(),
+                len - size
+            );
+            file.set_len(size)?;
+        }
         Ok(Writer {
             dir: dir.to_path_buf(),
             index,
             size,
-            out: BufWriter::new(file),
+            out: file,
         })
+    }
+
+    /// Writes one whole line. On failure the file is cut back to where
+    /// the line started, so neither a partial line stays in it nor does
+    /// `size` disagree with it; if even that fails, `size` takes the real
+    /// length and the next line starts on a fresh line.
+    fn write_line(&mut self, line: &[u8], fsync: bool) -> io::Result<()> {
+        let result =
+            self.out.write_all(line).and_then(
+                |()| {
+                    if fsync {
+                        self.out.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
+        match result {
+            Ok(()) => {
+                self.size += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(cut) = self.out.set_len(self.size) {
+                    tracing::error!("binlog: cannot cut back a failed write: {cut}");
+                    if let Ok(m) = self.out.metadata() {
+                        if m.len() > self.size {
+                            self.size = m.len();
+                            // A newline closes the torn line; readers skip it.
+                            if self.out.write_all(b"\n").is_ok() {
+                                self.size += 1;
+                            }
+                        }
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
     fn pos(&self) -> Pos {
@@ -153,19 +226,14 @@ impl Binlog {
     fn append(&self, r: Record) -> io::Result<Pos> {
         let line = r.format();
         let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.out.write_all(line.as_bytes())?;
-        w.out.flush()?;
-        if self.fsync == FsyncPolicy::EveryRecord {
-            w.out.get_ref().sync_data()?;
-        }
-        w.size += line.len() as u64;
+        w.write_line(line.as_bytes(), self.fsync == FsyncPolicy::EveryRecord)?;
         let after = w.pos();
         if w.size >= self.rotate_bytes {
-            let next = w.index + 1;
-            let dir = w.dir.clone();
-            w.out.get_ref().sync_data()?;
-            *w = Writer::open(&dir, next)?;
-            write_index(&dir, next)?;
+            // The record is written whatever happens here: a rollover
+            // that fails is retried after the next record.
+            if let Err(e) = rotate(&mut w) {
+                tracing::warn!("binlog: cannot start binlog.{:03}: {e}", w.index + 1);
+            }
         }
         // Readers stop at `end`; after a rollover it is the new file's start.
         self.end.send_replace(w.pos());
@@ -183,12 +251,30 @@ impl Binlog {
         self.end.subscribe()
     }
 
-    /// Flushes and fsyncs the current binlog file.
-    pub fn sync(&self) -> io::Result<()> {
-        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.out.flush()?;
-        w.out.get_ref().sync_data()
+    /// A second handle on the current binlog file, to fsync the records
+    /// written so far without holding up writers (a full file was fsynced
+    /// when the next one began).
+    pub fn handle(&self) -> io::Result<File> {
+        let w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        w.out.try_clone()
     }
+
+    /// Fsyncs the current binlog file.
+    pub fn sync(&self) -> io::Result<()> {
+        let w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        w.out.sync_data()
+    }
+}
+
+/// Closes the full file and starts the next; the index file names the
+/// new one only once it exists, and the writer moves only when both did.
+fn rotate(w: &mut Writer) -> io::Result<()> {
+    let next = w.index + 1;
+    w.out.sync_data()?;
+    let fresh = Writer::open(&w.dir, next)?;
+    write_index(&w.dir, next)?;
+    *w = fresh;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -264,5 +350,65 @@ mod tests {
             format!("3 C {NAME}\n"),
             "restart continues in the current file"
         );
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let sync = dir.path().join("data/sync");
+        std::fs::create_dir_all(&sync).unwrap();
+        let whole = format!("1 C {NAME}\n");
+        std::fs::write(sync.join("binlog.000"), format!("{whole}2 A M00/00/0")).unwrap();
+        let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
+        assert_eq!(b.end().offset as usize, whole.len());
+        b.write(3, Op::Delete, NAME).unwrap();
+        let text = std::fs::read_to_string(sync.join("binlog.000")).unwrap();
+        assert_eq!(text, format!("{whole}3 D {NAME}\n"));
+        let got = read_from(&sync, Pos::default(), b.end(), 1 << 20).unwrap();
+        assert!(got.iter().all(|e| e.record.is_some()), "{got:?}");
+    }
+
+    #[test]
+    fn a_failed_rollover_keeps_the_record_and_the_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = format!("1 C {NAME}\n").len() as u64;
+        let b = open(dir.path(), line);
+        // The index cannot be rewritten: its temp name is a directory.
+        std::fs::create_dir(dir.path().join("data/sync/binlog_index.dat.tmp")).unwrap();
+        let p = b.write(1, Op::Create, NAME).unwrap();
+        assert_eq!(
+            p,
+            Pos {
+                index: 0,
+                offset: line
+            }
+        );
+        assert_eq!(b.end(), p, "still writing binlog.000");
+        let p = b.write(2, Op::Delete, NAME).unwrap();
+        assert_eq!(p.offset, 2 * line);
+        std::fs::remove_dir(dir.path().join("data/sync/binlog_index.dat.tmp")).unwrap();
+        b.write(3, Op::Create, NAME).unwrap();
+        assert_eq!(
+            b.end(),
+            Pos {
+                index: 1,
+                offset: 0
+            }
+        );
+        let text = std::fs::read_to_string(dir.path().join("data/sync/binlog.000")).unwrap();
+        assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_position_where_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let sync = dir.path().join("data/sync");
+        std::fs::create_dir_all(&sync).unwrap();
+        std::os::unix::fs::symlink("/dev/full", sync.join("binlog.000")).unwrap();
+        let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
+        assert!(b.write(1, Op::Create, NAME).is_err());
+        assert_eq!(b.end(), Pos::default());
+        assert!(b.write(2, Op::Create, NAME).is_err());
+        assert_eq!(b.end(), Pos::default());
     }
 }
