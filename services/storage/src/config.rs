@@ -84,6 +84,8 @@ struct RawConfig {
     binlog_rotate_size: Option<SizeValue>,
     #[serde(default = "default_binlog_fsync_interval")]
     binlog_fsync_interval: f64,
+    #[serde(default)]
+    fsync_after_write: bool,
     #[serde(default = "default_min_copies")]
     min_copies: usize,
     #[serde(default = "default_min_copies_timeout")]
@@ -170,6 +172,11 @@ pub struct Config {
     /// How often the binlog is fsynced; `None` (0 in the file): after
     /// every record, before the reply.
     pub binlog_fsync_interval: Option<Duration>,
+    /// fsync a file's data (and, for a new name, its directory) before a
+    /// change is acknowledged, and its binlog record with it: an
+    /// acknowledged change survives a power cut, not only a crash. Off by
+    /// default, as FastDFS (which leaves writes to the page cache).
+    pub fsync_after_write: bool,
     /// Members of the group that must hold a change before the client
     /// gets its reply (1: asynchronous, as FastDFS). Set it alike on every
     /// member of the group.
@@ -417,6 +424,7 @@ impl Config {
             http: crate::http::HttpConfig::from_raw(file, raw.http)?,
             binlog_rotate_size,
             binlog_fsync_interval,
+            fsync_after_write: raw.fsync_after_write,
             min_copies: raw.min_copies,
             min_copies_timeout: seconds(file, "min_copies_timeout", raw.min_copies_timeout)?,
             response_ip_addr_size,
@@ -493,6 +501,7 @@ mod tests {
         assert_eq!(c.binlog_rotate_size, 1 << 30);
         assert_eq!(c.binlog_fsync_interval, Some(Duration::from_secs(1)));
         assert_eq!(c.min_copies, 1, "asynchronous like FastDFS");
+        assert!(!c.fsync_after_write, "page cache only, like FastDFS");
         assert_eq!(c.response_ip_addr_size, IpWidth::V4, "FastDFS 6.16's auto");
     }
 
@@ -551,6 +560,15 @@ mod tests {
         assert_eq!(parse("").unwrap().source_ip(), IpAddr::from([127, 0, 0, 1]));
         let c = parse("bind = '127.0.0.5'").unwrap();
         assert_eq!(c.source_ip(), IpAddr::from([127, 0, 0, 5]));
+    }
+
+    #[test]
+    fn fsync_after_write_is_a_boolean_named_when_wrong() {
+        assert!(parse("fsync_after_write = true").unwrap().fsync_after_write);
+        let e = error_of("fsync_after_write = 1");
+        assert!(e.contains("fsync_after_write"), "{e}");
+        let e = error_of("fsync_after_write = 'yes'");
+        assert!(e.contains("fsync_after_write"), "{e}");
     }
 
     #[test]

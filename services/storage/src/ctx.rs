@@ -67,10 +67,49 @@ impl Ctx {
         })
     }
 
-    /// With `min_copies` above 1: waits until enough other members hold
-    /// every change up to `pos`; ETIMEDOUT when they do not within
-    /// `min_copies_timeout` (the caller undoes what it can first).
+    /// With `fsync_after_write`: the file's data is on the disk before the
+    /// change is logged and acknowledged (tokio runs the fsync on its
+    /// blocking pool).
+    pub async fn durable(&self, file: &tokio::fs::File) -> Result<(), CmdError> {
+        if self.cfg.fsync_after_write {
+            file.sync_data().await.map_err(crate::cmd::disk)?;
+        }
+        Ok(())
+    }
+
+    /// With `fsync_after_write`: the directory entry of a new (or
+    /// replaced) file is on the disk, so the name survives a power cut too.
+    pub async fn durable_name(&self, path: &std::path::Path) -> Result<(), CmdError> {
+        if !self.cfg.fsync_after_write {
+            return Ok(());
+        }
+        let Some(dir) = path.parent() else {
+            return Ok(());
+        };
+        let dir = tokio::fs::File::open(dir).await.map_err(crate::cmd::disk)?;
+        dir.sync_all().await.map_err(crate::cmd::disk)
+    }
+
+    /// What a change needs before it is acknowledged, once logged at
+    /// `pos`. With `fsync_after_write`, its binlog record is fsynced (off
+    /// the runtime threads): a durable change without a durable record
+    /// would never replicate after a power cut. With `min_copies` above 1,
+    /// waits until enough other members hold every change up to `pos`;
+    /// ETIMEDOUT when they do not within `min_copies_timeout` (the caller
+    /// undoes what it can first).
     pub async fn replicated(&self, pos: Pos) -> Result<(), CmdError> {
+        if self.cfg.fsync_after_write {
+            let synced = match self.binlog.handle() {
+                Ok(f) => tokio::task::spawn_blocking(move || f.sync_data())
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = synced {
+                tracing::error!("cannot fsync the binlog: {e}");
+                return Err(CmdError::Status(status::EIO));
+            }
+        }
         let copies = self.cfg.min_copies.saturating_sub(1);
         if copies == 0
             || self

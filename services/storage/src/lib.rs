@@ -14,6 +14,7 @@ mod cmd;
 mod config;
 mod ctx;
 mod distribute;
+mod hold;
 pub mod http;
 mod server;
 mod state;
@@ -153,6 +154,23 @@ pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storag
             .map(|a| format!(", metrics on {a}"))
             .unwrap_or_default()
     );
+
+    let resolved = {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || hold::recover(&ctx.cfg.store_paths, &ctx.binlog))
+            .await
+            .context("start-up recovery panicked")?
+            .context("cannot resolve the changes a crash left unfinished")?
+    };
+    if resolved != hold::Resolved::default() {
+        tracing::warn!(
+            "changes left unfinished by a crash: {} put back, {} finished, {} cut back, {} re-announced to the group",
+            resolved.restored,
+            resolved.finished,
+            resolved.cut_back,
+            resolved.announced
+        );
+    }
 
     let mut background = tokio::task::JoinSet::new();
     for addr in ctx.cfg.tracker_servers.clone() {

@@ -69,6 +69,7 @@ impl Store {
                 Err(e) => return Err(e),
             }
             std::fs::create_dir_all(&tmp)?;
+            std::fs::create_dir_all(p.join(crate::hold::HOLD_DIR))?;
         }
         Ok(Store {
             paths: cfg.store_paths.clone(),
@@ -96,6 +97,13 @@ impl Store {
         self.paths
             .get(name.store_path as usize)
             .map(|p| p.join(name.rel_path()))
+    }
+
+    /// The holding file of `kind` for `name` (see [`crate::hold`]).
+    pub fn hold_path(&self, name: &LogicalName, kind: crate::hold::Kind) -> Option<PathBuf> {
+        self.paths
+            .get(name.store_path as usize)
+            .map(|p| crate::hold::path(p, name, kind))
     }
 
     /// Store path to write into: the client's index if valid, our policy
@@ -271,11 +279,15 @@ impl TempFile {
         self.file.as_mut().expect("open until placed")
     }
 
-    /// Closes the file after its last write reached the OS.
-    pub async fn finish(&mut self) -> io::Result<()> {
+    /// Closes the file after its last write reached the OS and, when
+    /// `durable` (`fsync_after_write`), the disk.
+    pub async fn finish(&mut self, durable: bool) -> io::Result<()> {
         if let Some(mut f) = self.file.take() {
             use tokio::io::AsyncWriteExt;
             f.flush().await?;
+            if durable {
+                f.sync_data().await?;
+            }
         }
         Ok(())
     }
@@ -350,7 +362,7 @@ mod tests {
         tokio::io::AsyncWriteExt::write_all(tmp.file(), b"abc")
             .await
             .unwrap();
-        tmp.finish().await.unwrap();
+        tmp.finish(false).await.unwrap();
         let name = store
             .place_new(1, tmp, "txt", |ip, rng| FileInfo::normal(ip, 1, 3, 7, rng))
             .unwrap();

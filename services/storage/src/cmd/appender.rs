@@ -2,7 +2,16 @@
 //! allowed only on appender files (EINVAL otherwise, as FastDFS). A write
 //! that fails part-way (client gone, disk full) is cut back to the old
 //! size, as FastDFS's dio clean-up does for appends.
+//!
+//! Each change first leaves a holding file ([`crate::hold`]): its intent
+//! (the record it will log) or, for a modify or truncate with
+//! `min_copies`, a copy of the file. It is removed just before the reply,
+//! so a crash in between is settled at start: an unacknowledged append
+//! is cut back, a modify or truncate is logged as it stands or undone.
+//! A change that fails here is settled the same way at once. So no
+//! member keeps bytes the source has no record of.
 
+use std::future::Future;
 use std::io::SeekFrom;
 use std::path::PathBuf;
 
@@ -14,6 +23,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use super::{disk, CmdError, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
+use crate::hold::{self, Kind};
 
 /// An appender file's name; EINVAL for any other name, as FastDFS.
 pub(super) fn parse_name(b: &[u8]) -> Result<LogicalName, CmdError> {
@@ -82,28 +92,15 @@ pub(crate) async fn append(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     }
     ctx.store
         .check_room(name.store_path as usize, head.file_size)?;
-    write_at(req, &mut file, old_size, head.file_size, old_size).await?;
-    let pos = ctx.log(
-        Op::Append {
-            offset: old_size,
-            length: head.file_size,
-        },
-        &name.to_string(),
-    )?;
-    if let Err(e) = ctx.replicated(pos).await {
-        // Too few copies: cut the file back, and the members that got
-        // the append with it.
-        if file.set_len(old_size).await.is_ok() {
-            let _ = ctx.log(
-                Op::Truncate {
-                    old_size: old_size + head.file_size,
-                    new_size: old_size,
-                },
-                &name.to_string(),
-            );
-        }
-        return Err(e);
-    }
+    let op = Op::Append {
+        offset: old_size,
+        length: head.file_size,
+    };
+    let write = async {
+        write_at(req, &mut file, old_size, head.file_size, old_size).await?;
+        ctx.durable(&file).await
+    };
+    in_place(ctx, &name, op, write).await?;
     req.reply(&[]).await?;
     Ok(head.file_size)
 }
@@ -125,20 +122,15 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     }
     let grows = (offset + head.file_size).saturating_sub(old_size);
     ctx.store.check_room(name.store_path as usize, grows)?;
-    let snap = snapshot(ctx, &name).await?;
-    write_at(req, &mut file, offset, head.file_size, old_size).await?;
-    let pos = ctx.log(
-        Op::Modify {
-            offset,
-            length: head.file_size,
-        },
-        &name.to_string(),
-    )?;
-    if let Err(e) = ctx.replicated(pos).await {
-        undo(ctx, &name, snap).await?;
-        return Err(e);
-    }
-    discard(snap).await;
+    let op = Op::Modify {
+        offset,
+        length: head.file_size,
+    };
+    let write = async {
+        write_at(req, &mut file, offset, head.file_size, old_size).await?;
+        ctx.durable(&file).await
+    };
+    in_place(ctx, &name, op, write).await?;
     req.reply(&[]).await?;
     Ok(head.file_size)
 }
@@ -157,51 +149,116 @@ pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
             ctx.store
                 .check_room(t.name.store_path as usize, t.new_size - old_size)?;
         }
-        let snap = snapshot(ctx, &t.name).await?;
-        file.set_len(t.new_size).await.map_err(disk)?;
-        let pos = ctx.log(
-            Op::Truncate {
-                old_size,
-                new_size: t.new_size,
-            },
-            &t.name.to_string(),
-        )?;
-        if let Err(e) = ctx.replicated(pos).await {
-            undo(ctx, &t.name, snap).await?;
-            return Err(e);
-        }
-        discard(snap).await;
+        let op = Op::Truncate {
+            old_size,
+            new_size: t.new_size,
+        };
+        let change = async {
+            file.set_len(t.new_size).await.map_err(disk)?;
+            ctx.durable(&file).await
+        };
+        in_place(ctx, &t.name, op, change).await?;
     }
     req.reply(&[]).await?;
     Ok(0)
 }
 
-/// With `min_copies`, an in-place change (modify, truncate) starts from a
-/// copy of the file, so a change too few members applied can be undone.
-/// The copy's name starts with a dot: no file ID reaches it.
+/// Runs `change` (the write, made durable) on `name` and logs `op`, with
+/// a holding file from before the first byte changes until the outcome
+/// is settled. With `min_copies`, a modify or truncate holds a copy of the
+/// file and a failure puts it back (re-announced once peers may have the
+/// change); everything else holds its intent, and a failure is settled
+/// as start-up would settle a crash ([`hold::repair`]).
+async fn in_place(
+    ctx: &Ctx,
+    name: &LogicalName,
+    op: Op,
+    change: impl Future<Output = Result<(), CmdError>>,
+) -> Result<(), CmdError> {
+    let copy = match op {
+        Op::Append { .. } => None,
+        _ => snapshot(ctx, name).await?,
+    };
+    if let Some(copy) = copy {
+        let logged = match change.await {
+            Ok(()) => ctx.log(op, &name.to_string()),
+            Err(e) => Err(e),
+        };
+        let pos = match logged {
+            Ok(pos) => pos,
+            Err(e) => {
+                put_back(ctx, name, &copy).await?;
+                return Err(e);
+            }
+        };
+        if let Err(e) = ctx.replicated(pos).await {
+            put_back(ctx, name, &copy).await?;
+            ctx.log(Op::Create, &name.to_string())?;
+            return Err(e);
+        }
+        hold::release(&copy).await;
+        return Ok(());
+    }
+    let intent = ctx
+        .store
+        .hold_path(name, Kind::Intent)
+        .ok_or(CmdError::Status(status::EINVAL))?;
+    hold::write_intent(&intent, name, op.clone())
+        .await
+        .map_err(disk)?;
+    let outcome = match change.await {
+        Ok(()) => match ctx.log(op.clone(), &name.to_string()) {
+            Ok(pos) => ctx.replicated(pos).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        settle(ctx, name, &op).await?;
+    }
+    hold::release(&intent).await;
+    outcome
+}
+
+/// Settles a failed change at once, as start-up would after a crash;
+/// on error the intent stays for start-up.
+async fn settle(ctx: &Ctx, name: &LogicalName, op: &Op) -> Result<(), CmdError> {
+    let path = ctx.data_path(name)?;
+    let size = match tokio::fs::metadata(&path).await {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(disk(e)),
+    };
+    let fix = hold::repair(Some(op), size);
+    if let Some(len) = fix.cut_to {
+        let (file, _) = open_rw(ctx, name).await?;
+        file.set_len(len).await.map_err(disk)?;
+    }
+    if let Some(op) = fix.log {
+        ctx.log(op, &name.to_string())?;
+    }
+    Ok(())
+}
+
+/// With `min_copies`, a modify or truncate starts from a copy of the
+/// file (an `undo` holding file), so a change too few members applied
+/// can be undone, and a crash before the reply undoes it at start.
 async fn snapshot(ctx: &Ctx, name: &LogicalName) -> Result<Option<PathBuf>, CmdError> {
     if ctx.cfg.min_copies <= 1 {
         return Ok(None);
     }
     let path = ctx.data_path(name)?;
-    let copy = path.with_file_name(format!(".{}.undo", name.name));
-    tokio::fs::copy(&path, &copy).await.map_err(disk)?;
+    let copy = ctx
+        .store
+        .hold_path(name, Kind::Undo)
+        .ok_or(CmdError::Status(status::EINVAL))?;
+    hold::snapshot(&path, &copy).await.map_err(disk)?;
     Ok(Some(copy))
 }
 
-/// Puts the pre-change copy back and logs it as a whole-file create, so
-/// peers that applied the change get the old content again.
-async fn undo(ctx: &Ctx, name: &LogicalName, snap: Option<PathBuf>) -> Result<(), CmdError> {
-    let Some(copy) = snap else { return Ok(()) };
-    tokio::fs::rename(&copy, ctx.data_path(name)?)
+/// Puts the pre-change copy back over the file.
+async fn put_back(ctx: &Ctx, name: &LogicalName, copy: &std::path::Path) -> Result<(), CmdError> {
+    tokio::fs::rename(copy, ctx.data_path(name)?)
         .await
-        .map_err(disk)?;
-    ctx.log(Op::Create, &name.to_string())?;
-    Ok(())
-}
-
-async fn discard(snap: Option<PathBuf>) {
-    if let Some(copy) = snap {
-        let _ = tokio::fs::remove_file(copy).await;
-    }
+        .map_err(disk)
 }

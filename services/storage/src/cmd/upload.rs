@@ -26,7 +26,7 @@ pub(crate) async fn upload(
 
     let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
     let crc = req.body_to_file(tmp.file(), head.file_size).await?;
-    tmp.finish().await.map_err(disk)?;
+    tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
 
     let size = head.file_size;
     let created = crate::unix_now() as u32;
@@ -37,6 +37,7 @@ pub(crate) async fn upload(
             FileInfo::normal(ip, created, size, crc, rng)
         }
     })?;
+    ctx.durable_name(&ctx.data_path(&name)?).await?;
     let text = name.to_string();
     let pos = ctx.log(Op::Create, &text)?;
     replicated_or_undo(ctx, pos, &text).await?;
@@ -72,11 +73,12 @@ pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64
 
     let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
     req.body_to_file(tmp.file(), head.file_size).await?;
-    tmp.finish().await.map_err(disk)?;
+    tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
     tmp.place(&slave_path).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => CmdError::Status(status::EEXIST),
         _ => disk(e),
     })?;
+    ctx.durable_name(&slave_path).await?;
     let text = slave.to_string();
     let pos = ctx.log(Op::Create, &text)?;
     replicated_or_undo(ctx, pos, &text).await?;

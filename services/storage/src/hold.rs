@@ -1,0 +1,440 @@
+//! Holding files: what a change keeps on disk while it is in progress,
+//! so that a crash in the middle of it is resolved at the next start and
+//! every member ends with the same files.
+//!
+//! They live in `<store_path>/data/.hold/` (a rename into it stays on the
+//! store path's file system, and start-up reads one directory instead of
+//! 65,536), named `<HH>_<HH>_<name>.<kind>`; no file ID reaches them.
+//!
+//! | kind | made by | found at start (the change was never acknowledged) |
+//! |---|---|---|
+//! | `deleting` | delete: the file moved aside | put back and re-announced (`C`), unless the delete had finished |
+//! | `undo` | modify, truncate with `min_copies`: the old content | put back and re-announced (`C`) |
+//! | `intent` | append, modify, truncate: the record to be logged | an append is cut back to its old size (`T`); a modify or truncate is logged as it stands, so peers copy it |
+//!
+//! A holding file is removed before the client gets its reply, so one
+//! found at start always belongs to an unacknowledged change: rolling it
+//! back, or making every member agree on what reached the disk, never
+//! loses acknowledged data.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ferrodfs_proto::file_id::LogicalName;
+
+use crate::binlog::{Binlog, Op, Record};
+
+/// Inside each store path.
+pub(crate) const HOLD_DIR: &str = "data/.hold";
+/// A copy being made; it becomes a holding file only once complete.
+const PART: &str = "part";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Deleting,
+    Undo,
+    Intent,
+}
+
+impl Kind {
+    fn ext(self) -> &'static str {
+        match self {
+            Kind::Deleting => "deleting",
+            Kind::Undo => "undo",
+            Kind::Intent => "intent",
+        }
+    }
+
+    fn from_ext(s: &str) -> Option<Kind> {
+        [Kind::Deleting, Kind::Undo, Kind::Intent]
+            .into_iter()
+            .find(|k| k.ext() == s)
+    }
+}
+
+/// The holding file of `kind` for `name` (which may be a `-m` name) in
+/// store path `root`.
+pub(crate) fn path(root: &Path, name: &LogicalName, kind: Kind) -> PathBuf {
+    root.join(HOLD_DIR).join(format!(
+        "{:02X}_{:02X}_{}.{}",
+        name.dir1,
+        name.dir2,
+        name.name,
+        kind.ext()
+    ))
+}
+
+/// The name and kind a holding file stands for; `None` for anything else.
+fn parse(store_path: u8, file_name: &str) -> Option<(LogicalName, Kind)> {
+    let (rest, ext) = file_name.rsplit_once('.')?;
+    let kind = Kind::from_ext(ext)?;
+    let hex = |s: &str| u8::from_str_radix(s, 16).ok();
+    let (d1, rest) = rest.split_once('_')?;
+    let (d2, name) = rest.split_once('_')?;
+    if d1.len() != 2 || d2.len() != 2 || name.is_empty() {
+        return None;
+    }
+    Some((
+        LogicalName {
+            store_path,
+            dir1: hex(d1)?,
+            dir2: hex(d2)?,
+            name: name.to_string(),
+        },
+        kind,
+    ))
+}
+
+/// Writes the intent of an in-place change: the record it will log.
+pub(crate) async fn write_intent(hold: &Path, name: &LogicalName, op: Op) -> io::Result<()> {
+    let line = Record {
+        ts: 0,
+        op,
+        replica: false,
+        name: name.to_string(),
+    }
+    .format();
+    tokio::fs::write(hold, line).await
+}
+
+/// Copies `data` to its `undo` holding file: under a temporary name
+/// first, so a crash during the copy never leaves a partial copy that
+/// start-up would put back.
+pub(crate) async fn snapshot(data: &Path, hold: &Path) -> io::Result<()> {
+    let part = hold.with_extension(PART);
+    tokio::fs::copy(data, &part).await?;
+    tokio::fs::rename(&part, hold).await
+}
+
+/// Removes a holding file once its change is settled.
+pub(crate) async fn release(hold: &Path) {
+    match tokio::fs::remove_file(hold).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("cannot remove holding file {}: {e}", hold.display()),
+    }
+}
+
+/// How an in-place change that did not finish is settled, from its
+/// intent and the file's size now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Repair {
+    /// Cut the file back to this size (an append's old size).
+    pub cut_to: Option<u64>,
+    /// Then log this, as this storage's change.
+    pub log: Option<Op>,
+}
+
+/// An append is cut back to where it started; a modify is logged as it
+/// was meant (peers copy the range as it now stands here); a truncate is
+/// logged with the size the file has; an unreadable intent re-announces
+/// the whole file.
+pub(crate) fn repair(intent: Option<&Op>, size: u64) -> Repair {
+    let (cut_to, log) = match intent {
+        Some(Op::Append { offset, .. }) if size > *offset => (
+            Some(*offset),
+            Some(Op::Truncate {
+                old_size: size,
+                new_size: *offset,
+            }),
+        ),
+        Some(Op::Append { .. }) => (None, None),
+        Some(Op::Truncate { old_size, .. }) if size != *old_size => (
+            None,
+            Some(Op::Truncate {
+                old_size: *old_size,
+                new_size: size,
+            }),
+        ),
+        Some(Op::Truncate { .. }) => (None, None),
+        Some(op @ Op::Modify { .. }) => (None, Some(op.clone())),
+        _ => (None, Some(Op::Create)),
+    };
+    Repair { cut_to, log }
+}
+
+/// What start-up did, for its log line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub restored: usize,
+    pub finished: usize,
+    pub cut_back: usize,
+    pub announced: usize,
+}
+
+/// Resolves every holding file left by a crash (blocking: run it before
+/// serving, off the runtime threads). Each resolution that changes a
+/// file is logged as this storage's change, so the peers follow.
+pub(crate) fn recover(store_paths: &[PathBuf], binlog: &Binlog) -> io::Result<Resolved> {
+    let mut done = Resolved::default();
+    for (idx, root) in store_paths.iter().enumerate() {
+        let dir = root.join(HOLD_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let mut found = Vec::new();
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let file_name = e.file_name().to_string_lossy().into_owned();
+            match parse(idx as u8, &file_name) {
+                Some((name, kind)) => found.push((name, kind, e.path())),
+                None if file_name.ends_with(&format!(".{PART}")) => {
+                    std::fs::remove_file(e.path())?;
+                }
+                None => tracing::warn!("{}: not a holding file; left alone", e.path().display()),
+            }
+        }
+        // Data files before their metadata files: whether a held
+        // metadata file comes back depends on its data file.
+        found.sort_by_key(|(n, k, _)| (n.name.ends_with("-m"), *k != Kind::Deleting));
+        for (name, kind, held) in found {
+            let data = root.join(name.rel_path());
+            resolve(binlog, &name, kind, &held, &data, &mut done)?;
+        }
+    }
+    Ok(done)
+}
+
+fn resolve(
+    binlog: &Binlog,
+    name: &LogicalName,
+    kind: Kind,
+    held: &Path,
+    data: &Path,
+    done: &mut Resolved,
+) -> io::Result<()> {
+    let log = |op: Op| binlog.write(crate::unix_now(), op, &name.to_string());
+    match kind {
+        Kind::Deleting => {
+            let of_data = name.name.strip_suffix("-m").map(|d| data.with_file_name(d));
+            let data_gone = of_data.as_ref().is_some_and(|d| !d.exists());
+            if data.exists() || data_gone {
+                // Re-created since, or the metadata of a file whose delete
+                // finished (its data file is removed first).
+                std::fs::remove_file(held)?;
+                done.finished += 1;
+            } else {
+                std::fs::rename(held, data)?;
+                log(Op::Create)?;
+                done.restored += 1;
+            }
+        }
+        Kind::Undo => {
+            std::fs::rename(held, data)?;
+            log(Op::Create)?;
+            done.restored += 1;
+        }
+        Kind::Intent => {
+            let op = std::fs::read_to_string(held)
+                .ok()
+                .and_then(|t| Record::parse(&t))
+                .map(|r| r.op);
+            let size = match std::fs::metadata(data) {
+                Ok(m) => Some(m.len()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(size) = size {
+                let fix = repair(op.as_ref(), size);
+                if let Some(len) = fix.cut_to {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(data)?
+                        .set_len(len)?;
+                    done.cut_back += 1;
+                } else if fix.log.is_some() {
+                    done.announced += 1;
+                }
+                if let Some(op) = fix.log {
+                    log(op)?;
+                }
+            }
+            std::fs::remove_file(held)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::{read_from, FsyncPolicy, Pos};
+
+    const APP: &str = "M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.log";
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        binlog: Binlog,
+        name: LogicalName,
+        data: PathBuf,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("m0");
+        std::fs::create_dir_all(root.join(HOLD_DIR)).unwrap();
+        let name = LogicalName::parse(APP).unwrap();
+        let data = root.join(name.rel_path());
+        std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+        let binlog =
+            Binlog::open(&dir.path().join("base"), 1 << 30, FsyncPolicy::Periodic).unwrap();
+        Fixture {
+            _dir: dir,
+            root,
+            binlog,
+            name,
+            data,
+        }
+    }
+
+    impl Fixture {
+        fn recover(&self) -> Resolved {
+            recover(std::slice::from_ref(&self.root), &self.binlog).unwrap()
+        }
+
+        fn logged(&self) -> Vec<String> {
+            read_from(
+                self.binlog.dir(),
+                Pos::default(),
+                self.binlog.end(),
+                1 << 20,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let r = e.record.unwrap();
+                Record { ts: 0, ..r }.format().trim_end().to_string()
+            })
+            .collect()
+        }
+
+        fn hold(&self, name: &LogicalName, kind: Kind) -> PathBuf {
+            path(&self.root, name, kind)
+        }
+
+        fn holding_left(&self) -> usize {
+            std::fs::read_dir(self.root.join(HOLD_DIR)).unwrap().count()
+        }
+    }
+
+    fn meta_of(name: &LogicalName) -> LogicalName {
+        LogicalName {
+            name: format!("{}-m", name.name),
+            ..name.clone()
+        }
+    }
+
+    #[test]
+    fn holding_names_round_trip() {
+        let name = LogicalName::parse(APP).unwrap();
+        for kind in [Kind::Deleting, Kind::Undo, Kind::Intent] {
+            for n in [name.clone(), meta_of(&name)] {
+                let p = path(Path::new("/s"), &n, kind);
+                let file = p.file_name().unwrap().to_str().unwrap();
+                assert_eq!(parse(0, file), Some((n, kind)), "{file}");
+            }
+        }
+        assert_eq!(parse(0, "0A_1F_x.tmp"), None);
+        assert_eq!(parse(0, "zz_1F_x.undo"), None);
+    }
+
+    #[tokio::test]
+    async fn an_unacknowledged_append_tail_is_cut_back_and_logged() {
+        let f = fixture();
+        std::fs::write(&f.data, b"0123456789tail").unwrap();
+        let op = Op::Append {
+            offset: 10,
+            length: 4,
+        };
+        write_intent(&f.hold(&f.name, Kind::Intent), &f.name, op)
+            .await
+            .unwrap();
+        assert_eq!(f.recover().cut_back, 1);
+        assert_eq!(std::fs::read(&f.data).unwrap(), b"0123456789");
+        assert_eq!(f.logged(), [format!("0 T {APP} 14 10")]);
+        assert_eq!(f.holding_left(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unlogged_modify_or_truncate_is_logged_as_it_stands() {
+        let f = fixture();
+        std::fs::write(&f.data, b"01XY").unwrap();
+        let modify = Op::Modify {
+            offset: 2,
+            length: 2,
+        };
+        write_intent(&f.hold(&f.name, Kind::Intent), &f.name, modify)
+            .await
+            .unwrap();
+        f.recover();
+        let truncate = Op::Truncate {
+            old_size: 4,
+            new_size: 9,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f.data)
+            .unwrap()
+            .set_len(9)
+            .unwrap();
+        write_intent(&f.hold(&f.name, Kind::Intent), &f.name, truncate)
+            .await
+            .unwrap();
+        f.recover();
+        assert_eq!(
+            f.logged(),
+            [format!("0 M {APP} 2 2"), format!("0 T {APP} 4 9")]
+        );
+        assert_eq!(std::fs::read(&f.data).unwrap(), b"01XY\0\0\0\0\0");
+        assert_eq!(f.holding_left(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_undo_copy_is_put_back_and_announced() {
+        let f = fixture();
+        std::fs::write(&f.data, b"old").unwrap();
+        snapshot(&f.data, &f.hold(&f.name, Kind::Undo))
+            .await
+            .unwrap();
+        std::fs::write(&f.data, b"changed").unwrap();
+        assert_eq!(f.recover().restored, 1);
+        assert_eq!(std::fs::read(&f.data).unwrap(), b"old");
+        assert_eq!(f.logged(), [format!("0 C {APP}")]);
+        assert_eq!(f.holding_left(), 0);
+    }
+
+    #[test]
+    fn a_partial_copy_is_discarded() {
+        let f = fixture();
+        std::fs::write(&f.data, b"current").unwrap();
+        let part = f.hold(&f.name, Kind::Undo).with_extension(PART);
+        std::fs::write(&part, b"cur").unwrap();
+        assert_eq!(f.recover(), Resolved::default());
+        assert_eq!(std::fs::read(&f.data).unwrap(), b"current");
+        assert_eq!(f.holding_left(), 0);
+    }
+
+    #[test]
+    fn an_unfinished_delete_puts_the_file_and_its_metadata_back() {
+        let f = fixture();
+        let meta = meta_of(&f.name);
+        let meta_data = f.root.join(meta.rel_path());
+        std::fs::write(f.hold(&f.name, Kind::Deleting), b"data").unwrap();
+        std::fs::write(f.hold(&meta, Kind::Deleting), b"k\x02v").unwrap();
+        assert_eq!(f.recover().restored, 2);
+        assert_eq!(std::fs::read(&f.data).unwrap(), b"data");
+        assert_eq!(std::fs::read(&meta_data).unwrap(), b"k\x02v");
+        assert_eq!(f.logged(), [format!("0 C {APP}"), format!("0 C {APP}-m")]);
+        assert_eq!(f.holding_left(), 0);
+    }
+
+    #[test]
+    fn a_finished_delete_leaves_no_metadata_behind() {
+        let f = fixture();
+        let meta = meta_of(&f.name);
+        std::fs::write(f.hold(&meta, Kind::Deleting), b"k\x02v").unwrap();
+        assert_eq!(f.recover().finished, 1);
+        assert!(!f.root.join(meta.rel_path()).exists());
+        assert!(f.logged().is_empty());
+        assert_eq!(f.holding_left(), 0);
+    }
+}
