@@ -12,6 +12,9 @@ pub const EEXIST: u8 = 17;
 pub const EISDIR: u8 = 21;
 pub const EINVAL: u8 = 22;
 pub const ENOSPC: u8 = 28;
+/// A sync write at an offset past the receiver's end of file: it would
+/// leave a gap of zeros, so the receiver asks for the whole file instead.
+pub const ESPIPE: u8 = 29;
 pub const EOPNOTSUPP: u8 = 95;
 pub const ETIMEDOUT: u8 = 110;
 
@@ -30,6 +33,7 @@ pub fn name(status: u8) -> &'static str {
         EISDIR => "EISDIR (is a directory)",
         EINVAL => "EINVAL (invalid request)",
         ENOSPC => "ENOSPC (no space left: reserved space reached)",
+        ESPIPE => "ESPIPE (offset past the end of the file)",
         EOPNOTSUPP => "EOPNOTSUPP (operation not supported)",
         ETIMEDOUT => "ETIMEDOUT (timed out)",
         _ => "unknown status",

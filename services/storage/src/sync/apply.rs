@@ -3,7 +3,9 @@
 //! arrived, leaves the same file. Creates and updates replace the whole
 //! file, deletes ignore a missing file, appends and modifies write their
 //! bytes at their offset, truncates set the size, renames move the file
-//! unless the new name is already there. Each applied change is
+//! unless the new name is already there. An append or modify whose offset
+//! lies past this copy's end is refused (ESPIPE) rather than leaving a
+//! gap of zeros: the sender then sends the whole file. Each applied change is
 //! logged with a lower-case letter and the source's time, so this member
 //! can later send a full copy but never pushes it back.
 
@@ -78,8 +80,9 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
             } else {
                 req.body_to_file(tmp.file(), len).await?;
             }
-            tmp.finish().await.map_err(disk)?;
+            tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
             tmp.replace(&path).map_err(disk)?;
+            ctx.durable_name(&path).await?;
         }
         Op::Delete => match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
@@ -87,15 +90,21 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
             Err(e) => return Err(disk(e)),
         },
         Op::Append { offset, .. } | Op::Modify { offset, .. } => {
-            // ENOENT tells the sender to send the whole file instead.
+            // ENOENT and ESPIPE tell the sender to send the whole file.
             let mut file = open_existing(&path).await?;
+            let size = file.metadata().await.map_err(disk)?.len();
+            if *offset > size {
+                return Err(CmdError::Status(status::ESPIPE));
+            }
             file.seek(SeekFrom::Start(*offset)).await.map_err(disk)?;
             req.body_to_file(&mut file, len).await?;
             file.flush().await.map_err(disk)?;
+            ctx.durable(&file).await?;
         }
         Op::Truncate { new_size, .. } => {
             let file = open_existing(&path).await?;
             file.set_len(*new_size).await.map_err(disk)?;
+            ctx.durable(&file).await?;
         }
         Op::Rename { from } => {
             // Already renamed (a replay) counts as done, as FastDFS's

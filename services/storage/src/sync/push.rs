@@ -53,6 +53,62 @@ struct Worker {
     claimed: i64,
     /// The record starting here goes as a whole file (the peer lacked it).
     force_whole: Option<Pos>,
+    /// The current session got at least one answer from the peer.
+    progressed: bool,
+}
+
+/// Ends a session so that the next one sends the peer a whole file: its
+/// copy is missing (ENOENT) or ends before a change's offset (ESPIPE).
+#[derive(Debug)]
+struct SendWhole(u8);
+
+impl std::fmt::Display for SendWhole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "peer answered {}", status::name(self.0))
+    }
+}
+
+impl std::error::Error for SendWhole {}
+
+/// What a failed session is worth telling the operator.
+#[derive(Debug, PartialEq, Eq)]
+enum Report {
+    /// The first failure after the peer answered: a new outage (warn once).
+    NewOutage,
+    /// The same outage going on.
+    StillFailing,
+}
+
+/// Backoff between sessions: doubles while the peer stays unreachable,
+/// back to the first step once a session made progress, so a new outage
+/// is retried quickly and reported again.
+#[derive(Debug)]
+struct Retry {
+    backoff: Duration,
+    outage: bool,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            backoff: FIRST_RETRY,
+            outage: false,
+        }
+    }
+}
+
+impl Retry {
+    /// A session ended in an error; `progressed`: the peer had answered
+    /// in it. Sets the wait before the next session.
+    fn failed(&mut self, progressed: bool) -> Report {
+        if progressed || !self.outage {
+            self.outage = true;
+            self.backoff = FIRST_RETRY;
+            return Report::NewOutage;
+        }
+        self.backoff = (self.backoff * 2).min(MAX_RETRY);
+        Report::StillFailing
+    }
 }
 
 /// Pushes to one peer until shutdown or until the task is aborted (the
@@ -101,31 +157,34 @@ pub(crate) async fn run(
         unsaved: 1,
         claimed: 0,
         force_whole: None,
+        progressed: false,
     };
     w.save_mark();
-    let mut backoff = FIRST_RETRY;
-    let mut outage = false;
+    let mut retry = Retry::default();
     loop {
+        w.progressed = false;
         let r = tokio::select! {
             _ = shutdown.wait() => break,
             r = w.session() => r,
         };
-        if let Err(e) = r {
-            if !outage {
-                tracing::warn!("sync to {} interrupted: {e:#}; retrying", w.key);
-                outage = true;
-            } else {
-                tracing::debug!("sync to {} still failing: {e:#}", w.key);
-            }
+        let Err(e) = r else { continue };
+        if let Some(SendWhole(st)) = e.downcast_ref::<SendWhole>() {
+            tracing::info!(
+                "sync to {}: the peer answered {}; sending the file whole",
+                w.key,
+                status::name(*st)
+            );
+            retry = Retry::default();
+            continue;
+        }
+        match retry.failed(w.progressed) {
+            Report::NewOutage => tracing::warn!("sync to {} interrupted: {e:#}; retrying", w.key),
+            Report::StillFailing => tracing::debug!("sync to {} still failing: {e:#}", w.key),
         }
         w.save_mark();
         tokio::select! {
             _ = shutdown.wait() => break,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_RETRY);
-        if w.mark.pushed > 0 && !outage {
-            backoff = FIRST_RETRY;
+            _ = tokio::time::sleep(retry.backoff) => {}
         }
     }
     w.save_mark();
@@ -241,8 +300,9 @@ impl Worker {
 
     /// Reads the reply of the oldest frame in flight (if it awaits one)
     /// and advances the mark past it. A peer lacking the file an in-place
-    /// change applies to answers ENOENT: the push restarts from that
-    /// record and sends the whole file instead.
+    /// change applies to answers ENOENT, one whose copy ends before the
+    /// change's offset ESPIPE: the push restarts from that record and
+    /// sends the whole file instead.
     async fn complete_one(
         &mut self,
         stream: &mut TcpStream,
@@ -259,10 +319,11 @@ impl Worker {
             .await
             .context("peer did not answer in time")?;
             match reply {
-                Ok(_) => {}
-                Err(ProtoError::Status(status::ENOENT)) if f.in_place => {
+                Ok(_) => self.progressed = true,
+                Err(ProtoError::Status(st @ (status::ENOENT | status::ESPIPE))) if f.in_place => {
                     self.force_whole = Some(f.start);
-                    anyhow::bail!("peer lacks a changed file; sending it whole");
+                    self.progressed = true;
+                    return Err(SendWhole(st).into());
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -378,7 +439,7 @@ impl Worker {
     }
 
     /// Sends one content-less frame and waits for the peer's answer.
-    async fn send(&self, stream: &mut TcpStream, head: PushHeader) -> anyhow::Result<()> {
+    async fn send(&mut self, stream: &mut TcpStream, head: PushHeader) -> anyhow::Result<()> {
         let exchange = async {
             write_frame(stream, head, Content::None).await?;
             read_response_header(stream, 0).await?;
@@ -386,7 +447,9 @@ impl Worker {
         };
         tokio::time::timeout(self.ctx.cfg.network_timeout, exchange)
             .await
-            .context("peer did not answer in time")?
+            .context("peer did not answer in time")??;
+        self.progressed = true;
+        Ok(())
     }
 }
 
@@ -446,4 +509,25 @@ async fn write_frame(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_new_outage_is_reported_once_and_starts_with_a_short_retry() {
+        let mut r = Retry::default();
+        assert_eq!(r.failed(false), Report::NewOutage);
+        assert_eq!(r.backoff, FIRST_RETRY);
+        for _ in 0..10 {
+            assert_eq!(r.failed(false), Report::StillFailing);
+        }
+        assert_eq!(r.backoff, MAX_RETRY, "backs off while the peer is away");
+        // The peer answered, then went away again: a second outage.
+        assert_eq!(r.failed(true), Report::NewOutage);
+        assert_eq!(r.backoff, FIRST_RETRY);
+        assert_eq!(r.failed(false), Report::StillFailing);
+        assert_eq!(r.backoff, FIRST_RETRY * 2);
+    }
 }
