@@ -397,6 +397,63 @@ async fn deletes_appends_modifications_truncations_and_metadata_reach_every_memb
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_copy_ends_early_gets_the_whole_file_instead_of_zeros() {
+    let mut c = Cluster::start_with(1, "", vec![spec("group1", ""), spec("group1", "")]);
+    c.wait_active(2).await;
+    let client = c.client();
+    let head = random_bytes(10_000, 1);
+    let app = client
+        .upload(&head, "log", None, UploadKind::Appender)
+        .await
+        .unwrap();
+    let info = FileId::parse(&app).unwrap().name.info().unwrap();
+    let replica = if ip_of(&c.storages[0]) == source_ip(&info) {
+        1
+    } else {
+        0
+    };
+    let copy = c
+        .store_path(replica)
+        .join("data")
+        .join(app.split_once("/M00/").unwrap().1);
+    eventually(
+        Duration::from_secs(10),
+        "the replica has the file",
+        &c,
+        || {
+            let copy = copy.clone();
+            let head = head.clone();
+            async move { std::fs::read(&copy).ok() == Some(head) }
+        },
+    )
+    .await;
+    // The replica lost the end of its copy (say, a power cut before it
+    // reached the disk); the source goes on appending.
+    c.storages[replica].kill9();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_len(3)
+        .unwrap();
+    c.storages[replica].restart();
+    c.wait_active(2).await;
+    client.append(&app, b"tail").await.unwrap();
+    let mut want = head.clone();
+    want.extend_from_slice(b"tail");
+    eventually(
+        Duration::from_secs(10),
+        "the replica's copy equals the source's",
+        &c,
+        || {
+            let (copy, want) = (copy.clone(), want.clone());
+            async move { std::fs::read(&copy).ok() == Some(want) }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regenerated_appender_file_is_renamed_on_every_member_and_in_a_full_copy() {
     let mut c = Cluster::start_with(1, "", vec![spec("group1", ""), spec("group1", "")]);
     c.wait_active(2).await;

@@ -55,6 +55,7 @@ struct Worker {
     force_whole: Option<Pos>,
     /// The current session got at least one answer from the peer.
     progressed: bool,
+    retry: Retry,
 }
 
 /// Ends a session so that the next one sends the peer a whole file: its
@@ -158,9 +159,9 @@ pub(crate) async fn run(
         claimed: 0,
         force_whole: None,
         progressed: false,
+        retry: Retry::default(),
     };
     w.save_mark();
-    let mut retry = Retry::default();
     loop {
         w.progressed = false;
         let r = tokio::select! {
@@ -174,17 +175,17 @@ pub(crate) async fn run(
                 w.key,
                 status::name(*st)
             );
-            retry = Retry::default();
+            w.retry = Retry::default();
             continue;
         }
-        match retry.failed(w.progressed) {
+        match w.retry.failed(w.progressed) {
             Report::NewOutage => tracing::warn!("sync to {} interrupted: {e:#}; retrying", w.key),
             Report::StillFailing => tracing::debug!("sync to {} still failing: {e:#}", w.key),
         }
         w.save_mark();
         tokio::select! {
             _ = shutdown.wait() => break,
-            _ = tokio::time::sleep(retry.backoff) => {}
+            _ = tokio::time::sleep(w.retry.backoff) => {}
         }
     }
     w.save_mark();
@@ -319,10 +320,10 @@ impl Worker {
             .await
             .context("peer did not answer in time")?;
             match reply {
-                Ok(_) => self.progressed = true,
+                Ok(_) => self.answered(),
                 Err(ProtoError::Status(st @ (status::ENOENT | status::ESPIPE))) if f.in_place => {
                     self.force_whole = Some(f.start);
-                    self.progressed = true;
+                    self.answered();
                     return Err(SendWhole(st).into());
                 }
                 Err(e) => return Err(e.into()),
@@ -448,8 +449,16 @@ impl Worker {
         tokio::time::timeout(self.ctx.cfg.network_timeout, exchange)
             .await
             .context("peer did not answer in time")??;
-        self.progressed = true;
+        self.answered();
         Ok(())
+    }
+
+    /// The peer answered: the first answer after an outage ends it.
+    fn answered(&mut self) {
+        if !self.progressed && self.retry.outage {
+            tracing::info!("sync to {} resumed", self.key);
+        }
+        self.progressed = true;
     }
 }
 

@@ -1,0 +1,394 @@
+//! Crash consistency: the source storage is killed (-9) in the middle of
+//! a stream of appends, modifies, truncates or deletes, then restarted.
+//! Once sync settles, every member holds the same files with the same
+//! bytes, every acknowledged change is there, and no holding file is
+//! left behind.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferrodfs_client::{Addr, Client, UploadKind};
+
+/// How long sync may take to settle after the restart.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// One tracker, two members of group1; storage 0 is the source of every
+/// file the tests change.
+async fn pair(extra: &str) -> Cluster {
+    let spec = || StorageSpec {
+        group: "group1",
+        extra: extra.to_string(),
+    };
+    let c = Cluster::start_with(1, "", vec![spec(), spec()]);
+    c.wait_active(2).await;
+    c
+}
+
+/// Uploads `data` to storage `i` itself, so it is the file's source.
+async fn upload_to(
+    c: &Cluster,
+    client: &Client,
+    i: usize,
+    data: &[u8],
+    kind: UploadKind,
+) -> String {
+    let (ip, port) = c.storages[i].addr.split_once(':').unwrap();
+    let addr = Addr {
+        ip: ip.to_string(),
+        port: port.parse().unwrap(),
+    };
+    let file = c.dir.path().join(format!("upload-{}.bin", rand_suffix()));
+    std::fs::write(&file, data).unwrap();
+    let id = client
+        .upload_file_to(&addr, Some(0), &file, kind)
+        .await
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    id
+}
+
+fn rand_suffix() -> u64 {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed) as u64
+}
+
+/// Every file under a store path's `data/` except temp files, with its
+/// bytes: holding files left behind count as files.
+fn files(store: &Path) -> BTreeMap<String, Vec<u8>> {
+    data_files(store)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("/.tmp/"))
+        .map(|p| {
+            let rel = p.strip_prefix(store.join("data")).unwrap();
+            (
+                rel.to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn rel(id: &str) -> String {
+    id.split_once("/M00/").unwrap().1.to_string()
+}
+
+/// Waits until both members hold the same files, byte for byte, with no
+/// holding file left; returns that common set.
+async fn settled(c: &Cluster) -> BTreeMap<String, Vec<u8>> {
+    let t = Instant::now();
+    loop {
+        let (a, b) = (files(&c.store_path(0)), files(&c.store_path(1)));
+        let held = a.keys().chain(b.keys()).any(|k| k.starts_with(".hold/"));
+        if a == b && !held {
+            return a;
+        }
+        if t.elapsed() > SETTLE {
+            c.dump_logs();
+            let differ: Vec<_> = a
+                .keys()
+                .chain(b.keys())
+                .filter(|k| a.get(*k) != b.get(*k))
+                .collect();
+            panic!("members did not converge within {SETTLE:?}; differing: {differ:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `streams` until `done` operations were acknowledged in all, kills
+/// the source, restarts it, and returns what each stream saw. Each
+/// stream stops at its first failure.
+async fn kill_source_during<T: Send + 'static>(
+    c: &mut Cluster,
+    done: Arc<AtomicUsize>,
+    kill_after: usize,
+    streams: Vec<tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let t = Instant::now();
+    while done.load(Ordering::Relaxed) < kill_after {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the stream never reached {kill_after} operations"
+        );
+        assert!(
+            !streams.iter().all(|s| s.is_finished()),
+            "the streams ended before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.storages[0].kill9();
+    let mut out = Vec::new();
+    for s in streams {
+        out.push(s.await.unwrap());
+    }
+    c.storages[0].restart();
+    c.wait_active(2).await;
+    let log = c.storages[0].log_text();
+    eprintln!(
+        "killed after {} acknowledged operations; at restart: {}",
+        done.load(Ordering::Relaxed),
+        log.lines()
+            .find(|l| l.contains("left unfinished by a crash"))
+            .unwrap_or("nothing left unfinished")
+    );
+    out
+}
+
+/// What one stream of changes to one file saw.
+struct Seen<Op> {
+    id: String,
+    acked: Vec<Op>,
+    /// The change that failed (the source died): it may or may not be there.
+    failed: Option<Op>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_survive_a_killed_source_and_members_end_identical() {
+    let mut c = pair("").await;
+    let client = c.client();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    for k in 0..4u64 {
+        let id = upload_to(&c, &client, 0, b"head", UploadKind::Appender).await;
+        let (client, done) = (client.clone(), done.clone());
+        streams.push(tokio::spawn(async move {
+            let mut seen = Seen {
+                id,
+                acked: Vec::new(),
+                failed: None,
+            };
+            for i in 0..2_000u64 {
+                let chunk = random_bytes(8_000 + (i as usize * 977) % 56_000, k << 32 | i);
+                match client.append(&seen.id, &chunk).await {
+                    Ok(()) => seen.acked.push(chunk),
+                    Err(_) => {
+                        seen.failed = Some(chunk);
+                        break;
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            seen
+        }));
+    }
+    let seen = kill_source_during(&mut c, done, 200, streams).await;
+    let held = settled(&c).await;
+    for s in &seen {
+        let mut want = b"head".to_vec();
+        want.extend(s.acked.concat());
+        let got = &held[&rel(&s.id)];
+        let mut with_failed = want.clone();
+        with_failed.extend(s.failed.clone().unwrap_or_default());
+        assert!(
+            *got == want || *got == with_failed,
+            "{}: {} bytes, {} acknowledged",
+            s.id,
+            got.len(),
+            want.len()
+        );
+    }
+    // The peer reports each outage of its push to the source once.
+    let source = c.storages[0].addr.clone();
+    let outages = |c: &Cluster| {
+        c.storages[1]
+            .log_text()
+            .matches(&format!("sync to {source} interrupted"))
+            .count()
+    };
+    let resumed = |c: &Cluster| {
+        c.storages[1]
+            .log_text()
+            .contains(&format!("sync to {source} resumed"))
+    };
+    wait_for(&c, "the peer's push resumed", || {
+        outages(&c) == 1 && resumed(&c)
+    })
+    .await;
+    c.storages[0].kill9();
+    c.storages[0].restart();
+    wait_for(&c, "a second outage reported", || outages(&c) == 2).await;
+}
+
+async fn wait_for(c: &Cluster, what: &str, mut check: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !check() {
+        if t.elapsed() > SETTLE {
+            c.dump_logs();
+            panic!("{what}: not within {SETTLE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modifies_survive_a_killed_source_and_members_end_identical() {
+    const SIZE: usize = 256 << 10;
+    // Durable writes take the same paths, with fsyncs added.
+    let mut c = pair("fsync_after_write = true").await;
+    let client = c.client();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    let mut initial = Vec::new();
+    for k in 0..4u64 {
+        let data = random_bytes(SIZE, 1000 + k);
+        let id = upload_to(&c, &client, 0, &data, UploadKind::Appender).await;
+        initial.push(data);
+        let (client, done) = (client.clone(), done.clone());
+        streams.push(tokio::spawn(async move {
+            let mut seen = Seen {
+                id,
+                acked: Vec::new(),
+                failed: None,
+            };
+            for i in 0..2_000u64 {
+                let chunk = random_bytes(8_000 + (i as usize * 977) % 56_000, k << 32 | i);
+                let offset = (i as usize * 7_919) % (SIZE - chunk.len());
+                match client.modify(&seen.id, offset as u64, &chunk).await {
+                    Ok(()) => seen.acked.push((offset, chunk)),
+                    Err(_) => {
+                        seen.failed = Some((offset, chunk));
+                        break;
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            seen
+        }));
+    }
+    let seen = kill_source_during(&mut c, done, 200, streams).await;
+    let held = settled(&c).await;
+    for (s, start) in seen.iter().zip(initial) {
+        let mut want = start;
+        for (offset, chunk) in &s.acked {
+            want[*offset..offset + chunk.len()].copy_from_slice(chunk);
+        }
+        let got = &held[&rel(&s.id)];
+        assert_eq!(got.len(), SIZE, "{}", s.id);
+        // Only the failed modify's range may hold new or old bytes.
+        let (lo, hi, new) = match &s.failed {
+            Some((o, chunk)) => (*o, o + chunk.len(), chunk.as_slice()),
+            None => (0, 0, &[][..]),
+        };
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let allowed = g == w || ((lo..hi).contains(&i) && *g == new[i - lo]);
+            assert!(
+                allowed,
+                "{}: byte {i} is neither acknowledged nor failed data",
+                s.id
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncates_survive_a_killed_source_and_members_end_identical() {
+    let mut c = pair("").await;
+    let client = c.client();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    for k in 0..4u64 {
+        let data = random_bytes(64 << 10, 2000 + k);
+        let id = upload_to(&c, &client, 0, &data, UploadKind::Appender).await;
+        let (client, done) = (client.clone(), done.clone());
+        streams.push(tokio::spawn(async move {
+            let mut seen = Seen {
+                id,
+                acked: vec![data.len() as u64],
+                failed: None,
+            };
+            for i in 0..20_000u64 {
+                let size = (i * 7_919 + k * 104_729) % (128 << 10);
+                match client.truncate(&seen.id, size).await {
+                    Ok(()) => seen.acked.push(size),
+                    Err(_) => {
+                        seen.failed = Some(size);
+                        break;
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            (seen, data)
+        }));
+    }
+    let seen = kill_source_during(&mut c, done, 1_000, streams).await;
+    let held = settled(&c).await;
+    for (s, data) in &seen {
+        // Shrinking drops bytes, growing adds zeros.
+        let apply = |sizes: &[u64]| {
+            let mut f = data.clone();
+            for &n in &sizes[1..] {
+                f.resize(n as usize, 0);
+            }
+            f
+        };
+        let want = apply(&s.acked);
+        let mut all = s.acked.clone();
+        all.extend(s.failed);
+        let got = &held[&rel(&s.id)];
+        assert!(
+            *got == want || *got == apply(&all),
+            "{}: {} bytes, acknowledged size {}",
+            s.id,
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_with_min_copies_survive_a_killed_source_and_members_end_identical() {
+    let mut c = pair("min_copies = 2\nmin_copies_timeout = 2").await;
+    let client = c.client();
+    let mut ids = Vec::new();
+    for i in 0..400u64 {
+        let data = random_bytes(2_000 + (i as usize * 131) % 30_000, 3000 + i);
+        ids.push((
+            upload_to(&c, &client, 0, &data, UploadKind::Normal).await,
+            data,
+        ));
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    for part in ids.chunks(100) {
+        let (client, done, part) = (client.clone(), done.clone(), part.to_vec());
+        streams.push(tokio::spawn(async move {
+            let mut seen = Seen {
+                id: String::new(),
+                acked: Vec::new(),
+                failed: None,
+            };
+            for (id, _) in &part {
+                match client.delete(id).await {
+                    Ok(()) => seen.acked.push(id.clone()),
+                    Err(_) => {
+                        seen.failed = Some(id.clone());
+                        break;
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            seen
+        }));
+    }
+    let seen = kill_source_during(&mut c, done, 100, streams).await;
+    let held = settled(&c).await;
+    let deleted: Vec<&String> = seen.iter().flat_map(|s| &s.acked).collect();
+    let failed: Vec<&String> = seen.iter().filter_map(|s| s.failed.as_ref()).collect();
+    assert!(!deleted.is_empty());
+    for (id, data) in &ids {
+        match held.get(&rel(id)) {
+            Some(_) if deleted.contains(&id) => panic!("{id}: acknowledged delete undone"),
+            None if !deleted.contains(&id) && !failed.contains(&id) => {
+                panic!("{id}: lost without a delete")
+            }
+            Some(got) => assert_eq!(got, data, "{id}"),
+            None => {}
+        }
+    }
+}
