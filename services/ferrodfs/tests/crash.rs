@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ferrodfs_client::{Addr, Client, UploadKind};
+use ferrodfs_proto::cmd;
+use ferrodfs_proto::header::Header;
+use ferrodfs_proto::storage_req::WriteHead;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// How long sync may take to settle after the restart.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -101,14 +106,67 @@ async fn settled(c: &Cluster) -> BTreeMap<String, Vec<u8>> {
     }
 }
 
-/// Runs `streams` until `done` operations were acknowledged in all, kills
-/// the source, restarts it, and returns what each stream saw. Each
-/// stream stops at its first failure.
+/// An append (no offset) or modify of `data` to storage 0 whose body is
+/// only half sent when the source dies: the worst moment, part of the
+/// change on disk and nothing logged yet.
+struct Partial {
+    id: String,
+    offset: Option<u64>,
+    data: Vec<u8>,
+}
+
+impl Partial {
+    /// Sends the header and half the body, and waits until that half is
+    /// in the source's file; the connection stays open.
+    async fn start(&self, c: &Cluster, at: u64) -> TcpStream {
+        let name = self.id.split_once('/').unwrap().1;
+        let head = WriteHead {
+            name_len: name.len() as u64,
+            offset: self.offset,
+            file_size: self.data.len() as u64,
+        }
+        .encode(name);
+        let command = match self.offset {
+            Some(_) => cmd::MODIFY_FILE,
+            None => cmd::APPEND_FILE,
+        };
+        let total = (head.len() + self.data.len()) as u64;
+        let mut s = TcpStream::connect(&c.storages[0].addr).await.unwrap();
+        let half = &self.data[..self.data.len() / 2];
+        s.write_all(&Header::request(command, total).encode())
+            .await
+            .unwrap();
+        s.write_all(&head).await.unwrap();
+        s.write_all(half).await.unwrap();
+        let path = c.store_path(0).join("data").join(rel(&self.id));
+        let at = at as usize;
+        wait_for(c, "half the change on the source's disk", || {
+            std::fs::read(&path).is_ok_and(|b| b.get(at..at + half.len()) == Some(half))
+        })
+        .await;
+        s
+    }
+}
+
+/// Waits until the peer holds `id` with `data`.
+async fn replicated(c: &Cluster, id: &str, data: &[u8]) {
+    let path = c.store_path(1).join("data").join(rel(id));
+    wait_for(c, "the file on the peer", || {
+        std::fs::read(&path).is_ok_and(|b| b == data)
+    })
+    .await;
+}
+
+/// Runs `streams` until `done` operations were acknowledged in all, then
+/// half sends `partial` if any (at byte `at` of its file), kills the source,
+/// restarts it, and returns what each stream saw. Each stream stops at
+/// its first failure.
 async fn kill_source_during<T: Send + 'static>(
     c: &mut Cluster,
     done: Arc<AtomicUsize>,
     kill_after: usize,
     streams: Vec<tokio::task::JoinHandle<T>>,
+    partial: Option<(&Partial, u64)>,
 ) -> Vec<T> {
     let t = Instant::now();
     while done.load(Ordering::Relaxed) < kill_after {
@@ -122,6 +180,10 @@ async fn kill_source_during<T: Send + 'static>(
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let _open = match partial {
+        Some((p, at)) => Some(p.start(c, at).await),
+        None => None,
+    };
     c.storages[0].kill9();
     let mut out = Vec::new();
     for s in streams {
@@ -152,6 +214,12 @@ struct Seen<Op> {
 async fn appends_survive_a_killed_source_and_members_end_identical() {
     let mut c = pair("").await;
     let client = c.client();
+    let partial = Partial {
+        id: upload_to(&c, &client, 0, b"head", UploadKind::Appender).await,
+        offset: None,
+        data: random_bytes(1 << 20, 99),
+    };
+    replicated(&c, &partial.id, b"head").await;
     let done = Arc::new(AtomicUsize::new(0));
     let mut streams = Vec::new();
     for k in 0..4u64 {
@@ -177,7 +245,12 @@ async fn appends_survive_a_killed_source_and_members_end_identical() {
             seen
         }));
     }
-    let seen = kill_source_during(&mut c, done, 200, streams).await;
+    let mut seen = kill_source_during(&mut c, done, 200, streams, Some((&partial, 4))).await;
+    seen.push(Seen {
+        id: partial.id.clone(),
+        acked: Vec::new(),
+        failed: Some(partial.data.clone()),
+    });
     let held = settled(&c).await;
     for s in &seen {
         let mut want = b"head".to_vec();
@@ -228,10 +301,20 @@ async fn wait_for(c: &Cluster, what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modifies_survive_a_killed_source_and_members_end_identical() {
-    const SIZE: usize = 256 << 10;
+    // Each modify overwrites a region no earlier one touched, so a replay
+    // of earlier records cannot hide a change the source never logged.
+    const CHUNK: usize = 256 << 10;
+    const SIZE: usize = 64 * CHUNK;
     // Durable writes take the same paths, with fsyncs added.
     let mut c = pair("fsync_after_write = true").await;
     let client = c.client();
+    let start = random_bytes(SIZE, 1099);
+    let partial = Partial {
+        id: upload_to(&c, &client, 0, &start, UploadKind::Appender).await,
+        offset: Some(CHUNK as u64),
+        data: random_bytes(CHUNK, 98),
+    };
+    replicated(&c, &partial.id, &start).await;
     let done = Arc::new(AtomicUsize::new(0));
     let mut streams = Vec::new();
     let mut initial = Vec::new();
@@ -246,9 +329,9 @@ async fn modifies_survive_a_killed_source_and_members_end_identical() {
                 acked: Vec::new(),
                 failed: None,
             };
-            for i in 0..2_000u64 {
-                let chunk = random_bytes(8_000 + (i as usize * 977) % 56_000, k << 32 | i);
-                let offset = (i as usize * 7_919) % (SIZE - chunk.len());
+            for i in 0..64u64 {
+                let chunk = random_bytes(CHUNK, k << 32 | i);
+                let offset = i as usize * CHUNK;
                 match client.modify(&seen.id, offset as u64, &chunk).await {
                     Ok(()) => seen.acked.push((offset, chunk)),
                     Err(_) => {
@@ -261,7 +344,14 @@ async fn modifies_survive_a_killed_source_and_members_end_identical() {
             seen
         }));
     }
-    let seen = kill_source_during(&mut c, done, 200, streams).await;
+    initial.push(start);
+    let mut seen =
+        kill_source_during(&mut c, done, 120, streams, Some((&partial, CHUNK as u64))).await;
+    seen.push(Seen {
+        id: partial.id.clone(),
+        acked: Vec::new(),
+        failed: Some((CHUNK, partial.data.clone())),
+    });
     let held = settled(&c).await;
     for (s, start) in seen.iter().zip(initial) {
         let mut want = start;
@@ -316,7 +406,7 @@ async fn truncates_survive_a_killed_source_and_members_end_identical() {
             (seen, data)
         }));
     }
-    let seen = kill_source_during(&mut c, done, 1_000, streams).await;
+    let seen = kill_source_during(&mut c, done, 1_000, streams, None).await;
     let held = settled(&c).await;
     for (s, data) in &seen {
         // Shrinking drops bytes, growing adds zeros.
@@ -376,7 +466,7 @@ async fn deletes_with_min_copies_survive_a_killed_source_and_members_end_identic
             seen
         }));
     }
-    let seen = kill_source_during(&mut c, done, 100, streams).await;
+    let seen = kill_source_during(&mut c, done, 100, streams, None).await;
     let held = settled(&c).await;
     let deleted: Vec<&String> = seen.iter().flat_map(|s| &s.acked).collect();
     let failed: Vec<&String> = seen.iter().filter_map(|s| s.failed.as_ref()).collect();
