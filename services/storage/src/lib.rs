@@ -5,7 +5,8 @@
 //! replay, and reports to every tracker.
 //!
 //! Layout: [`config`] (storage.toml), `distribute` (placement decisions),
-//! `store` (disk layout, temp files), `binlog`, `cmd/*` (one file per
+//! `store` (disk layout, temp files), `hold` (holding files of changes in
+//! progress, settled at start after a crash), `binlog`, `cmd/*` (one file per
 //! command group), `server` (connections), `tracker` (join/beat), `stats`,
 //! [`http`] (HTTP file access, what nginx with fastdfs-nginx-module did).
 
