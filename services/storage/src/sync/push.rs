@@ -176,11 +176,15 @@ pub(crate) async fn run(
                 status::name(*st)
             );
             w.retry = Retry::default();
-            continue;
-        }
-        match w.retry.failed(w.progressed) {
-            Report::NewOutage => tracing::warn!("sync to {} interrupted: {e:#}; retrying", w.key),
-            Report::StillFailing => tracing::debug!("sync to {} still failing: {e:#}", w.key),
+        } else {
+            match w.retry.failed(w.progressed) {
+                Report::NewOutage => {
+                    tracing::warn!("sync to {} interrupted: {e:#}; retrying", w.key)
+                }
+                Report::StillFailing => {
+                    tracing::debug!("sync to {} still failing: {e:#}", w.key)
+                }
+            }
         }
         w.save_mark();
         tokio::select! {
