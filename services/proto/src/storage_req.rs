@@ -549,7 +549,8 @@ mod prop {
         fn upload_heads_round_trip(
             store_path_index in prop_oneof![Just(None), (0u8..0xFF).prop_map(Some)],
             file_size in 0..i64::MAX as u64 - UploadHead::LEN as u64,
-            ext in "[A-Za-z0-9_.-]{0,6}",
+            // Extensions the storage accepts: no leading dot, no "..", no "-m" end.
+            ext in "([A-Za-z0-9_]{1,3}(\\.[A-Za-z0-9_]{1,2})?)?",
         ) {
             let h = UploadHead { store_path_index, file_size, ext };
             let b = h.encode();
