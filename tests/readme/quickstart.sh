@@ -12,6 +12,9 @@ cmd="$(awk '/^```sh$/{f=1;next} f{print; exit}' README.md | sed 's/[[:space:]]*#
 work="$(mktemp -d)"
 export FERRODFS_UP_DIR="$work/cluster"
 echo "README first command: $cmd"
+# Made here, not by the background shell: the loop below reads them at once.
+: >"$work/out"
+: >"$work/err"
 setsid bash -c "$cmd" >"$work/out" 2>"$work/err" &
 pid=$!
 # Ctrl-C to the whole process group, as a terminal would; then up to 30 s
