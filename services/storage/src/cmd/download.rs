@@ -25,19 +25,43 @@ pub(crate) fn range(size: u64, offset: u64, length: u64) -> Option<u64> {
     Some(if length == 0 { left } else { length.min(left) })
 }
 
-pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
-    let d = Download::parse(&req.read_all().await?)?;
-    check_group(ctx, &d.file.group)?;
-    let path = ctx.data_path(&d.file.name)?;
-    let file = std::fs::File::open(&path).map_err(disk)?;
+/// What the disk side of a download found: the file and the range to
+/// send, read already when it is small.
+struct Opened {
+    file: std::fs::File,
+    len: u64,
+    inline: Option<Vec<u8>>,
+}
+
+/// Opens the file and reads a small range (blocking: runs on the
+/// blocking pool, never on a runtime thread).
+fn open_range(path: &std::path::Path, offset: u64, length: u64) -> Result<Opened, CmdError> {
+    let file = std::fs::File::open(path).map_err(disk)?;
     let meta = file.metadata().map_err(disk)?;
     if !meta.is_file() {
         return Err(CmdError::Status(status::EISDIR));
     }
-    let len = range(meta.len(), d.offset, d.length).ok_or(CmdError::Status(status::EINVAL))?;
-    if len <= INLINE_MAX {
+    let len = range(meta.len(), offset, length).ok_or(CmdError::Status(status::EINVAL))?;
+    let inline = if len <= INLINE_MAX {
         let mut buf = vec![0u8; len as usize];
-        read_exact_at(&file, &mut buf, d.offset).map_err(disk)?;
+        read_exact_at(&file, &mut buf, offset).map_err(disk)?;
+        Some(buf)
+    } else {
+        None
+    };
+    Ok(Opened { file, len, inline })
+}
+
+pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+    let d = Download::parse(&req.read_all().await?)?;
+    check_group(ctx, &d.file.group)?;
+    let path = ctx.data_path(&d.file.name)?;
+    let (offset, length) = (d.offset, d.length);
+    let Opened { file, len, inline } =
+        tokio::task::spawn_blocking(move || open_range(&path, offset, length))
+            .await
+            .map_err(|_| CmdError::Status(status::EIO))??;
+    if let Some(buf) = inline {
         req.reply(&buf).await?;
         return Ok(len);
     }

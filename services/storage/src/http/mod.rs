@@ -137,7 +137,13 @@ pub(crate) async fn respond(ctx: &Ctx, metrics: &HttpMetrics, req: &RequestHead)
             format!("store path M{:02X} does not exist", target.name.store_path),
         );
     };
-    match local::open(&path) {
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || local::open(&path))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    match opened {
         Ok(Some(file)) => local::serve(ctx, req, &target, file),
         Ok(None) => source::serve(ctx, metrics, req, &target).await,
         Err(e) => {
