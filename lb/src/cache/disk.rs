@@ -357,9 +357,17 @@ impl HandleMiss for DiskMiss {
 
 impl Drop for DiskMiss {
     fn drop(&mut self) {
-        // An aborted fill (upstream died mid-body) leaves no partial entry.
-        if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        // An aborted fill (upstream died mid-body) leaves no partial entry;
+        // the removal runs on the blocking pool, not on a proxy thread.
+        if self.file.take().is_some() {
+            let tmp = std::mem::take(&mut self.tmp);
+            let remove = move || {
+                let _ = std::fs::remove_file(&tmp);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(remove)),
+                Err(_) => remove(),
+            }
         }
     }
 }
@@ -501,10 +509,14 @@ mod tests {
             .unwrap();
         drop(miss);
         assert_eq!(get(cache, "/g/M00/x", None).await, None);
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-            0
-        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(dir.path().join("tmp")).unwrap().count() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the partial file stayed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]

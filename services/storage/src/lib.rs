@@ -10,6 +10,8 @@
 //! command group), `server` (connections), `tracker` (join/beat), `stats`,
 //! [`http`] (HTTP file access, what nginx with fastdfs-nginx-module did).
 
+#[cfg(test)]
+mod arb;
 mod binlog;
 mod cmd;
 mod config;

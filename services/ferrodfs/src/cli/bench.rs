@@ -96,12 +96,54 @@ pub fn parse_mix(s: &str) -> anyhow::Result<[u32; 3]> {
     }
 }
 
+/// The files a run may read or delete. A file being downloaded is not
+/// handed to a delete, so a mixed run never reads a file it deleted itself.
+#[derive(Default)]
+struct Pool {
+    ids: Vec<String>,
+    reading: std::collections::HashMap<String, u32>,
+}
+
+impl Pool {
+    fn push(&mut self, id: String) {
+        self.ids.push(id);
+    }
+
+    /// A random file, marked as being read until [`Pool::done_reading`].
+    fn read_one(&mut self, rng: &mut impl Rng) -> Option<String> {
+        if self.ids.is_empty() {
+            return None;
+        }
+        let id = self.ids[rng.gen_range(0..self.ids.len())].clone();
+        *self.reading.entry(id.clone()).or_default() += 1;
+        Some(id)
+    }
+
+    fn done_reading(&mut self, id: &str) {
+        if let Some(n) = self.reading.get_mut(id) {
+            *n -= 1;
+            if *n == 0 {
+                self.reading.remove(id);
+            }
+        }
+    }
+
+    /// The newest file nobody is reading, taken out of the pool.
+    fn take_for_delete(&mut self) -> Option<String> {
+        let i = self
+            .ids
+            .iter()
+            .rposition(|id| !self.reading.contains_key(id))?;
+        Some(self.ids.swap_remove(i))
+    }
+}
+
 struct Shared {
     client: Client,
     data: Vec<u8>,
     group: Option<String>,
     /// Files available for download and delete.
-    pool: Mutex<Vec<String>>,
+    pool: Mutex<Pool>,
     /// Files created by this run and not deleted.
     created: Mutex<Vec<String>>,
     started: AtomicU64,
@@ -130,7 +172,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         client,
         data,
         group: a.group.clone(),
-        pool: Mutex::new(Vec::new()),
+        pool: Mutex::new(Pool::default()),
         created: Mutex::new(Vec::new()),
         started: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
@@ -254,29 +296,26 @@ async fn one_op(s: &Shared, op: Op, rng: &mut impl Rng) -> bool {
             Err(e) => Err(e.to_string()),
         },
         Op::Download => {
-            let id = {
-                let p = s.pool.lock().unwrap();
-                if p.is_empty() {
-                    None
-                } else {
-                    Some(p[rng.gen_range(0..p.len())].clone())
-                }
-            };
+            let id = s.pool.lock().unwrap().read_one(rng);
             match id {
                 None => Err("no file left to download".into()),
-                Some(id) => match s.client.download(&id, 0, 0).await {
-                    Ok(d) if d.len() == s.data.len() => Ok(d.len() as u64),
-                    Ok(d) => Err(format!(
-                        "{id}: got {} bytes, expected {}",
-                        d.len(),
-                        s.data.len()
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
+                Some(id) => {
+                    let r = match s.client.download(&id, 0, 0).await {
+                        Ok(d) if d.len() == s.data.len() => Ok(d.len() as u64),
+                        Ok(d) => Err(format!(
+                            "{id}: got {} bytes, expected {}",
+                            d.len(),
+                            s.data.len()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    s.pool.lock().unwrap().done_reading(&id);
+                    r
+                }
             }
         }
         Op::Delete => {
-            let id = s.pool.lock().unwrap().pop();
+            let id = s.pool.lock().unwrap().take_for_delete();
             match id {
                 None => Err("no file left to delete".into()),
                 Some(id) => match s.client.delete(&id).await {
@@ -399,6 +438,20 @@ mod tests {
         assert!(parse_mix("1:1").is_err());
         assert!(parse_mix("0:0:0").is_err());
         assert!(parse_mix("a:b:c").is_err());
+    }
+
+    #[test]
+    fn a_file_being_downloaded_is_never_handed_to_a_delete() {
+        let mut p = Pool::default();
+        p.push("a".into());
+        p.push("b".into());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let reading = p.read_one(&mut rng).unwrap();
+        let deleted = p.take_for_delete().unwrap();
+        assert_ne!(deleted, reading);
+        assert_eq!(p.take_for_delete(), None, "the other one is being read");
+        p.done_reading(&reading);
+        assert_eq!(p.take_for_delete(), Some(reading));
     }
 
     #[test]

@@ -221,19 +221,6 @@ mod prop {
         s.bytes().map(|b| format!("%{b:02X}")).collect()
     }
 
-    fn name() -> impl Strategy<Value = LogicalName> {
-        (
-            any::<(u8, u8, u8)>(),
-            "[A-Za-z0-9_-]{27}[A-Za-z0-9_-]{0,20}(\\.[a-z]{1,6})?",
-        )
-            .prop_map(|((store_path, dir1, dir2), name)| LogicalName {
-                store_path,
-                dir1,
-                dir2,
-                name,
-            })
-    }
-
     /// Targets of any text, and file-ID-shaped ones with escapes, dot
     /// segments and queries mixed in.
     fn target_like() -> impl Strategy<Value = String> {
@@ -259,7 +246,7 @@ mod prop {
         #[test]
         fn file_ids_round_trip_plain_or_escaped(
             group in proptest::option::of("[A-Za-z0-9]{1,16}"),
-            n in name(),
+            n in crate::arb::logical_name(),
             query in "[a-z0-9=&]{0,20}",
             escaped: bool,
         ) {

@@ -145,19 +145,6 @@ mod prop {
     use super::*;
     use proptest::prelude::*;
 
-    fn name() -> impl Strategy<Value = LogicalName> {
-        (
-            any::<(u8, u8, u8)>(),
-            "[A-Za-z0-9_-]{27}[A-Za-z0-9_-]{0,20}(\\.[a-z]{1,6})?",
-        )
-            .prop_map(|((store_path, dir1, dir2), name)| LogicalName {
-                store_path,
-                dir1,
-                dir2,
-                name,
-            })
-    }
-
     /// Header values: dates (valid, odd, out of range), ETag lists, junk.
     fn value() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -175,7 +162,7 @@ mod prop {
     proptest! {
         #[test]
         fn any_file_and_any_header_values_give_an_answer(
-            n in name(),
+            n in crate::arb::logical_name(),
             size: u64,
             mtime in prop_oneof![any::<u64>(), 0u64..=LATEST_HTTP_DATE],
             inm in proptest::option::of(value()),
