@@ -58,11 +58,12 @@ teardown
 docker network create --subnet "$subnet.0/24" "$net" >/dev/null
 for h in "${hosts[@]}"; do
     # systemd as PID 1 without --privileged: cgroups read-only from the host,
-    # /run and /run/lock as tmpfs. NET_ADMIN/NET_RAW: iptables and the VIP.
+    # /run and /run/lock as tmpfs. NET_ADMIN/NET_RAW: iptables and the VIP;
+    # SYS_NICE/IPC_LOCK: what root has on a real host (the VIP's realtime).
     docker run -d --name "fdfs-ans-${h%%:*}" --hostname "${h%%:*}" \
         --network "$net" --ip "$subnet.${h##*:}" \
         --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
-        --cap-add NET_ADMIN --cap-add NET_RAW \
+        --cap-add NET_ADMIN --cap-add NET_RAW --cap-add SYS_NICE --cap-add IPC_LOCK \
         "$image" >/dev/null
 done
 for h in "${hosts[@]}"; do
@@ -131,5 +132,18 @@ for check in tracker1:"--dport 22122" tracker1:"--dport 8000" storage-g2-2:"--dp
 done
 echo "firewall: the ports of every role are open"
 
+# The VIP daemon may run real-time: its unit keeps CAP_SYS_NICE and
+# CAP_IPC_LOCK, and it locks its memory. (SCHED_RR itself also needs a
+# real-time budget that these test containers' cgroups may not have.)
+host=fdfs-ans-lb2
+caps="$(docker exec "$host" systemctl show -p CapabilityBoundingSet --value ferrodfs-vip)"
+for cap in cap_sys_nice cap_ipc_lock; do
+    grep -qw "$cap" <<<"$caps" || { echo "FAIL: ferrodfs-vip's unit drops $cap: $caps" >&2; exit 1; }
+done
+journal="$(docker exec "$host" journalctl -u ferrodfs-vip --no-pager)"
+grep -qF "memory locked (mlockall)" <<<"$journal" ||
+    { echo "FAIL: ferrodfs-vip did not lock its memory" >&2; exit 1; }
+echo "vip: ferrodfs-vip keeps CAP_SYS_NICE and CAP_IPC_LOCK and locks its memory"
+
 (cd "$root/ansible" && ansible-lint --offline)
-echo "ansible: 6 passed, 0 failed"
+echo "ansible: 7 passed, 0 failed"

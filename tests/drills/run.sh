@@ -30,6 +30,20 @@ compose down -v --timeout 5 >/dev/null 2>&1 || true
 started=$SECONDS
 compose up -d --wait --wait-timeout 180
 echo "cluster healthy in $((SECONDS - started)) s"
+# The VIP daemons are locked in memory (compose grants IPC_LOCK) and ask
+# for real-time scheduling (SYS_NICE); where the host's cgroups give
+# containers no real-time budget (cgroup v1 with RT group scheduling) the
+# latter is refused, which is reported here, not failed.
+for lb in lb1 lb2; do
+    logs="$(compose logs --no-color "$lb" 2>&1)"
+    grep -qF "memory locked (mlockall)" <<<"$logs" ||
+        { echo "$lb: the vip daemon did not lock its memory" >&2; exit 1; }
+    if grep -qF "real-time scheduling (SCHED_RR)" <<<"$logs"; then
+        echo "$lb: vip locked in memory, SCHED_RR"
+    else
+        echo "$lb: vip locked in memory; SCHED_RR refused by this host's cgroups"
+    fi
+done
 
 timeout --kill-after=30 900 python3 "$repo_root/tests/drills/drill.py" \
     --compose "$compose_cmd" --ferrodfs "$ferrodfs_bin" --client-conf "$conf" \
