@@ -24,6 +24,24 @@ fn cache_toml(dir: &std::path::Path, extra: &str) -> String {
     )
 }
 
+/// A stand-in storage answering 200 and a cached edge in front of it;
+/// `extra` goes into the edge's `[edge]` table.
+async fn origin_and_cached_edge(dir: &std::path::Path, extra: &str) -> (Origin, Lb) {
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let edge = Lb::start(
+        dir,
+        "edge",
+        &edge_toml(
+            free_addr("127.0.0.1"),
+            &s1.addr.to_string(),
+            extra,
+            &cache_toml(dir, ""),
+        ),
+    )
+    .await;
+    (s1, edge)
+}
+
 fn cache_status(r: &support::Resp) -> &str {
     r.header("x-cache-status").unwrap_or("-")
 }
@@ -31,18 +49,7 @@ fn cache_status(r: &support::Resp) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_200_responses_are_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
-    let edge = Lb::start(
-        dir.path(),
-        "edge",
-        &edge_toml(
-            free_addr("127.0.0.1"),
-            &s1.addr.to_string(),
-            "",
-            &cache_toml(dir.path(), ""),
-        ),
-    )
-    .await;
+    let (s1, edge) = origin_and_cached_edge(dir.path(), "").await;
     for status in [404, 302, 403, 500, 503] {
         let path = format!("/group1/M00/00/00/status-{status}.jpg");
         for _ in 0..2 {
@@ -61,18 +68,7 @@ async fn only_200_responses_are_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_length_suffix_range_is_416_on_hit_and_miss() {
     let dir = tempfile::tempdir().unwrap();
-    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
-    let edge = Lb::start(
-        dir.path(),
-        "edge",
-        &edge_toml(
-            free_addr("127.0.0.1"),
-            &s1.addr.to_string(),
-            "",
-            &cache_toml(dir.path(), ""),
-        ),
-    )
-    .await;
+    let (_s1, edge) = origin_and_cached_edge(dir.path(), "").await;
     let file = "/group1/M00/00/00/range.bin";
     let range = |target: &'static str| {
         request(
@@ -100,19 +96,8 @@ async fn a_zero_length_suffix_range_is_416_on_hit_and_miss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_front_tier_never_forwards_a_purge() {
     let dir = tempfile::tempdir().unwrap();
-    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
-    let edge_addr = free_addr("127.0.0.1");
-    let edge = Lb::start(
-        dir.path(),
-        "edge",
-        &edge_toml(
-            edge_addr,
-            &s1.addr.to_string(),
-            "",
-            &cache_toml(dir.path(), ""),
-        ),
-    )
-    .await;
+    let (_s1, edge) = origin_and_cached_edge(dir.path(), "").await;
+    let edge_addr = edge.addr;
     let front_addr = free_addr("127.0.0.1");
     let front = Lb::start(
         dir.path(),
@@ -163,16 +148,9 @@ fn now() -> i64 {
 async fn tokens_share_one_entry_and_a_bad_token_never_reads_it() {
     const SECRET: &str = "FastDFS1234567890";
     let dir = tempfile::tempdir().unwrap();
-    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
-    let edge = Lb::start(
+    let (s1, edge) = origin_and_cached_edge(
         dir.path(),
-        "edge",
-        &edge_toml(
-            free_addr("127.0.0.1"),
-            &s1.addr.to_string(),
-            &format!("token_secret = \"{SECRET}\"\ntoken_ttl = \"60s\""),
-            &cache_toml(dir.path(), ""),
-        ),
+        &format!("token_secret = \"{SECRET}\"\ntoken_ttl = \"60s\""),
     )
     .await;
     let name = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4.jpg";

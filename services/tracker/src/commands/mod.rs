@@ -223,6 +223,25 @@ pub(crate) mod tests {
         command: u8,
         body: &[u8],
     ) -> Reply {
+        run_in(
+            cluster,
+            cfg,
+            peers,
+            &mut Session::authenticated(),
+            command,
+            body,
+        )
+    }
+
+    /// [`run_with_peers`] on the connection `session`.
+    pub fn run_in(
+        cluster: &mut Cluster,
+        cfg: &Config,
+        peers: &Peers,
+        session: &mut Session,
+        command: u8,
+        body: &[u8],
+    ) -> Reply {
         let mut ctx = Ctx {
             cfg,
             cluster,
@@ -230,7 +249,7 @@ pub(crate) mod tests {
             transitions: Vec::new(),
             peers,
         };
-        match handle(&mut ctx, &mut Session::authenticated(), command, body) {
+        match handle(&mut ctx, session, command, body) {
             Outcome::Reply(r) => r,
             Outcome::Quit => panic!("unexpected quit"),
         }
@@ -267,18 +286,16 @@ pub(crate) mod tests {
             cmd::DELETE_STORAGE,
             cmd::DELETE_GROUP,
         ] {
-            let mut ctx = Ctx {
-                cfg: &cfg,
-                cluster: &mut c,
-                now: at(Instant::now(), 0),
-                transitions: Vec::new(),
-                peers: &Peers::new(None),
-            };
             let mut session = Session::new(Some("10.0.0.1".parse().unwrap()));
-            match handle(&mut ctx, &mut session, command, &json) {
-                Outcome::Reply(r) => assert_eq!(r, Reply::error(status::EACCES), "{command}"),
-                Outcome::Quit => panic!("unexpected quit"),
-            }
+            let r = run_in(
+                &mut c,
+                &cfg,
+                &Peers::new(None),
+                &mut session,
+                command,
+                &json,
+            );
+            assert_eq!(r, Reply::error(status::EACCES), "{command}");
         }
         assert!(c.group("group1").is_none(), "nothing joined");
     }

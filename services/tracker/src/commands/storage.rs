@@ -112,12 +112,9 @@ pub fn beat(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
-    use crate::cluster::tests::{at, report};
+    use crate::cluster::tests::report;
     use crate::cluster::Cluster;
-    use crate::commands::{handle, Outcome};
     use crate::config::Config;
     use ferrodfs_proto::cluster::{state, BeatReply};
     use ferrodfs_proto::cmd;
@@ -128,18 +125,8 @@ mod tests {
     }
 
     fn send(c: &mut Cluster, session: &mut Session, command: u8, body: &[u8]) -> Reply {
-        let cfg = Config::default();
-        let mut ctx = crate::commands::Ctx {
-            cfg: &cfg,
-            cluster: c,
-            now: at(Instant::now(), 0),
-            transitions: Vec::new(),
-            peers: &crate::leader::Peers::new(None),
-        };
-        match handle(&mut ctx, session, command, body) {
-            Outcome::Reply(r) => r,
-            Outcome::Quit => unreachable!(),
-        }
+        let peers = crate::leader::Peers::new(None);
+        crate::commands::tests::run_in(c, &Config::default(), &peers, session, command, body)
     }
 
     #[test]
