@@ -108,6 +108,11 @@ impl InitState {
 /// A group member as the tracker sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Member {
+    /// Its storage id: the number storage_ids.conf gives it with
+    /// `use_storage_id`, otherwise its IP (as in FastDFS). Trackers key
+    /// storages by it, so a storage whose address changes stays itself.
+    #[serde(default)]
+    pub id: String,
     pub ip: String,
     pub port: u16,
     pub http_port: u16,
@@ -133,11 +138,15 @@ pub struct BeatReply {
     /// The answering tracker is the leader (its `init` is a decision).
     #[serde(default)]
     pub leader: bool,
-    /// IPs of members removed from the group (DELETE_STORAGE): the others
+    /// Ids of members removed from the group (DELETE_STORAGE): the others
     /// stop syncing to them. A member merely missing from `members` may
     /// just not have reached this tracker yet.
     #[serde(default)]
     pub deleted: Vec<String>,
+    /// With `use_storage_id` and `id_type_in_filename = id`: the storage
+    /// id this storage writes into new file names instead of its IP.
+    #[serde(default)]
+    pub filename_id: Option<u32>,
 }
 
 #[cfg(test)]
@@ -243,7 +252,7 @@ mod prop {
             prop_assert_eq!(back, r);
             let reply = BeatReply {
                 status,
-                members: vec![Member { ip: ip.clone(), port, http_port, status }],
+                members: vec![Member { id: ip.clone(), ip: ip.clone(), port, http_port, status }],
                 member_init: init.iter().map(|i| (ip.clone(), i.clone())).collect(),
                 init,
                 ..Default::default()

@@ -48,6 +48,12 @@ pub enum Source {
     Id(u32),
 }
 
+impl From<Ipv4Addr> for Source {
+    fn from(ip: Ipv4Addr) -> Source {
+        Source::Ip(ip)
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -71,7 +77,7 @@ impl FileInfo {
     /// A normal file: random bits with the top bit set above the size, as
     /// FastDFS does, so two equal files uploaded in one second differ.
     pub fn normal(
-        ip: Ipv4Addr,
+        source: impl Into<Source>,
         create_time: u32,
         size: u64,
         crc32: u32,
@@ -83,7 +89,7 @@ impl FileInfo {
             size
         };
         FileInfo {
-            source: Source::Ip(ip),
+            source: source.into(),
             create_time,
             size_field,
             crc32,
@@ -92,10 +98,10 @@ impl FileInfo {
 
     /// An appender file: its content changes later, so the size half is 0
     /// and the CRC field holds random bits.
-    pub fn appender(ip: Ipv4Addr, create_time: u32, rng: &mut impl Rng) -> Self {
+    pub fn appender(source: impl Into<Source>, create_time: u32, rng: &mut impl Rng) -> Self {
         let high = SIZE_RANDOM_MARK | (rng.gen::<u32>() as u64 & 0x7F_FFFF);
         FileInfo {
-            source: Source::Ip(ip),
+            source: source.into(),
             create_time,
             size_field: (high << 32) | APPENDER_FILE_MARK,
             crc32: rng.gen(),
@@ -401,6 +407,17 @@ mod tests {
     fn storage_ids_are_read_little_endian() {
         let info = FileInfo::decode("oYYBAFXtr9-AeTfWAAVFOL7FJU4").unwrap();
         assert_eq!(info.source, Source::Id(100_001));
+    }
+
+    #[test]
+    fn names_written_with_a_storage_id_carry_it_as_fastdfs_does() {
+        let info = FileInfo::normal(Source::Id(100_001), 1_700_000_000, 5, 1, &mut rng());
+        let encoded = info.encode();
+        assert!(encoded.starts_with("oYYB"), "{encoded}");
+        assert_eq!(
+            FileInfo::decode(&encoded).unwrap().source,
+            Source::Id(100_001)
+        );
     }
 
     #[test]

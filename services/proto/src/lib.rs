@@ -19,6 +19,7 @@ pub mod meta;
 pub mod monitor;
 pub mod stat;
 pub mod status;
+pub mod storage_ids;
 pub mod storage_req;
 pub mod sync;
 pub mod token;

@@ -5,11 +5,11 @@
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use ferrodfs_proto::cluster::PathUsage;
-use ferrodfs_proto::file_id::{ext_segment, FileInfo, LogicalName, EXT_SEGMENT_LEN};
+use ferrodfs_proto::file_id::{ext_segment, FileInfo, LogicalName, Source, EXT_SEGMENT_LEN};
 use ferrodfs_proto::status;
 use ferrodfs_runtime::Reserved;
 
@@ -51,6 +51,9 @@ pub(crate) struct Store {
     subdirs: u32,
     reserved: Reserved,
     ip: Ipv4Addr,
+    /// The storage id trackers say to write into new file names instead
+    /// of the IP (`id_type_in_filename = id`); 0 for the IP.
+    filename_id: AtomicU32,
     rotor: Mutex<Rotor>,
     path_cursor: Mutex<usize>,
     tmp_seq: AtomicU64,
@@ -78,6 +81,7 @@ impl Store {
             subdirs: cfg.subdir_count_per_path,
             reserved: cfg.reserved_storage_space,
             ip: cfg.ip,
+            filename_id: AtomicU32::new(0),
             rotor: Mutex::new(rotor),
             path_cursor: Mutex::new(0),
             tmp_seq: AtomicU64::new(0),
@@ -85,6 +89,20 @@ impl Store {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         })
+    }
+
+    /// Who new file names say created them: our storage id when the
+    /// trackers gave one for names, else our IP.
+    pub fn source(&self) -> Source {
+        match self.filename_id.load(Ordering::Relaxed) {
+            0 => Source::Ip(self.ip),
+            id => Source::Id(id),
+        }
+    }
+
+    /// Takes the trackers' `filename_id`; `true` when it changed.
+    pub fn set_filename_id(&self, id: Option<u32>) -> bool {
+        self.filename_id.swap(id.unwrap_or(0), Ordering::Relaxed) != id.unwrap_or(0)
     }
 
     pub fn rotor(&self) -> Rotor {
@@ -201,12 +219,12 @@ impl Store {
         idx: usize,
         tmp: TempFile,
         ext: &str,
-        make_info: impl Fn(Ipv4Addr, &mut rand::rngs::ThreadRng) -> FileInfo,
+        make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
     ) -> Result<LogicalName, u8> {
         for _ in 0..NAME_ATTEMPTS {
             let name = {
                 let mut rng = rand::thread_rng();
-                let encoded = make_info(self.ip, &mut rng).encode();
+                let encoded = make_info(self.source(), &mut rng).encode();
                 let (dir1, dir2) = {
                     let mut rotor = self.rotor.lock().unwrap_or_else(|e| e.into_inner());
                     subdir_for(self.mode, &mut rotor, self.subdirs, &encoded)
@@ -235,10 +253,10 @@ impl Store {
     pub fn sibling_name(
         &self,
         old: &LogicalName,
-        make_info: impl Fn(Ipv4Addr, &mut rand::rngs::ThreadRng) -> FileInfo,
+        make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
     ) -> LogicalName {
         let segment = &old.name[old.name.len().saturating_sub(EXT_SEGMENT_LEN)..];
-        let info = make_info(self.ip, &mut rand::thread_rng());
+        let info = make_info(self.source(), &mut rand::thread_rng());
         LogicalName {
             name: format!("{}{segment}", info.encode()),
             ..old.clone()

@@ -37,6 +37,12 @@ async fn exchange(ctx: &Ctx, stream: &mut TcpStream, command: u8) -> anyhow::Res
     let reply: BeatReply = serde_json::from_slice(&reply)
         .map_err(|e| ProtoError::BadReply(format!("not a BeatReply: {e}")))?;
     ctx.set_members(&reply.members);
+    if ctx.store.set_filename_id(reply.filename_id) {
+        match reply.filename_id {
+            Some(id) => tracing::info!("new file names carry storage id {id} (use_storage_id)"),
+            None => tracing::info!("new file names carry this storage's IP"),
+        }
+    }
     Ok(reply)
 }
 

@@ -112,6 +112,7 @@ async fn fake_tracker() -> (String, Reports) {
             let reply = BeatReply {
                 status: state::ACTIVE,
                 members: vec![Member {
+                    id: report.ip.clone(),
                     ip: report.ip.clone(),
                     port: report.port,
                     http_port: report.http_port,

@@ -76,6 +76,7 @@ impl FakeTracker {
     fn member_list(&self, report: &StorageReport) -> Vec<Member> {
         let mut joined = self.joined.lock().unwrap();
         let me = Member {
+            id: report.ip.clone(),
             ip: report.ip.clone(),
             port: report.port,
             http_port: report.http_port,

@@ -3,11 +3,14 @@
 //! trackers share no state). Pure: time is passed in, nothing blocks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrodfs_proto::cluster::{state, BeatReply, InitState, Member, StorageReport};
 use ferrodfs_proto::fields::validate_group;
 use ferrodfs_proto::status;
+use ferrodfs_proto::storage_ids::{Access, StorageIds};
 
 /// The current time in both clocks the tracker needs: monotonic for
 /// liveness, unix seconds for file create times and reported timestamps.
@@ -56,6 +59,8 @@ pub fn next_status(current: Option<u8>, event: Event, init: &InitState) -> u8 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub group: String,
+    /// The storage id (its IP unless `use_storage_id`).
+    pub id: String,
     pub ip: String,
     /// `None` for a storage seen for the first time.
     pub from: Option<u8>,
@@ -68,10 +73,17 @@ pub struct Transition {
 pub enum ReportError {
     BadGroup(String),
     BadIp(String),
-    /// Storages are identified by IP: one IP cannot sit in two groups.
-    IpInOtherGroup {
-        ip: String,
+    /// One storage id (an IP unless `use_storage_id`) cannot sit in two
+    /// groups.
+    InOtherGroup {
+        id: String,
         group: String,
+    },
+    /// With `use_storage_id`: no line of storage_ids.conf lists this
+    /// address and port (FastDFS: ENOENT).
+    UnknownStorage {
+        ip: String,
+        port: u16,
     },
     /// A heartbeat on a connection that never joined (FastDFS: EACCES).
     NotJoined,
@@ -85,7 +97,8 @@ pub enum ReportError {
 impl ReportError {
     pub fn status(&self) -> u8 {
         match self {
-            ReportError::IpInOtherGroup { .. } => status::EEXIST,
+            ReportError::InOtherGroup { .. } => status::EEXIST,
+            ReportError::UnknownStorage { .. } => status::ENOENT,
             ReportError::NotJoined => status::EACCES,
             ReportError::Deleted => status::EPERM,
             _ => status::EINVAL,
@@ -100,9 +113,14 @@ impl std::fmt::Display for ReportError {
                 write!(f, "bad group name {g:?}: 1-16 characters of [A-Za-z0-9]")
             }
             ReportError::BadIp(ip) => write!(f, "bad storage ip {ip:?}: an IPv4 address"),
-            ReportError::IpInOtherGroup { ip, group } => {
-                write!(f, "storage {ip} already belongs to group {group}")
+            ReportError::InOtherGroup { id, group } => {
+                write!(f, "storage {id} already belongs to group {group}")
             }
+            ReportError::UnknownStorage { ip, port } => write!(
+                f,
+                "{ip}:{port} is not listed in storage_ids.conf (use_storage_id = true): \
+                 add a line `<id> <group> {ip}` on every tracker"
+            ),
             ReportError::NotJoined => write!(f, "heartbeat before join on this connection"),
             ReportError::Deleted => write!(
                 f,
@@ -121,6 +139,11 @@ impl std::fmt::Display for ReportError {
 /// One storage: its latest report and what the tracker derived from it.
 #[derive(Debug, Clone)]
 pub struct Storage {
+    /// Its storage id: from storage_ids.conf with `use_storage_id`,
+    /// otherwise its IP. The key of [`Group::storages`].
+    pub id: String,
+    /// What storage_ids.conf lets it do (`rw=`); `Both` without ids.
+    pub access: Access,
     pub report: StorageReport,
     pub status: u8,
     pub last_report: Instant,
@@ -140,6 +163,16 @@ pub struct Storage {
 impl Storage {
     pub fn is_active(&self) -> bool {
         self.status == state::ACTIVE
+    }
+
+    /// ACTIVE and allowed to serve downloads (`rw=` not write-only).
+    pub fn is_readable(&self) -> bool {
+        self.is_active() && self.access.can_read()
+    }
+
+    /// ACTIVE and allowed to take uploads (`rw=` not read-only).
+    pub fn is_writable(&self) -> bool {
+        self.is_active() && self.access.can_write()
     }
 
     /// Its initial-copy state: what it reports, completed by the
@@ -176,7 +209,8 @@ impl Storage {
     }
 }
 
-/// A group: storages keyed (and so sorted, as FastDFS sorts them) by IP.
+/// A group: storages keyed (and so sorted, as FastDFS sorts them) by
+/// storage id, which is the IP unless `use_storage_id`.
 #[derive(Debug, Clone, Default)]
 pub struct Group {
     pub name: String,
@@ -205,6 +239,7 @@ impl Group {
         self.storages
             .values()
             .map(|s| Member {
+                id: s.id.clone(),
                 ip: s.report.ip.clone(),
                 port: s.report.port,
                 http_port: s.report.http_port,
@@ -217,15 +252,49 @@ impl Group {
 /// Every group this tracker knows, sorted by name.
 #[derive(Debug, Default)]
 pub struct Cluster {
+    /// `use_storage_id`: who may join, under which id and group.
+    ids: Option<Arc<StorageIds>>,
+    /// `id_type_in_filename = "id"`.
+    id_in_filename: bool,
     pub groups: BTreeMap<String, Group>,
     /// Round-robin cursor over the sorted groups (`store_lookup = 0`).
     pub group_cursor: usize,
     next_session: u64,
-    /// (group, ip) of storages removed with DELETE_STORAGE.
+    /// (group, id) of storages removed with DELETE_STORAGE.
     deleted: BTreeSet<(String, String)>,
 }
 
 impl Cluster {
+    /// A cluster whose storages are known by the ids of storage_ids.conf
+    /// (`use_storage_id`); `id_in_filename` has them write those ids into
+    /// new file names.
+    pub fn with_storage_ids(ids: Option<Arc<StorageIds>>, id_in_filename: bool) -> Cluster {
+        Cluster {
+            id_in_filename: id_in_filename && ids.is_some(),
+            ids,
+            ..Default::default()
+        }
+    }
+
+    pub fn storage_ids(&self) -> Option<&StorageIds> {
+        self.ids.as_deref()
+    }
+
+    /// The id of the storage a file name's source names: a numeric id
+    /// as it is, an IP as the id storage_ids.conf gives that address
+    /// (files written before ids were used), or the IP itself.
+    pub fn source_id(&self, source: ferrodfs_proto::Source, group: &str) -> String {
+        match (source, &self.ids) {
+            (ferrodfs_proto::Source::Ip(ip), Some(ids)) => ids
+                .entries()
+                .iter()
+                .find(|e| e.group == group && e.ips.contains(&ip))
+                .map(|e| e.id.to_string())
+                .unwrap_or_else(|| ip.to_string()),
+            (source, _) => source.to_string(),
+        }
+    }
+
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.get(name)
     }
@@ -234,20 +303,59 @@ impl Cluster {
         self.groups.get_mut(name)
     }
 
-    fn group_of_ip(&self, ip: &str) -> Option<&str> {
+    fn group_of(&self, id: &str) -> Option<&str> {
         self.groups
             .values()
-            .find(|g| g.storages.contains_key(ip))
+            .find(|g| g.storages.contains_key(id))
             .map(|g| g.name.as_str())
     }
 
-    fn session_owner(&self, session: u64) -> Option<(String, String)> {
+    /// (group, id) of the storage that joined on `session`.
+    pub fn session_owner(&self, session: u64) -> Option<(String, String)> {
         self.groups.values().find_map(|g| {
             g.storages
                 .values()
                 .find(|s| s.session == session)
-                .map(|s| (g.name.clone(), s.report.ip.clone()))
+                .map(|s| (g.name.clone(), s.id.clone()))
         })
+    }
+
+    /// The storage id of a storage reporting from `ip`: with
+    /// `use_storage_id` the one storage_ids.conf lists for that address
+    /// (and port), in the group it names; otherwise the IP itself.
+    fn identify(
+        &self,
+        report: &StorageReport,
+        ip: Ipv4Addr,
+    ) -> Result<(String, Access), ReportError> {
+        let Some(ids) = &self.ids else {
+            return Ok((report.ip.clone(), Access::Both));
+        };
+        let e = ids
+            .by_addr(ip, report.port)
+            .ok_or_else(|| ReportError::UnknownStorage {
+                ip: report.ip.clone(),
+                port: report.port,
+            })?;
+        if e.group != report.group {
+            return Err(ReportError::InOtherGroup {
+                id: e.id.to_string(),
+                group: e.group.clone(),
+            });
+        }
+        Ok((e.id.to_string(), e.access))
+    }
+
+    /// The storage id behind `key`: an id, or the IP of a current member.
+    pub fn resolve(&self, group: &str, key: &str) -> Option<String> {
+        let g = self.groups.get(group)?;
+        if g.storages.contains_key(key) {
+            return Some(key.to_string());
+        }
+        g.storages
+            .values()
+            .find(|s| s.report.ip == key)
+            .map(|s| s.id.clone())
     }
 
     /// A storage joins on a new connection: creates its group on first
@@ -259,18 +367,20 @@ impl Cluster {
         now: Now,
     ) -> Result<(u64, Option<Transition>), ReportError> {
         validate_group(&report.group).map_err(|_| ReportError::BadGroup(report.group.clone()))?;
-        if report.ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(ReportError::BadIp(report.ip.clone()));
-        }
-        if let Some(other) = self.group_of_ip(&report.ip) {
+        let ip: Ipv4Addr = report
+            .ip
+            .parse()
+            .map_err(|_| ReportError::BadIp(report.ip.clone()))?;
+        let (id, access) = self.identify(&report, ip)?;
+        if let Some(other) = self.group_of(&id) {
             if other != report.group {
-                return Err(ReportError::IpInOtherGroup {
-                    ip: report.ip.clone(),
+                return Err(ReportError::InOtherGroup {
+                    id,
                     group: other.to_string(),
                 });
             }
         }
-        let key = (report.group.clone(), report.ip.clone());
+        let key = (report.group.clone(), id.clone());
         if self.deleted.contains(&key) {
             if report.init.as_ref() != Some(&InitState::default()) {
                 return Err(ReportError::Deleted);
@@ -279,7 +389,10 @@ impl Cluster {
         }
         self.next_session += 1;
         let session = self.next_session;
-        Ok((session, self.record(session, report, now, "joined")))
+        Ok((
+            session,
+            self.record(session, id, access, report, now, "joined"),
+        ))
     }
 
     /// A heartbeat on the connection that joined as `session`.
@@ -289,16 +402,20 @@ impl Cluster {
         report: StorageReport,
         now: Now,
     ) -> Result<Option<Transition>, ReportError> {
-        let joined = self.session_owner(session).ok_or(ReportError::NotJoined)?;
-        if joined != (report.group.clone(), report.ip.clone()) {
+        let (group, id) = self.session_owner(session).ok_or(ReportError::NotJoined)?;
+        let joined = &self.groups[&group].storages[&id];
+        if group != report.group || joined.report.ip != report.ip {
             return Err(ReportError::NotTheJoinedStorage);
         }
-        Ok(self.record(session, report, now, "heartbeat resumed"))
+        let access = joined.access;
+        Ok(self.record(session, id, access, report, now, "heartbeat resumed"))
     }
 
     fn record(
         &mut self,
         session: u64,
+        id: String,
+        access: Access,
         report: StorageReport,
         now: Now,
         reason: &'static str,
@@ -311,13 +428,18 @@ impl Cluster {
                 ..Default::default()
             });
         let ip = report.ip.clone();
-        let previous = group.storages.remove(&ip);
+        let previous = group.storages.remove(&id);
+        if let Some(p) = previous.as_ref().filter(|p| p.report.ip != ip) {
+            tracing::warn!(group = %group.name, %id, "storage {id} now reports from {ip} (was {})", p.report.ip);
+        }
         let from = previous.as_ref().map(|s| s.status);
         let write_path = previous
             .as_ref()
             .map(|s| s.write_path)
             .unwrap_or(report.current_write_path);
         let mut storage = Storage {
+            id: id.clone(),
+            access,
             report,
             status: state::INIT,
             last_report: now.mono,
@@ -328,9 +450,10 @@ impl Cluster {
         };
         let to = next_status(from, Event::Report, &storage.init());
         storage.status = to;
-        group.storages.insert(ip.clone(), storage);
+        group.storages.insert(id.clone(), storage);
         (from != Some(to)).then(|| Transition {
             group: group.name.clone(),
+            id,
             ip,
             from,
             to,
@@ -338,18 +461,19 @@ impl Cluster {
         })
     }
 
-    /// The leader decides the initial copy of storage `ip` if it still
+    /// The leader decides the initial copy of storage `id` if it still
     /// needs deciding; returns the resulting state change.
-    pub fn decide(&mut self, group: &str, ip: &str, now_unix: i64) -> Option<Transition> {
+    pub fn decide(&mut self, group: &str, id: &str, now_unix: i64) -> Option<Transition> {
         let g = self.groups.get_mut(group)?;
-        let d = crate::initial_copy::decide(g, ip, now_unix)?;
-        let s = g.storages.get_mut(ip)?;
+        let d = crate::initial_copy::decide(g, id, now_unix)?;
+        let s = g.storages.get_mut(id)?;
         s.decided = Some(d);
         let to = crate::initial_copy::serving_status(&s.init());
         let from = std::mem::replace(&mut s.status, to);
         (from != to).then(|| Transition {
             group: group.to_string(),
-            ip: ip.to_string(),
+            id: id.to_string(),
+            ip: s.report.ip.clone(),
             from: Some(from),
             to,
             reason: "initial copy decided by the leader",
@@ -358,9 +482,9 @@ impl Cluster {
 
     /// The join/heartbeat answer: the storage's state, its group and each
     /// member's initial-copy state; from the leader also its decision.
-    pub fn reply(&self, group: &str, ip: &str, leader: bool) -> BeatReply {
+    pub fn reply(&self, group: &str, id: &str, leader: bool) -> BeatReply {
         let g = self.group(group);
-        let me = g.and_then(|g| g.storages.get(ip));
+        let me = g.and_then(|g| g.storages.get(id));
         BeatReply {
             status: me.map(|s| s.status).unwrap_or(state::OFFLINE),
             members: g.map(Group::members).unwrap_or_default(),
@@ -368,8 +492,8 @@ impl Cluster {
             member_init: g
                 .map(|g| {
                     g.storages
-                        .iter()
-                        .map(|(ip, s)| (ip.clone(), s.init()))
+                        .values()
+                        .map(|s| (s.report.ip.clone(), s.init()))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -378,25 +502,32 @@ impl Cluster {
                 .deleted
                 .iter()
                 .filter(|(g, _)| g == group)
-                .map(|(_, ip)| ip.clone())
+                .map(|(_, id)| id.clone())
                 .collect(),
+            filename_id: me
+                .filter(|_| self.id_in_filename)
+                .and_then(|s| s.id.parse().ok()),
         }
     }
 
-    /// DELETE_STORAGE (93): removes a storage that is not ACTIVE (EBUSY)
-    /// from its group; ENOENT when unknown. It may only come back empty.
-    pub fn delete_storage(&mut self, group: &str, ip: &str) -> Result<Transition, u8> {
+    /// DELETE_STORAGE (93): removes a storage (named by id or IP) that is
+    /// not ACTIVE (EBUSY) from its group; ENOENT when unknown. It may only
+    /// come back empty.
+    pub fn delete_storage(&mut self, group: &str, key: &str) -> Result<Transition, u8> {
+        let id = self.resolve(group, key).ok_or(status::ENOENT)?;
         let g = self.groups.get_mut(group).ok_or(status::ENOENT)?;
-        let s = g.storages.get(ip).ok_or(status::ENOENT)?;
+        let s = g.storages.get(&id).ok_or(status::ENOENT)?;
         if s.status == state::ACTIVE {
             return Err(status::EBUSY);
         }
         let from = s.status;
-        g.storages.remove(ip);
-        self.deleted.insert((group.to_string(), ip.to_string()));
+        let ip = s.report.ip.clone();
+        g.storages.remove(&id);
+        self.deleted.insert((group.to_string(), id.clone()));
         Ok(Transition {
             group: group.to_string(),
-            ip: ip.to_string(),
+            id,
+            ip,
             from: Some(from),
             to: state::DELETED,
             reason: "deleted by an administrator",
@@ -417,8 +548,8 @@ impl Cluster {
     /// The connection of `session` closed: its storage goes OFFLINE
     /// unless a newer connection has joined for it (FastDFS behaviour).
     pub fn disconnect(&mut self, session: u64) -> Option<Transition> {
-        let (group, ip) = self.session_owner(session)?;
-        let s = self.groups.get_mut(&group)?.storages.get_mut(&ip)?;
+        let (group, id) = self.session_owner(session)?;
+        let s = self.groups.get_mut(&group)?.storages.get_mut(&id)?;
         let to = next_status(Some(s.status), Event::Disconnected, &s.init());
         if to == s.status {
             return None;
@@ -426,7 +557,8 @@ impl Cluster {
         let from = std::mem::replace(&mut s.status, to);
         Some(Transition {
             group,
-            ip,
+            id,
+            ip: s.report.ip.clone(),
             from: Some(from),
             to,
             reason: "connection closed",
@@ -445,6 +577,7 @@ impl Cluster {
                 if to != s.status {
                     changes.push(Transition {
                         group: g.name.clone(),
+                        id: s.id.clone(),
                         ip: s.report.ip.clone(),
                         from: Some(std::mem::replace(&mut s.status, to)),
                         to,
@@ -594,5 +727,97 @@ pub(crate) mod tests {
         let t = c.disconnect(new).unwrap();
         assert_eq!(t.to, state::OFFLINE);
         assert_eq!(c.reply("group1", "10.0.0.1", true).status, state::OFFLINE);
+    }
+
+    fn with_ids(text: &str) -> Cluster {
+        Cluster::with_storage_ids(Some(Arc::new(StorageIds::parse(text).unwrap())), true)
+    }
+
+    #[test]
+    fn with_storage_ids_a_storage_is_known_by_its_id() {
+        let mut c = with_ids("100001 group1 10.0.0.1\n100002 group1 10.0.0.2 rw=read\n");
+        let t0 = Instant::now();
+        let (_, t) = c.join(report("group1", "10.0.0.1"), at(t0, 0)).unwrap();
+        assert_eq!(t.unwrap().id, "100001");
+        c.join(report("group1", "10.0.0.2"), at(t0, 0)).unwrap();
+        let g = c.group("group1").unwrap();
+        assert_eq!(g.storages.keys().collect::<Vec<_>>(), ["100001", "100002"]);
+        assert!(!g.storages["100002"].is_writable() && g.storages["100002"].is_readable());
+        let reply = c.reply("group1", "100001", true);
+        assert_eq!(reply.filename_id, Some(100_001));
+        let ids: Vec<(&str, &str)> = reply
+            .members
+            .iter()
+            .map(|m| (m.id.as_str(), m.ip.as_str()))
+            .collect();
+        assert_eq!(ids, [("100001", "10.0.0.1"), ("100002", "10.0.0.2")]);
+        assert!(
+            reply.member_init.contains_key("10.0.0.1"),
+            "initial copy by address"
+        );
+    }
+
+    #[test]
+    fn names_carry_ips_unless_id_type_in_filename_is_id() {
+        let ids = Arc::new(StorageIds::parse("100001 group1 10.0.0.1\n").unwrap());
+        let mut c = Cluster::with_storage_ids(Some(ids), false);
+        c.join(report("group1", "10.0.0.1"), at(Instant::now(), 0))
+            .unwrap();
+        assert_eq!(c.reply("group1", "100001", true).filename_id, None);
+        let mut plain = Cluster::default();
+        plain
+            .join(report("group1", "10.0.0.1"), at(Instant::now(), 0))
+            .unwrap();
+        let reply = plain.reply("group1", "10.0.0.1", true);
+        assert_eq!(
+            (reply.filename_id, reply.members[0].id.as_str()),
+            (None, "10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn with_storage_ids_unlisted_addresses_and_other_groups_are_refused() {
+        let mut c = with_ids("100001 group1 10.0.0.1\n100003 group1 10.0.0.3:23001\n");
+        let now = at(Instant::now(), 0);
+        let e = c.join(report("group1", "10.0.0.9"), now).unwrap_err();
+        assert_eq!(e.status(), status::ENOENT);
+        assert!(e.to_string().contains("storage_ids.conf"), "{e}");
+        let e = c.join(report("group1", "10.0.0.3"), now).unwrap_err();
+        assert_eq!(e.status(), status::ENOENT, "listed on another port");
+        let e = c.join(report("group2", "10.0.0.1"), now).unwrap_err();
+        assert!(matches!(e, ReportError::InOtherGroup { .. }), "{e}");
+        assert!(c.groups.is_empty());
+    }
+
+    #[test]
+    fn a_storage_whose_address_changes_stays_one_member() {
+        let mut c = with_ids("100001 group1 10.0.0.1,10.0.0.5\n");
+        let t0 = Instant::now();
+        let (first, _) = c.join(report("group1", "10.0.0.1"), at(t0, 0)).unwrap();
+        c.disconnect(first);
+        let (second, t) = c.join(report("group1", "10.0.0.5"), at(t0, 5)).unwrap();
+        assert_eq!(
+            t.map(|t| (t.from, t.to)),
+            Some((Some(state::OFFLINE), state::ACTIVE))
+        );
+        let g = c.group("group1").unwrap();
+        assert_eq!(g.storages.len(), 1);
+        assert_eq!(g.storages["100001"].report.ip, "10.0.0.5");
+        assert!(c
+            .beat(second, report("group1", "10.0.0.5"), at(t0, 6))
+            .is_ok());
+        assert_eq!(
+            c.beat(second, report("group1", "10.0.0.1"), at(t0, 7)),
+            Err(ReportError::NotTheJoinedStorage)
+        );
+        c.group_mut("group1")
+            .unwrap()
+            .storages
+            .get_mut("100001")
+            .unwrap()
+            .status = state::OFFLINE;
+        let t = c.delete_storage("group1", "10.0.0.5").unwrap();
+        assert_eq!((t.id.as_str(), t.ip.as_str()), ("100001", "10.0.0.5"));
+        assert_eq!(c.reply("group1", "100001", true).deleted, ["100001"]);
     }
 }

@@ -4,11 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrodfs_proto::auth::Secret;
 use ferrodfs_proto::fields::{validate_group, IpWidth};
 use ferrodfs_proto::stat::Layout;
+use ferrodfs_proto::storage_ids::StorageIds;
 use ferrodfs_runtime::config::parse_size;
 use ferrodfs_runtime::guard::AllowHosts;
 use ferrodfs_runtime::{parse_reserved, ConfigError, Reserved};
@@ -90,6 +92,14 @@ pub struct Config {
     /// How long a connection that has not authenticated may stay idle
     /// or take to send a request (FastDFS `network_timeout`).
     pub network_timeout: Duration,
+    /// With `use_storage_id`: every storage's fixed identity, read from
+    /// `storage_ids_filename`. A storage is then known by its id, not its
+    /// address, and only the addresses listed may join.
+    pub storage_ids: Option<Arc<StorageIds>>,
+    /// `id_type_in_filename = "id"`: storages write their id, not their
+    /// IP, into new file names, so the files keep their source when the
+    /// storage's IP changes.
+    pub id_in_filename: bool,
 }
 
 impl Default for Config {
@@ -114,6 +124,8 @@ impl Default for Config {
             allow_hosts: AllowHosts::default(),
             max_connections: 1024,
             network_timeout: Duration::from_secs(60),
+            storage_ids: None,
+            id_in_filename: false,
         }
     }
 }
@@ -149,6 +161,9 @@ struct Raw {
     allow_hosts: Option<Vec<String>>,
     max_connections: Option<usize>,
     network_timeout: Option<f64>,
+    use_storage_id: Option<bool>,
+    storage_ids_filename: Option<PathBuf>,
+    id_type_in_filename: Option<String>,
 }
 
 /// Maps a config word to its value, or says which words are allowed.
@@ -193,6 +208,43 @@ fn seconds(
     }
 }
 
+/// `use_storage_id`, `storage_ids_filename` (relative to the config
+/// file's directory, as in FastDFS) and `id_type_in_filename`.
+fn storage_ids(file: &str, raw: &Raw) -> Result<(Option<Arc<StorageIds>>, bool), ConfigError> {
+    let err = |key: &str, problem: String| ConfigError::new(file, key, problem);
+    let id_in_filename = one_of(
+        file,
+        "id_type_in_filename",
+        raw.id_type_in_filename.as_deref(),
+        &[("ip", false), ("id", true)],
+        true,
+    )?;
+    if raw.use_storage_id != Some(true) {
+        if raw.storage_ids_filename.is_some() || raw.id_type_in_filename.is_some() {
+            let key = if raw.storage_ids_filename.is_some() {
+                "storage_ids_filename"
+            } else {
+                "id_type_in_filename"
+            };
+            return Err(err(key, "is only read with use_storage_id = true".into()));
+        }
+        return Ok((None, false));
+    }
+    let name = raw
+        .storage_ids_filename
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("storage_ids.conf"));
+    let path = match Path::new(file).parent() {
+        Some(dir) if name.is_relative() => dir.join(&name),
+        _ => name,
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| err("storage_ids_filename", format!("{}: {e}", path.display())))?;
+    let ids = StorageIds::parse(&text)
+        .map_err(|e| err("storage_ids_filename", format!("{}: {e}", path.display())))?;
+    Ok((Some(Arc::new(ids)), id_in_filename))
+}
+
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let (file, text) = ferrodfs_runtime::config::read_config(path)?;
@@ -207,6 +259,7 @@ impl Config {
 
     fn validate(file: &str, raw: Raw) -> Result<Config, ConfigError> {
         let d = Config::default();
+        let (storage_ids, id_in_filename) = storage_ids(file, &raw)?;
         let err = |key: &str, problem: String| ConfigError::new(file, key, problem);
         let bind = match raw.bind {
             None => d.bind,
@@ -329,6 +382,8 @@ impl Config {
             return Err(err("max_connections", "must be at least 1".into()));
         }
         Ok(Config {
+            storage_ids,
+            id_in_filename,
             cluster_secret: Some(cluster_secret),
             allow_hosts,
             max_connections,
@@ -511,5 +566,65 @@ mod tests {
     fn unknown_keys_are_refused() {
         let e = error("store_lookup = \"round_robin\"\nstore_lokup = 1");
         assert!(e.contains("store_lokup"), "{e}");
+    }
+
+    #[test]
+    fn storage_ids_are_read_beside_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("storage_ids.conf"),
+            "100001 group1 10.0.0.1\n",
+        )
+        .unwrap();
+        let file = dir.path().join("tracker.toml");
+        let c = Config::parse(
+            file.to_str().unwrap(),
+            &format!("{SECRET}use_storage_id = true\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage_ids.unwrap().by_id(100_001).unwrap().group,
+            "group1"
+        );
+        assert!(c.id_in_filename, "FastDFS's sample writes ids into names");
+        let c = Config::parse(
+            file.to_str().unwrap(),
+            &format!("{SECRET}use_storage_id = true\nid_type_in_filename = \"ip\"\n"),
+        )
+        .unwrap();
+        assert!(c.storage_ids.is_some() && !c.id_in_filename);
+    }
+
+    #[test]
+    fn storage_id_errors_name_the_key_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tracker.toml");
+        let parse_in = |text: &str| {
+            Config::parse(file.to_str().unwrap(), &format!("{SECRET}{text}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = parse_in("use_storage_id = true\n");
+        assert!(
+            e.contains("storage_ids_filename:") && e.contains("storage_ids.conf"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.path().join("ids"),
+            "100001 group1 10.0.0.1\nx group1 10.0.0.2\n",
+        )
+        .unwrap();
+        let e = parse_in("use_storage_id = true\nstorage_ids_filename = \"ids\"\n");
+        assert!(
+            e.contains("storage_ids_filename:") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = parse_in("storage_ids_filename = \"ids\"\n");
+        assert!(
+            e.contains("storage_ids_filename: is only read with use_storage_id"),
+            "{e}"
+        );
+        let e = parse_in("use_storage_id = true\nstorage_ids_filename = \"ids\"\nid_type_in_filename = \"name\"\n");
+        assert!(e.contains("id_type_in_filename:"), "{e}");
     }
 }

@@ -7,7 +7,7 @@ use ferrodfs_proto::file_id::{LogicalName, Source};
 use ferrodfs_proto::status;
 use ferrodfs_proto::tracker_req::{Addr, FetchTarget};
 
-use crate::cluster::{Group, Storage};
+use crate::cluster::{Cluster, Group, Storage};
 use crate::config::{Config, DownloadServer};
 
 /// What the name of a file tells the tracker.
@@ -15,6 +15,9 @@ use crate::config::{Config, DownloadServer};
 pub struct FileFacts {
     /// The creating storage's id: its IP, or a numeric storage id.
     pub source: String,
+    /// The source's current IP when it differs from its id (storage
+    /// ids): members report how far they synced each source by IP.
+    pub source_ip: Option<String>,
     pub create_time: i64,
     /// Appender and slave files change after creation or hang off a
     /// master, so FastDFS reads them only from the source.
@@ -30,9 +33,23 @@ impl FileFacts {
                 Source::Ip(ip) => ip.to_string(),
                 Source::Id(id) => id.to_string(),
             },
+            source_ip: None,
             create_time: info.create_time as i64,
             source_only: name.is_appender() || name.is_slave(),
         })
+    }
+
+    /// The facts of a file of `group`, its source named by storage id
+    /// as `cluster` knows it (see [`Cluster::source_id`]).
+    pub fn in_group(name: &LogicalName, cluster: &Cluster, group: &str) -> Option<FileFacts> {
+        let mut facts = FileFacts::of(name)?;
+        facts.source = cluster.source_id(name.info()?.source, group);
+        facts.source_ip = cluster
+            .group(group)
+            .and_then(|g| g.storages.get(&facts.source))
+            .map(|s| s.report.ip.clone())
+            .filter(|ip| *ip != facts.source);
+        Some(facts)
     }
 }
 
@@ -40,17 +57,17 @@ impl FileFacts {
 /// source past the create time, or the file is older than the longest
 /// replication delay (`storage_sync_file_max_delay`).
 pub fn holds(s: &Storage, file: &FileFacts, now_unix: i64, max_delay_secs: i64) -> bool {
-    if s.report.ip == file.source {
+    if s.id == file.source {
         return true;
     }
     if file.source_only {
         return false;
     }
+    let synced = |key: &String| s.report.synced_until.get(key).copied();
     file.create_time < now_unix - max_delay_secs
-        || s.report
-            .synced_until
-            .get(&file.source)
-            .is_some_and(|&t| t >= file.create_time)
+        || synced(&file.source)
+            .or_else(|| file.source_ip.as_ref().and_then(synced))
+            .is_some_and(|t| t >= file.create_time)
 }
 
 /// The three fetch queries.
@@ -81,11 +98,18 @@ pub fn choose_fetch(
     now_unix: i64,
 ) -> Result<FetchTarget, u8> {
     let max_delay = cfg.storage_sync_file_max_delay.as_secs() as i64;
+    // Downloads come from members that may serve reads, updates from
+    // members that may take writes (storage_ids.conf `rw=`).
+    let serves = |s: &Storage| match query {
+        Query::Update => s.is_writable(),
+        Query::One | Query::All => s.is_readable(),
+    };
     let holders: Vec<&Storage> = group
-        .active()
-        .filter(|s| holds(s, file, now_unix, max_delay))
+        .storages
+        .values()
+        .filter(|s| serves(s) && holds(s, file, now_unix, max_delay))
         .collect();
-    let source = holders.iter().position(|s| s.report.ip == file.source);
+    let source = holders.iter().position(|s| s.id == file.source);
     let storages = match query {
         Query::All => holders.iter().map(|s| addr(s)).collect(),
         // FastDFS answers updates from the source, else from a writable
@@ -98,7 +122,7 @@ pub fn choose_fetch(
             vec![addr(holders[source.unwrap_or(0)])]
         }
         Query::One => {
-            let active: Vec<&Storage> = group.active().collect();
+            let active: Vec<&Storage> = group.storages.values().filter(|s| serves(s)).collect();
             let n = active.len();
             let start = group.read_cursor % n.max(1);
             match (0..n)
@@ -138,6 +162,7 @@ mod tests {
     fn file(source: &str) -> FileFacts {
         FileFacts {
             source: source.into(),
+            source_ip: None,
             create_time: CREATED,
             source_only: false,
         }
@@ -285,5 +310,49 @@ mod tests {
                 Err(status::ENOENT)
             );
         }
+    }
+
+    #[test]
+    fn with_storage_ids_the_source_is_found_by_id_at_its_current_address() {
+        let ids = ferrodfs_proto::storage_ids::StorageIds::parse(
+            "100001 g 10.0.0.5\n100002 g 10.0.0.2\n100003 g 10.0.0.3 rw=write\n",
+        )
+        .unwrap();
+        let mut c = Cluster::with_storage_ids(Some(ids.into()), true);
+        let now = at(Instant::now(), 0);
+        c.join(report("g", "10.0.0.5"), now).unwrap();
+        for ip in ["10.0.0.2", "10.0.0.3"] {
+            let mut r = report("g", ip);
+            r.synced_until.insert("10.0.0.5".into(), CREATED);
+            c.join(r, now).unwrap();
+        }
+        let named = |source: Source| {
+            let info = ferrodfs_proto::FileInfo::normal(
+                source,
+                CREATED as u32,
+                1,
+                0,
+                &mut rand::thread_rng(),
+            );
+            LogicalName::parse(&format!("M00/00/00/{}1234567", info.encode())).unwrap()
+        };
+        let by_id = FileFacts::in_group(&named(Source::Id(100_001)), &c, "g").unwrap();
+        assert_eq!(
+            (by_id.source.as_str(), by_id.source_ip.as_deref()),
+            ("100001", Some("10.0.0.5"))
+        );
+        let g = c.group_mut("g").unwrap();
+        let cfg = Config::default();
+        assert_eq!(
+            ips(choose_fetch(g, &by_id, Query::Update, &cfg, NOW)),
+            ["10.0.0.5"]
+        );
+        assert_eq!(
+            ips(choose_fetch(g, &by_id, Query::All, &cfg, NOW)),
+            ["10.0.0.5", "10.0.0.2"],
+            "synced by address; the write-only member serves no reads"
+        );
+        let by_ip = FileFacts::in_group(&named(Source::Ip([10, 0, 0, 5].into())), &c, "g").unwrap();
+        assert_eq!(by_ip.source, "100001", "names written before ids were used");
     }
 }

@@ -25,20 +25,20 @@ pub fn serving_status(init: &InitState) -> u8 {
     }
 }
 
-/// The leader's decision for storage `ip` of `group`, if it needs one:
+/// The leader's decision for storage `id` of `group`, if it needs one:
 /// founding member (serve at once) when no other member holds data, else
-/// the first ACTIVE member holding data (sorted by IP, as FastDFS picks
+/// the first ACTIVE member holding data (sorted by id, as FastDFS picks
 /// the first writable server) sends it everything. `None` when nothing is
 /// to decide, or when every member with data is down (wait for one).
-pub fn decide(group: &Group, ip: &str, now_unix: i64) -> Option<InitState> {
-    let mine = group.storages.get(ip)?.init();
+pub fn decide(group: &Group, id: &str, now_unix: i64) -> Option<InitState> {
+    let mine = group.storages.get(id)?.init();
     if mine.done || mine.sync_src.is_some() {
         return None;
     }
     let holders: Vec<&Storage> = group
         .storages
         .values()
-        .filter(|s| s.report.ip != ip && s.init().done)
+        .filter(|s| s.id != id && s.init().done)
         .collect();
     if holders.is_empty() {
         return Some(InitState::holding());

@@ -95,9 +95,10 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
     // A tracker bound to one address knows it; one bound to all learns
     // it from the first storage that reaches it.
     let me = (!cfg.bind.is_unspecified()).then_some(local_addr);
+    let cluster = Cluster::with_storage_ids(cfg.storage_ids.clone(), cfg.id_in_filename);
     let shared = Arc::new(Shared {
         cfg,
-        cluster: Mutex::new(Cluster::default()),
+        cluster: Mutex::new(cluster),
         metrics,
         peers: Mutex::new(leader::Peers::new(me)),
     });

@@ -39,9 +39,10 @@ pub fn storage_has_room(reserved: &Reserved, storage: &Storage) -> bool {
     p.iter().any(|u| path_has_room(reserved, u, p.len()))
 }
 
-/// ACTIVE, with room by our reservation and by its own.
+/// ACTIVE, allowed to take uploads, with room by our reservation and by
+/// its own.
 fn writable(reserved: &Reserved, s: &Storage) -> bool {
-    s.is_active() && storage_has_room(reserved, s) && !s.report.full
+    s.is_writable() && storage_has_room(reserved, s) && !s.report.full
 }
 
 /// Why no group qualifies: nobody ACTIVE (ENOENT) or nobody with room (ENOSPC).
@@ -100,7 +101,7 @@ fn choose_group(cluster: &mut Cluster, cfg: &Config, named: Option<&str>) -> Res
     Ok(name)
 }
 
-/// Picks the storage inside the group by `store_server`; returns its IP.
+/// Picks the storage inside the group by `store_server`; returns its id.
 fn choose_storage(group: &mut Group, cfg: &Config) -> Option<String> {
     let reserved = &cfg.reserved_storage_space;
     match cfg.store_server {
@@ -108,15 +109,19 @@ fn choose_storage(group: &mut Group, cfg: &Config) -> Option<String> {
             .storages
             .values()
             .find(|s| writable(reserved, s))
-            .map(|s| s.report.ip.clone()),
+            .map(|s| s.id.clone()),
         StoreServer::ByPriority => group
             .storages
             .values()
             .filter(|s| writable(reserved, s))
             .min_by_key(|s| s.report.upload_priority)
-            .map(|s| s.report.ip.clone()),
+            .map(|s| s.id.clone()),
         StoreServer::RoundRobin => {
-            let active: Vec<&Storage> = group.active().collect();
+            let active: Vec<&Storage> = group
+                .storages
+                .values()
+                .filter(|s| s.is_writable())
+                .collect();
             let n = active.len();
             if n == 0 {
                 return None;
@@ -125,9 +130,9 @@ fn choose_storage(group: &mut Group, cfg: &Config) -> Option<String> {
             let i = (0..n)
                 .map(|i| (start + i) % n)
                 .find(|&i| storage_has_room(reserved, active[i]))?;
-            let ip = active[i].report.ip.clone();
+            let id = active[i].id.clone();
             group.write_cursor = (i + 1) % n;
-            Some(ip)
+            Some(id)
         }
     }
 }
@@ -171,8 +176,8 @@ pub fn choose_store(
 ) -> Result<StoreTarget, u8> {
     let name = choose_group(cluster, cfg, named)?;
     let group = cluster.group_mut(&name).ok_or(status::ENOENT)?;
-    let ip = choose_storage(group, cfg).ok_or(status::ENOSPC)?;
-    let storage = group.storages.get_mut(&ip).ok_or(status::ENOENT)?;
+    let id = choose_storage(group, cfg).ok_or(status::ENOSPC)?;
+    let storage = group.storages.get_mut(&id).ok_or(status::ENOENT)?;
     let store_path_index =
         choose_path(storage, cfg.store_path, &cfg.reserved_storage_space).ok_or(status::ENOSPC)?;
     let addr = |s: &Storage| Addr {
@@ -185,7 +190,7 @@ pub fn choose_store(
             group
                 .storages
                 .values()
-                .filter(|s| s.report.ip != ip && writable(&cfg.reserved_storage_space, s))
+                .filter(|s| s.id != id && writable(&cfg.reserved_storage_space, s))
                 .map(addr),
         );
     }

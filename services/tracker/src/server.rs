@@ -75,9 +75,9 @@ impl Shared {
             let from = t.from.map(state::name).unwrap_or("NEW");
             let to = state::name(t.to);
             if t.to == state::OFFLINE {
-                tracing::warn!(group = %t.group, ip = %t.ip, reason = t.reason, "storage {from} -> {to}");
+                tracing::warn!(group = %t.group, id = %t.id, ip = %t.ip, reason = t.reason, "storage {from} -> {to}");
             } else {
-                tracing::info!(group = %t.group, ip = %t.ip, reason = t.reason, "storage {from} -> {to}");
+                tracing::info!(group = %t.group, id = %t.id, ip = %t.ip, reason = t.reason, "storage {from} -> {to}");
             }
         }
         if !transitions.is_empty() {

@@ -21,7 +21,7 @@ pub const SECRET: &str = "test-cluster-secret-0123456789";
 static NEXT_NET: AtomicU32 = AtomicU32::new(0);
 
 /// A /24 on loopback of our own, so parallel tests never share addresses.
-fn subnet() -> String {
+pub fn subnet() -> String {
     let n = NEXT_NET.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
     format!("127.{}.{}", 100 + (pid % 100), 1 + (n % 250))
@@ -157,8 +157,19 @@ impl Cluster {
         tracker_extra: &str,
         storages: Vec<StorageSpec>,
     ) -> Cluster {
+        Self::start_on(&subnet(), n_trackers, tracker_extra, storages)
+    }
+
+    /// Like [`Cluster::start_with`] on a given [`subnet`]: trackers at
+    /// `.1`, `.2`..., storages at `.10`, `.11`...
+    pub fn start_on(
+        net: &str,
+        n_trackers: usize,
+        tracker_extra: &str,
+        storages: Vec<StorageSpec>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let net = subnet();
+        let net = net.to_string();
         let mut c = Cluster {
             dir,
             trackers: Vec::new(),

@@ -84,9 +84,16 @@ pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, C
     } else {
         crc_while_connected(req, path).await?
     };
+    // A storage id is looked up among the members, as FastDFS looks it
+    // up in storage_ids.conf.
     let source_ip = match info.source {
         Source::Ip(ip) => ip.to_string(),
-        Source::Id(id) => id.to_string(),
+        Source::Id(_) => {
+            let members = ctx.members.read().unwrap_or_else(|e| e.into_inner());
+            crate::http::source::source_addr(&members, info.source, 0)
+                .map(|(ip, _)| ip.to_string())
+                .unwrap_or_default()
+        }
     };
     let reply = FileInfoReply {
         size: meta.len(),

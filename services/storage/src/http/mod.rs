@@ -25,7 +25,7 @@ pub mod mime;
 pub mod range;
 pub mod request;
 pub mod response;
-mod source;
+pub(crate) mod source;
 pub mod target;
 pub mod validators;
 

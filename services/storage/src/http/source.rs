@@ -7,6 +7,8 @@
 //! reported none. Only a current member of the group is ever contacted:
 //! the source IP inside a file ID is what a client claims, and a forged
 //! one must not make this storage fetch from (or probe) any other host.
+//! A name that carries a storage id (`use_storage_id`) is sent to that
+//! member at the address it reports now.
 
 use std::net::Ipv4Addr;
 
@@ -38,19 +40,28 @@ const RELAYED: &[(&str, &str)] = &[
     ("location", "Location"),
 ];
 
-/// The HTTP port of the member at `ip` (`fallback` when it listed none);
-/// `None` when `ip` is no member of the group as the trackers list it.
-pub(crate) fn http_port_of(members: &[Member], ip: Ipv4Addr, fallback: u16) -> Option<u16> {
-    members
-        .iter()
-        .find(|m| m.ip.parse::<Ipv4Addr>() == Ok(ip))
-        .map(|m| {
-            if m.http_port != 0 {
-                m.http_port
-            } else {
-                fallback
-            }
-        })
+/// The address and HTTP port of the member that created a file
+/// (`fallback` port when it listed none): the member at the source IP,
+/// or the one with the source's storage id. `None` when no member of the
+/// group as the trackers list it matches.
+pub(crate) fn source_addr(
+    members: &[Member],
+    source: Source,
+    fallback: u16,
+) -> Option<(Ipv4Addr, u16)> {
+    let m = members.iter().find(|m| match source {
+        Source::Ip(ip) => m.ip.parse::<Ipv4Addr>() == Ok(ip),
+        Source::Id(id) => m.id == id.to_string(),
+    })?;
+    let ip = m.ip.parse().ok()?;
+    Some((
+        ip,
+        if m.http_port != 0 {
+            m.http_port
+        } else {
+            fallback
+        },
+    ))
 }
 
 /// The path and query to ask the source for, marked as a
@@ -70,24 +81,24 @@ pub(crate) async fn serve(
     {
         return missing();
     }
-    let Some(Source::Ip(ip)) = target.name.info().map(|i| i.source) else {
+    let Some(source) = target.name.info().map(|i| i.source) else {
         return missing();
     };
-    if ip == ctx.cfg.ip || ip.is_unspecified() {
-        return missing();
-    }
-    let port = {
+    let addr = {
         let members = ctx.members.read().unwrap_or_else(|e| e.into_inner());
-        http_port_of(&members, ip, ctx.cfg.http_port)
+        source_addr(&members, source, ctx.cfg.http_port)
     };
-    let Some(port) = port else {
+    let Some((ip, port)) = addr else {
         tracing::debug!(
-            "http: {} names source {ip}, no member of {}: not fetched",
+            "http: {} names source {source}, no member of {}: not fetched",
             target.path,
             ctx.cfg.group_name
         );
         return missing();
     };
+    if ip == ctx.cfg.ip || ip.is_unspecified() {
+        return missing();
+    }
     let path = source_path(&target.path, &target.query);
     match ctx.cfg.http.response_mode {
         ResponseMode::Redirect => {
@@ -183,8 +194,9 @@ async fn fetch(
 mod tests {
     use super::*;
 
-    fn member(ip: &str, http_port: u16) -> Member {
+    fn member(id: &str, ip: &str, http_port: u16) -> Member {
         Member {
+            id: id.into(),
             ip: ip.into(),
             port: 23000,
             http_port,
@@ -192,20 +204,38 @@ mod tests {
         }
     }
 
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn the_source_port_comes_from_the_members_list() {
-        let members = [member("10.0.0.1", 8080), member("10.0.0.2", 0)];
-        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(http_port_of(&members, ip("10.0.0.1"), 8888), Some(8080));
+        let members = [
+            member("10.0.0.1", "10.0.0.1", 8080),
+            member("10.0.0.2", "10.0.0.2", 0),
+        ];
+        let by_ip = |s: &str| source_addr(&members, Source::Ip(ip(s)), 8888);
+        assert_eq!(by_ip("10.0.0.1"), Some((ip("10.0.0.1"), 8080)));
         assert_eq!(
-            http_port_of(&members, ip("10.0.0.2"), 8888),
-            Some(8888),
+            by_ip("10.0.0.2"),
+            Some((ip("10.0.0.2"), 8888)),
             "no port listed"
         );
+        assert_eq!(by_ip("10.0.0.3"), None, "not a member: never contacted");
+    }
+
+    #[test]
+    fn a_storage_id_leads_to_the_members_current_address() {
+        let members = [member("100001", "10.0.0.7", 8080)];
         assert_eq!(
-            http_port_of(&members, ip("10.0.0.3"), 8888),
+            source_addr(&members, Source::Id(100_001), 8888),
+            Some((ip("10.0.0.7"), 8080))
+        );
+        assert_eq!(source_addr(&members, Source::Id(100_002), 8888), None);
+        assert_eq!(
+            source_addr(&members, Source::Ip(ip("10.0.0.1")), 8888),
             None,
-            "not a member: never contacted"
+            "the IP it had before is nobody now"
         );
     }
 

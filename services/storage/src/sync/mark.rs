@@ -1,9 +1,12 @@
-//! The per-peer sync mark (FastDFS `<ip>_<port>.mark`): how far this
-//! storage's binlog has been pushed to one peer, so a restart of either
-//! side resumes exactly there. INI text with FastDFS's key names.
+//! The per-peer sync mark (FastDFS `<ip>_<port>.mark`, or `<id>.mark`
+//! with storage ids): how far this storage's binlog has been pushed to one
+//! peer, so a restart of either side, or a new address of the peer,
+//! resumes exactly there. INI text with FastDFS's key names.
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+use ferrodfs_proto::cluster::Member;
 
 use crate::binlog::Pos;
 
@@ -62,6 +65,31 @@ impl Mark {
 
 pub(crate) fn mark_path(sync_dir: &Path, ip: &str, port: u16) -> PathBuf {
     sync_dir.join(format!("{ip}_{port}.mark"))
+}
+
+/// Whether `m` has a storage id of its own (`use_storage_id`), rather
+/// than its IP standing in for one.
+fn has_storage_id(m: &Member) -> bool {
+    !m.id.is_empty() && m.id != m.ip
+}
+
+/// How this storage names a peer's push worker and mark: its storage id
+/// when it has one, which survives an address change, else `ip:port`.
+pub(crate) fn peer_key(m: &Member) -> String {
+    if has_storage_id(m) {
+        m.id.clone()
+    } else {
+        format!("{}:{}", m.ip, m.port)
+    }
+}
+
+/// The mark file of a peer: `<id>.mark` or `<ip>_<port>.mark`.
+pub(crate) fn peer_mark_path(sync_dir: &Path, m: &Member) -> PathBuf {
+    if has_storage_id(m) {
+        sync_dir.join(format!("{}.mark", m.id))
+    } else {
+        mark_path(sync_dir, &m.ip, m.port)
+    }
 }
 
 pub(crate) fn load(path: &Path) -> io::Result<Option<Mark>> {

@@ -18,14 +18,15 @@ struct Worker {
     task: JoinHandle<()>,
 }
 
-/// The running push workers, by peer `ip:port`.
+/// The running push workers, by peer storage id or `ip:port`
+/// ([`mark::peer_key`]).
 #[derive(Default)]
 pub(crate) struct Peers {
     workers: Mutex<HashMap<String, Worker>>,
 }
 
 fn key(p: &PeerView) -> String {
-    format!("{}:{}", p.member.ip, p.member.port)
+    mark::peer_key(&p.member)
 }
 
 impl Peers {
@@ -73,21 +74,24 @@ impl Peers {
                 }
             }
         }
-        for ip in &reply.deleted {
+        // Deleted members are named by storage id, which is the IP
+        // unless the cluster uses storage ids.
+        for id in &reply.deleted {
             let gone: Vec<String> = workers
-                .keys()
-                .filter(|k| k.rsplit_once(':').is_some_and(|(i, _)| i == ip))
-                .cloned()
+                .iter()
+                .filter(|(_, w)| {
+                    let m = &w.info.borrow().member;
+                    m.id == *id || m.ip == *id
+                })
+                .map(|(k, _)| k.clone())
                 .collect();
             for k in gone {
                 if let Some(w) = workers.remove(&k) {
                     w.task.abort();
                     tracing::info!("{k} was removed from the group: sync to it stopped");
                     ctx.repl.forget_peer(&k);
-                    if let Some((ip, port)) = k.rsplit_once(':') {
-                        let path = mark::mark_path(ctx.binlog.dir(), ip, port.parse().unwrap_or(0));
-                        let _ = std::fs::remove_file(path);
-                    }
+                    let path = mark::peer_mark_path(ctx.binlog.dir(), &w.info.borrow().member);
+                    let _ = std::fs::remove_file(path);
                 }
             }
         }

@@ -120,12 +120,13 @@ pub(crate) async fn run(
     mut shutdown: Shutdown,
 ) {
     let me = ctx.cfg.ip.to_string();
-    let (ip, port) = {
+    let (key, mark_path) = {
         let p = peer.borrow();
-        (p.member.ip.clone(), p.member.port)
+        (
+            mark::peer_key(&p.member),
+            mark::peer_mark_path(ctx.binlog.dir(), &p.member),
+        )
     };
-    let key = format!("{ip}:{port}");
-    let mark_path = mark::mark_path(ctx.binlog.dir(), &ip, port);
     let mark = loop {
         let saved = mark::load(&mark_path).unwrap_or_else(|e| {
             tracing::warn!("sync mark {}: {e}; starting over", mark_path.display());
@@ -217,7 +218,12 @@ impl Worker {
 
     /// One connection's worth of pushing; returns only on error.
     async fn session(&mut self) -> anyhow::Result<()> {
-        let addr = self.key.clone();
+        // The peer's current address: with storage ids it may change
+        // while this worker (and its mark) stays.
+        let addr = {
+            let p = self.peer.borrow();
+            format!("{}:{}", p.member.ip, p.member.port)
+        };
         let timeout = self.ctx.cfg.network_timeout;
         let from = self.ctx.cfg.source_ip();
         let mut stream = tokio::time::timeout(timeout, connect_from(&addr, from))

@@ -14,8 +14,7 @@ pub fn query_fetch(ctx: &mut Ctx, command: u8, body: &[u8]) -> Reply {
     };
     let Some(file) = LogicalName::parse(&name)
         .ok()
-        .as_ref()
-        .and_then(FileFacts::of)
+        .and_then(|n| FileFacts::in_group(&n, ctx.cluster, &group))
     else {
         return Reply::error(status::EINVAL);
     };

@@ -46,9 +46,12 @@ pub fn group_stat(g: &Group, cfg: &Config) -> GroupStat {
 /// them (0 until every other member has pushed to it).
 fn last_synced(s: &Storage, g: &Group) -> i64 {
     g.storages
-        .keys()
-        .filter(|ip| **ip != s.report.ip)
-        .map(|ip| s.report.synced_until.get(ip).copied().unwrap_or(0))
+        .values()
+        .filter(|o| o.id != s.id)
+        .map(|o| {
+            let get = |key: &String| s.report.synced_until.get(key).copied();
+            get(&o.report.ip).or_else(|| get(&o.id)).unwrap_or(0)
+        })
         .min()
         .unwrap_or(0)
 }
@@ -60,7 +63,7 @@ pub fn storage_stat(s: &Storage, g: &Group, cfg: &Config) -> StorageStat {
     stats.last_synced_timestamp = last_synced(s, g);
     StorageStat {
         status: s.status,
-        id: r.ip.clone(),
+        id: s.id.clone(),
         ip: r.ip.clone(),
         // The member that sent (or sends) its initial copy.
         src_id: s.init().sync_src.unwrap_or_default(),
@@ -126,7 +129,7 @@ pub fn storages(ctx: &mut Ctx, body: &[u8]) -> Reply {
     };
     let mut out = Vec::new();
     for s in g.storages.values() {
-        if filter.is_empty() || s.report.ip == filter {
+        if filter.is_empty() || s.id == filter || s.report.ip == filter {
             storage_stat(s, g, ctx.cfg).encode(
                 ctx.cfg.stat_layout,
                 ctx.cfg.response_ip_addr_size,

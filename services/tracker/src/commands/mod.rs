@@ -163,7 +163,7 @@ pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) ->
         cmd::TRACKER_CLUSTER_STAT => monitor::tracker_cluster_stat(ctx, body),
         cmd::STORAGE_CLUSTER_STAT => monitor::storage_cluster_stat(ctx, body),
         cmd::STORAGE_VOLUME_STAT => monitor::volume_stat(ctx, body),
-        cmd::FETCH_STORAGE_IDS => params::fetch_storage_ids(body),
+        cmd::FETCH_STORAGE_IDS => params::fetch_storage_ids(ctx.cfg, body),
         cmd::PARAMETER_REQ => params::parameters(ctx.cfg, body),
         _ => Reply::error(status::EINVAL),
     };

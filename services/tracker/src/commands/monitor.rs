@@ -77,7 +77,7 @@ pub fn tracker_cluster_stat(ctx: &mut Ctx, body: &[u8]) -> Reply {
 }
 
 /// STORAGE_CLUSTER_STAT: every storage, groups by name and storages by
-/// id (the IP: ferrodfs does not use storage ids).
+/// id (the IP unless `use_storage_id`).
 pub fn storage_cluster_stat(ctx: &mut Ctx, body: &[u8]) -> Reply {
     let Ok(filter) = StorageStatFilter::parse(body) else {
         return Reply::error(status::EINVAL);
@@ -91,7 +91,7 @@ pub fn storage_cluster_stat(ctx: &mut Ctx, body: &[u8]) -> Reply {
             let r = &s.report;
             let [alloc, current, max] = r.stats.connections;
             StorageClusterStat {
-                id: r.ip.clone(),
+                id: s.id.clone(),
                 host: host_port(&r.ip, r.port),
                 is_trunk_server: false,
                 status: s.status,
@@ -109,7 +109,7 @@ pub fn storage_cluster_stat(ctx: &mut Ctx, body: &[u8]) -> Reply {
         .collect();
     Reply::ok(
         StorageClusterReply {
-            use_storage_id: false,
+            use_storage_id: ctx.cfg.storage_ids.is_some(),
             use_trunk_file: false,
             storages,
         }

@@ -1,6 +1,6 @@
 //! Fetch storage ids (69) and parameter request (75): the Java client
 //! sends 69 at start-up and mod_fastdfs-style clients load parameters with
-//! 75, so both must answer even though ferrodfs uses IPs as storage ids.
+//! 75, with or without `use_storage_id`.
 
 use ferrodfs_proto::status;
 use ferrodfs_runtime::Reserved;
@@ -8,14 +8,26 @@ use ferrodfs_runtime::Reserved;
 use super::Reply;
 use crate::config::{Config, StorePath};
 
+/// Lines of storage ids in one reply; a client pages through the rest.
+const IDS_REPLY_BYTES: usize = 64 * 1024;
+
 /// `start_index(4)` plus, since FastDFS 6.11, `allow_empty(1)`. With
-/// `use_storage_id = false` FastDFS answers an empty list (total 0,
-/// count 0) when empty is allowed, EOPNOTSUPP otherwise.
-pub fn fetch_storage_ids(body: &[u8]) -> Reply {
-    match body {
-        [_, _, _, _, 1] => Reply::ok(vec![0; 8]),
-        [_, _, _, _] | [_, _, _, _, _] => Reply::error(status::EOPNOTSUPP),
-        _ => Reply::error(status::EINVAL),
+/// `use_storage_id`, storage_ids.conf's lines from `start_index` on
+/// (EINVAL past the end). Without it FastDFS answers an empty list (total
+/// 0, count 0) when empty is allowed, EOPNOTSUPP otherwise.
+pub fn fetch_storage_ids(cfg: &Config, body: &[u8]) -> Reply {
+    let (start, allow_empty) = match body {
+        [a, b, c, d] => (u32::from_be_bytes([*a, *b, *c, *d]), false),
+        [a, b, c, d, e] => (u32::from_be_bytes([*a, *b, *c, *d]), *e == 1),
+        _ => return Reply::error(status::EINVAL),
+    };
+    match &cfg.storage_ids {
+        Some(ids) if (start as usize) < ids.entries().len() => {
+            Reply::ok(ids.reply(start as usize, IDS_REPLY_BYTES))
+        }
+        Some(_) => Reply::error(status::EINVAL),
+        None if allow_empty => Reply::ok(vec![0; 8]),
+        None => Reply::error(status::EOPNOTSUPP),
     }
 }
 
@@ -35,8 +47,8 @@ pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
         StorePath::LoadBalance => 2,
     };
     let text = format!(
-        "use_storage_id=0\n\
-         id_type_in_filename=ip\n\
+        "use_storage_id={}\n\
+         id_type_in_filename={}\n\
          response_ip_addr_size={}\n\
          storage_ip_changed_auto_adjust=0\n\
          storage_sync_file_max_delay={}\n\
@@ -54,6 +66,8 @@ pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
          trunk_init_reload_from_binlog=0\n\
          trunk_compress_binlog_min_interval=0\n\
          store_slave_file_use_link=0\n",
+        u8::from(cfg.storage_ids.is_some()),
+        if cfg.id_in_filename { "id" } else { "ip" },
         cfg.response_ip_addr_size.field(),
         cfg.storage_sync_file_max_delay.as_secs()
     );
@@ -63,16 +77,51 @@ pub fn parameters(cfg: &Config, body: &[u8]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodfs_proto::storage_ids::{parse_reply, StorageIds};
 
     #[test]
     fn storage_ids_are_empty_when_allowed_and_unsupported_otherwise() {
-        assert_eq!(fetch_storage_ids(&[0, 0, 0, 0, 1]), Reply::ok(vec![0; 8]));
-        assert_eq!(fetch_storage_ids(&[0, 0, 0, 0]).status, status::EOPNOTSUPP);
+        let cfg = Config::default();
         assert_eq!(
-            fetch_storage_ids(&[0, 0, 0, 0, 0]).status,
+            fetch_storage_ids(&cfg, &[0, 0, 0, 0, 1]),
+            Reply::ok(vec![0; 8])
+        );
+        assert_eq!(
+            fetch_storage_ids(&cfg, &[0, 0, 0, 0]).status,
             status::EOPNOTSUPP
         );
-        assert_eq!(fetch_storage_ids(&[0]).status, status::EINVAL);
+        assert_eq!(
+            fetch_storage_ids(&cfg, &[0, 0, 0, 0, 0]).status,
+            status::EOPNOTSUPP
+        );
+        assert_eq!(fetch_storage_ids(&cfg, &[0]).status, status::EINVAL);
+    }
+
+    #[test]
+    fn with_storage_ids_the_list_is_served_from_the_start_index() {
+        let ids =
+            StorageIds::parse("100001 group1 10.0.0.1\n100002 group1 10.0.0.2:23001\n").unwrap();
+        let cfg = Config {
+            storage_ids: Some(ids.clone().into()),
+            id_in_filename: true,
+            ..Config::default()
+        };
+        for body in [&[0, 0, 0, 0][..], &[0, 0, 0, 0, 0]] {
+            let r = fetch_storage_ids(&cfg, body);
+            let (total, got) = parse_reply(&r.body).unwrap();
+            assert_eq!((total, got.as_slice()), (2, ids.entries()));
+        }
+        let (_, rest) = parse_reply(&fetch_storage_ids(&cfg, &[0, 0, 0, 1, 1]).body).unwrap();
+        assert_eq!(rest, ids.entries()[1..]);
+        assert_eq!(
+            fetch_storage_ids(&cfg, &[0, 0, 0, 2, 1]).status,
+            status::EINVAL
+        );
+        let text = String::from_utf8(parameters(&cfg, &[]).body).unwrap();
+        assert!(
+            text.contains("use_storage_id=1\nid_type_in_filename=id\n"),
+            "{text}"
+        );
     }
 
     #[test]

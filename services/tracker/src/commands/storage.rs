@@ -17,18 +17,22 @@ fn parse(body: &[u8]) -> Result<StorageReport, Reply> {
     })
 }
 
-/// Lets the leader decide a new storage's initial copy, then answers.
-fn answer(ctx: &mut Ctx, group: &str, ip: &str) -> Reply {
+/// Lets the leader decide the initial copy of the storage that joined on
+/// `session` if it is new, then answers.
+fn answer(ctx: &mut Ctx, session: u64) -> Reply {
+    let Some((group, id)) = ctx.cluster.session_owner(session) else {
+        return Reply::error(status::EACCES);
+    };
     let is_leader = ctx.peers.is_leader();
     if is_leader {
-        let t = ctx.cluster.decide(group, ip, ctx.now.unix);
+        let t = ctx.cluster.decide(&group, &id, ctx.now.unix);
         ctx.transitions.extend(t);
     }
-    let reply = ctx.cluster.reply(group, ip, is_leader);
+    let reply = ctx.cluster.reply(&group, &id, is_leader);
     Reply::ok(serde_json::to_vec(&reply).expect("BeatReply serializes"))
 }
 
-/// DELETE_STORAGE: `group(16) + storage id/ip`. Only a storage that is
+/// DELETE_STORAGE: `group(16) + storage id or ip`. Only a storage that is
 /// not ACTIVE can go (EBUSY otherwise), as in FastDFS.
 pub fn delete(ctx: &mut Ctx, body: &[u8]) -> Reply {
     if body.len() <= GROUP_NAME_LEN || body.len() > GROUP_NAME_LEN + IP_LEN {
@@ -79,11 +83,11 @@ pub fn join(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
     }
     let (group, ip) = (report.group.clone(), report.ip.clone());
     match ctx.cluster.join(report.clone(), ctx.now) {
-        Ok((id, transition)) => {
-            session.storage = Some(id);
+        Ok((joined, transition)) => {
+            session.storage = Some(joined);
             tracing::info!(%group, %ip, port = report.port, version = %report.version, "storage joined");
             ctx.transitions.extend(transition);
-            answer(ctx, &group, &ip)
+            answer(ctx, joined)
         }
         Err(e) => refused(&report, e),
     }
@@ -100,11 +104,10 @@ pub fn beat(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
     if let Err(reply) = check_identity(session, &report) {
         return reply;
     }
-    let (group, ip) = (report.group.clone(), report.ip.clone());
     match ctx.cluster.beat(id, report.clone(), ctx.now) {
         Ok(transition) => {
             ctx.transitions.extend(transition);
-            answer(ctx, &group, &ip)
+            answer(ctx, id)
         }
         Err(e) => refused(&report, e),
     }
