@@ -2,7 +2,10 @@
 //! checking what each member of a group holds (replication tests and
 //! tools), and cluster administration that every tracker must hear.
 
+use std::time::Duration;
+
 use ferrodfs_proto::auth::authenticate;
+use ferrodfs_proto::cluster::ScrubReport;
 use ferrodfs_proto::cmd;
 use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN};
 use ferrodfs_proto::storage_req::{Download, FileInfoReply, GroupName};
@@ -75,9 +78,31 @@ impl Client {
         Ok(())
     }
 
+    /// Runs a scrub pass on the storage at `addr` now and returns what it
+    /// found and repaired; waits up to `within` (a pass reads every copy).
+    pub async fn scrub(&self, addr: &str, within: Duration) -> Result<ScrubReport> {
+        let reply = self
+            .call_admin_within(addr, cmd::SCRUB, &[], within)
+            .await?;
+        serde_json::from_slice(&reply).map_err(|e| {
+            ClientError::Proto(ferrodfs_proto::io::ProtoError::BadReply(e.to_string()))
+        })
+    }
+
     /// An admin command on a fresh connection that first proves the
     /// cluster secret (trackers refuse admin commands otherwise).
     async fn call_admin(&self, addr: &str, command: u8, body: &[u8]) -> Result<Vec<u8>> {
+        self.call_admin_within(addr, command, body, self.config().network_timeout)
+            .await
+    }
+
+    async fn call_admin_within(
+        &self,
+        addr: &str,
+        command: u8,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
         let secret = self.config().cluster_secret.as_ref().ok_or_else(|| {
             ClientError::Auth(
                 "admin commands need the cluster secret: add cluster_secret = <secret> \
@@ -85,7 +110,6 @@ impl Client {
                     .into(),
             )
         })?;
-        let timeout = self.config().network_timeout;
         let mut conn = self.pool().fresh(addr).await?;
         let stream = &mut conn.stream;
         let exchange = async {

@@ -51,6 +51,9 @@ enum Command {
     Info(cli::info::InfoArgs),
     /// Show the cluster as the trackers see it, like fdfs_monitor.
     Monitor(cli::monitor::MonitorArgs),
+    /// Check every stored copy now (size, CRC32) and repair bad ones from
+    /// the group; needs the cluster secret.
+    Scrub(cli::scrub::ScrubArgs),
     /// Load generator speaking the FastDFS protocol to any tracker.
     Bench(cli::bench::BenchArgs),
     /// Print a file's HTTP URL, signed with the anti-steal token given a secret.
@@ -121,6 +124,7 @@ fn ferrodfs_main() -> i32 {
             Command::Meta(a) => cli::files::meta(a).await,
             Command::Info(a) => cli::info::run(a).await,
             Command::Monitor(a) => cli::monitor::run(a).await,
+            Command::Scrub(a) => cli::scrub::run(a).await,
             Command::Bench(a) => cli::bench::run(a).await,
             Command::Url(a) => cli::url::run(a),
             Command::Secret => {

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -50,15 +48,7 @@ fn wait_for_file(path: &Path, what: &str) {
 
 /// The status line and `Location` of a GET on `addr`.
 fn http_get(addr: &str, path: &str) -> (u16, Option<String>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
+    let text = common::http_get(addr, path);
     let status = text
         .split_whitespace()
         .nth(1)

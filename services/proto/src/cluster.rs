@@ -72,6 +72,9 @@ pub struct StorageReport {
     /// The storage's `tracker_servers`: how trackers learn their peers.
     #[serde(default)]
     pub trackers: Vec<String>,
+    /// The storage's last finished scrub pass, if any.
+    #[serde(default)]
+    pub last_scrub: Option<ScrubReport>,
 }
 
 /// A storage's initial full copy (FastDFS `.data_init_flag` and the
@@ -147,6 +150,29 @@ pub struct BeatReply {
     /// id this storage writes into new file names instead of its IP.
     #[serde(default)]
     pub filename_id: Option<u32>,
+}
+
+/// What one scrub pass of a storage found and fixed (JSON, the answer to
+/// [`crate::cmd::SCRUB`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ScrubReport {
+    /// Unix times; `finished` is 0 while the pass runs.
+    pub started: i64,
+    pub finished: i64,
+    /// Files the binlog says this storage holds, checked.
+    pub checked: u64,
+    /// Bytes read to check them.
+    pub bytes: u64,
+    /// Copies absent from the disk.
+    pub missing: u64,
+    /// Copies whose size or CRC32 differs from what the name records.
+    pub corrupt: u64,
+    /// Missing or corrupt copies replaced by a good copy from a member.
+    pub repaired: u64,
+    /// Names of copies no member had a good copy of: reported, left as
+    /// they are (at most 100 listed).
+    pub unrepaired: Vec<String>,
+    pub unrepaired_count: u64,
 }
 
 #[cfg(test)]

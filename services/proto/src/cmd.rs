@@ -8,6 +8,10 @@ pub const ACTIVE_TEST: u8 = 111;
 /// see `auth`).
 pub const AUTH_HELLO: u8 = 241;
 pub const AUTH_PROOF: u8 = 242;
+/// ferrodfs admin command: run a scrub pass on this storage now and
+/// answer its [`crate::cluster::ScrubReport`] as JSON. Needs the cluster
+/// secret.
+pub const SCRUB: u8 = 243;
 
 // client -> tracker
 pub const QUERY_STORE_WITHOUT_GROUP_ONE: u8 = 101;

@@ -96,7 +96,17 @@ struct RawConfig {
     allow_hosts: Vec<String>,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
+    scrub_rate: Option<SizeValue>,
+    #[serde(default = "default_scrub_interval")]
+    scrub_interval: f64,
 }
+
+fn default_scrub_interval() -> f64 {
+    7.0 * 86_400.0
+}
+
+/// Background scrub reads 4 MiB/s by default: a small share of one disk.
+const DEFAULT_SCRUB_RATE: u64 = 4 << 20;
 
 fn default_max_connections() -> usize {
     1024
@@ -181,6 +191,11 @@ pub struct Config {
     /// gets its reply (1: asynchronous, as FastDFS). Set it alike on every
     /// member of the group.
     pub min_copies: usize,
+    /// Bytes per second a scrub pass reads (0: no background scrub, and
+    /// `ferrodfs scrub` passes read unpaced).
+    pub scrub_rate: u64,
+    /// Time from the start of one background scrub pass to the next.
+    pub scrub_interval: Duration,
     /// How long an upload or change waits for `min_copies`; then it is
     /// undone where possible and the client gets ETIMEDOUT.
     pub min_copies_timeout: Duration,
@@ -359,6 +374,11 @@ impl Config {
                 format!("{binlog_rotate_size} is too small; at least 4096 bytes"),
             ));
         }
+        let scrub_rate = match raw.scrub_rate {
+            None => DEFAULT_SCRUB_RATE,
+            Some(SizeValue::Bytes(n)) => n,
+            Some(SizeValue::Text(s)) => parse_size(&s).map_err(|e| err("scrub_rate", e))?,
+        };
         let binlog_fsync_interval = if raw.binlog_fsync_interval == 0.0 {
             None
         } else {
@@ -425,6 +445,17 @@ impl Config {
             binlog_rotate_size,
             binlog_fsync_interval,
             fsync_after_write: raw.fsync_after_write,
+            scrub_rate,
+            scrub_interval: {
+                let v = raw.scrub_interval;
+                if !(v.is_finite() && (1.0..=3.2e8).contains(&v)) {
+                    return Err(err(
+                        "scrub_interval",
+                        format!("{v} must be between 1 and 320000000 seconds"),
+                    ));
+                }
+                Duration::from_secs_f64(v)
+            },
             min_copies: raw.min_copies,
             min_copies_timeout: seconds(file, "min_copies_timeout", raw.min_copies_timeout)?,
             response_ip_addr_size,
@@ -523,6 +554,21 @@ mod tests {
             error_of("response_ip_addr_size = 'v6'"),
             "storage.toml: response_ip_addr_size: \"v6\" is not one of auto, IPv4, IPv6"
         );
+    }
+
+    #[test]
+    fn scrub_keys_are_read_and_checked() {
+        let d = parse("").unwrap();
+        assert_eq!(d.scrub_rate, 4 << 20);
+        assert_eq!(d.scrub_interval, Duration::from_secs(7 * 86_400));
+        let c = parse("scrub_rate = '16M'\nscrub_interval = 3600").unwrap();
+        assert_eq!(
+            (c.scrub_rate, c.scrub_interval),
+            (16 << 20, Duration::from_secs(3600))
+        );
+        assert_eq!(parse("scrub_rate = 0").unwrap().scrub_rate, 0);
+        assert!(error_of("scrub_rate = 'fast'").starts_with("storage.toml: scrub_rate:"));
+        assert!(error_of("scrub_interval = 0").starts_with("storage.toml: scrub_interval:"));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub(crate) struct Ctx {
     pub members: std::sync::RwLock<Vec<ferrodfs_proto::cluster::Member>>,
     /// Group sync: initial-copy state, synced timestamps, push workers.
     pub repl: Replication,
+    /// Scrub and repair of the stored copies.
+    pub scrub: crate::scrub::Scrubber,
 }
 
 impl Ctx {
@@ -187,6 +189,7 @@ impl Ctx {
             init: Some(self.repl.init()),
             trackers: self.cfg.tracker_servers.clone(),
             full: self.store.is_full(),
+            last_scrub: Some(self.scrub.last()).filter(|r| r.finished != 0),
         }
     }
 }

@@ -19,6 +19,7 @@ mod ctx;
 mod distribute;
 mod hold;
 pub mod http;
+mod scrub;
 mod server;
 mod state;
 mod stats;
@@ -98,6 +99,9 @@ impl Storage {
 /// Prepares the directories, binds the ports and starts serving; returns
 /// once the storage accepts connections.
 pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
+    // A store path without its data directory is new or was wiped (a
+    // replaced disk): a scrub pass refills it from the group at once.
+    let refill = cfg.store_paths.iter().any(|p| !p.join("data").exists());
     cfg.prepare_dirs()?;
     let up_time = unix_now();
     let persisted = state::load_or_init(&cfg.base_path, up_time)
@@ -135,7 +139,9 @@ pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storag
         ),
         None => None,
     };
+    let scrub = scrub::Scrubber::new(&stats.registry);
     let ctx = Arc::new(Ctx {
+        scrub,
         port: local_addr.port(),
         store,
         binlog,
@@ -180,6 +186,7 @@ pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storag
         background.spawn(tracker::report_to(ctx.clone(), addr, shutdown.clone()));
     }
     background.spawn(housekeeping(ctx.clone(), persisted, shutdown.clone()));
+    background.spawn(scrub::background(ctx.clone(), refill, shutdown.clone()));
     if let Some(l) = http_listener {
         tracing::info!(
             "storage {}: HTTP file access on {}",

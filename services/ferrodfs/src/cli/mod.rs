@@ -6,6 +6,7 @@ pub mod files;
 pub mod human;
 pub mod info;
 pub mod monitor;
+pub mod scrub;
 pub mod up;
 pub mod url;
 

@@ -245,6 +245,29 @@ pub(crate) async fn dispatch(
             Err(CmdError::Status(status::EACCES))
         }
         cmd::SYNC_PUSH => crate::sync::apply::push(ctx, req, conn.peer.ip()).await,
+        cmd::SCRUB if !conn.auth.is_done() => {
+            tracing::warn!(
+                "scrub request from {} refused: the connection has not authenticated with the cluster secret",
+                conn.peer
+            );
+            Err(CmdError::Status(status::EACCES))
+        }
+        cmd::SCRUB => {
+            if req.remaining() != 0 {
+                return Err(CmdError::Status(status::EINVAL));
+            }
+            let report = ctx
+                .scrub
+                .run_pass(ctx, ctx.cfg.scrub_rate)
+                .await
+                .map_err(|e| {
+                    tracing::error!("scrub pass failed: {e:#}");
+                    CmdError::Status(status::EIO)
+                })?;
+            let json = serde_json::to_vec(&report).expect("ScrubReport serializes");
+            req.reply(&json).await?;
+            Ok(0)
+        }
         cmd::UPLOAD_FILE => upload::upload(ctx, req, false).await,
         cmd::UPLOAD_APPENDER_FILE => upload::upload(ctx, req, true).await,
         cmd::UPLOAD_SLAVE_FILE => upload::upload_slave(ctx, req).await,
