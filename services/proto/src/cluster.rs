@@ -75,6 +75,29 @@ pub struct StorageReport {
     /// The storage's last finished scrub pass, if any.
     #[serde(default)]
     pub last_scrub: Option<ScrubReport>,
+    /// How far behind each peer this storage pushes to is: what the
+    /// status page and `ferrodfs monitor` show per source -> peer pair.
+    #[serde(default)]
+    pub sync_lag: Vec<SyncLag>,
+}
+
+/// Replication lag from the reporting storage to one peer: its binlog
+/// records the peer has not applied yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SyncLag {
+    /// The peer, `ip:port`.
+    pub peer: String,
+    /// Records still to push.
+    pub pending_records: u64,
+    /// Bytes of file content those records carry (whole files for
+    /// creates, the changed range for appends and modifications).
+    pub pending_bytes: u64,
+    /// Age in seconds of the oldest of them when the report was made
+    /// (0 when nothing is pending).
+    pub age_secs: i64,
+    /// Sending the peer its initial full copy.
+    #[serde(default)]
+    pub full_copy: bool,
 }
 
 /// A storage's initial full copy (FastDFS `.data_init_flag` and the

@@ -12,6 +12,9 @@ pub const AUTH_PROOF: u8 = 242;
 /// answer its [`crate::cluster::ScrubReport`] as JSON. Needs the cluster
 /// secret.
 pub const SCRUB: u8 = 243;
+/// The cluster status as JSON (ferrodfs's own, see `overview`): what the
+/// tracker's status page shows, for `ferrodfs monitor`.
+pub const CLUSTER_STATUS: u8 = 244;
 
 // client -> tracker
 pub const QUERY_STORE_WITHOUT_GROUP_ONE: u8 = 101;

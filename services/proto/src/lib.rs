@@ -17,6 +17,7 @@ pub mod header;
 pub mod io;
 pub mod meta;
 pub mod monitor;
+pub mod overview;
 pub mod stat;
 pub mod status;
 pub mod storage_ids;

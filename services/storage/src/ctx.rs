@@ -190,6 +190,7 @@ impl Ctx {
             trackers: self.cfg.tracker_servers.clone(),
             full: self.store.is_full(),
             last_scrub: Some(self.scrub.last()).filter(|r| r.finished != 0),
+            sync_lag: self.repl.lag.latest(),
         }
     }
 }

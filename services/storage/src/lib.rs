@@ -187,6 +187,7 @@ pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storag
     }
     background.spawn(housekeeping(ctx.clone(), persisted, shutdown.clone()));
     background.spawn(scrub::background(ctx.clone(), refill, shutdown.clone()));
+    background.spawn(sync::lag::run(ctx.clone(), shutdown.clone()));
     if let Some(l) = http_listener {
         tracing::info!(
             "storage {}: HTTP file access on {}",

@@ -4,8 +4,10 @@
 
 use std::sync::Mutex;
 
+use ferrodfs_proto::cluster::SyncLag;
 use ferrodfs_proto::stat::StorageStats;
 use ferrodfs_proto::{cmd, status};
+use ferrodfs_runtime::Reserved;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::store::Store;
@@ -45,6 +47,10 @@ pub(crate) struct Stats {
     connections: IntGauge,
     free_bytes: IntGaugeVec,
     total_bytes: IntGaugeVec,
+    reserved_bytes: IntGaugeVec,
+    lag_seconds: IntGaugeVec,
+    pending_records: IntGaugeVec,
+    pending_bytes: IntGaugeVec,
 }
 
 fn now() -> i64 {
@@ -88,6 +94,29 @@ impl Stats {
             &["store_path"],
         )
         .expect("valid metric");
+        let reserved_bytes = IntGaugeVec::new(
+            Opts::new(
+                "ferrodfs_storage_store_path_reserved_bytes",
+                "reserved_storage_space per store path: below it uploads are refused",
+            ),
+            &["store_path"],
+        )
+        .expect("valid metric");
+        let per_peer = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["peer"]).expect("valid metric")
+        };
+        let lag_seconds = per_peer(
+            "ferrodfs_storage_sync_lag_seconds",
+            "Age of the oldest binlog record this storage has not yet pushed to the peer (0: none pending)",
+        );
+        let pending_records = per_peer(
+            "ferrodfs_storage_sync_pending_records",
+            "Binlog records not yet pushed to the peer",
+        );
+        let pending_bytes = per_peer(
+            "ferrodfs_storage_sync_pending_bytes",
+            "File content bytes those pending records carry",
+        );
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(bytes_in.clone()),
@@ -95,6 +124,10 @@ impl Stats {
             Box::new(connections.clone()),
             Box::new(free_bytes.clone()),
             Box::new(total_bytes.clone()),
+            Box::new(reserved_bytes.clone()),
+            Box::new(lag_seconds.clone()),
+            Box::new(pending_records.clone()),
+            Box::new(pending_bytes.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -107,6 +140,10 @@ impl Stats {
             connections,
             free_bytes,
             total_bytes,
+            reserved_bytes,
+            lag_seconds,
+            pending_records,
+            pending_bytes,
         }
     }
 
@@ -204,6 +241,37 @@ impl Stats {
                 self.total_bytes
                     .with_label_values(&[&label])
                     .set(s.total as i64);
+                let reserved = match store.reserved() {
+                    Reserved::Percent(p) => (s.total as f64 * p / 100.0) as i64,
+                    Reserved::Bytes(b) => b as i64,
+                };
+                self.reserved_bytes
+                    .with_label_values(&[&label])
+                    .set(reserved);
+            }
+        }
+    }
+
+    /// Sets the replication lag gauges; `gone`: peers that left the
+    /// group, whose series are dropped.
+    pub fn set_sync_lag(&self, lag: &[SyncLag], gone: &[String]) {
+        for l in lag {
+            let peer = [l.peer.as_str()];
+            self.lag_seconds.with_label_values(&peer).set(l.age_secs);
+            self.pending_records
+                .with_label_values(&peer)
+                .set(l.pending_records as i64);
+            self.pending_bytes
+                .with_label_values(&peer)
+                .set(l.pending_bytes as i64);
+        }
+        for p in gone {
+            for g in [
+                &self.lag_seconds,
+                &self.pending_records,
+                &self.pending_bytes,
+            ] {
+                let _ = g.remove_label_values(&[p]);
             }
         }
     }

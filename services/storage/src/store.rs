@@ -156,6 +156,11 @@ impl Store {
         }
     }
 
+    /// `reserved_storage_space`, for the gauges.
+    pub fn reserved(&self) -> Reserved {
+        self.reserved
+    }
+
     /// No store path has room for even one more byte.
     pub fn is_full(&self) -> bool {
         (0..self.paths.len()).all(|i| self.check_room(i, 1).is_err())

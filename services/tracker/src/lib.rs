@@ -5,17 +5,20 @@
 //!
 //! Layout: `config` (tracker.toml), `cluster` (membership state machine),
 //! `placement` and `download` (pure policies), `commands` (one file per
-//! command group), `server` (sockets and timers), `metrics`.
+//! command group), `server` (sockets and timers), `metrics`, `history`
+//! and `status` (the status page).
 
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod download;
+pub mod history;
 pub mod initial_copy;
 pub mod leader;
 pub mod metrics;
 pub mod placement;
 mod server;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -86,12 +89,7 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
         .with_context(|| format!("bind/port {addr}: cannot listen"))?;
     let local_addr = listener.local_addr()?;
     let metrics = Metrics::default();
-    let metrics_addr = match cfg.metrics_listen {
-        Some(m) => Some(
-            ferrodfs_runtime::metrics::serve(m, metrics.registry.clone(), shutdown.clone()).await?,
-        ),
-        None => None,
-    };
+    let metrics_listen = cfg.metrics_listen;
     // A tracker bound to one address knows it; one bound to all learns
     // it from the first storage that reaches it.
     let me = (!cfg.bind.is_unspecified()).then_some(local_addr);
@@ -101,7 +99,20 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
         cluster: Mutex::new(cluster),
         metrics,
         peers: Mutex::new(leader::Peers::new(me)),
+        history: Mutex::new(history::History::default()),
     });
+    let metrics_addr = match metrics_listen {
+        Some(m) => Some(
+            ferrodfs_runtime::metrics::serve_with(
+                m,
+                shared.metrics.registry.clone(),
+                Some(server::status_pages(&shared)),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let tasks = vec![
         tokio::spawn(server::accept_loop(
             listener,

@@ -1,6 +1,9 @@
 //! Prometheus metrics of one tracker instance (its own registry, so several
 //! trackers can run in one test process).
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use ferrodfs_proto::cluster::state;
@@ -24,6 +27,10 @@ pub struct Metrics {
     pub registry: Registry,
     requests: IntCounterVec,
     storages: IntGaugeVec,
+    member_state: IntGaugeVec,
+    /// (group, ip) of the members with `member_state` series, so a
+    /// removed member's series are dropped.
+    members: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl Default for Metrics {
@@ -45,16 +52,29 @@ impl Default for Metrics {
             &["group", "state"],
         )
         .expect("valid metric");
+        let member_state = IntGaugeVec::new(
+            Opts::new(
+                "ferrodfs_tracker_storage_state",
+                "1 for the state each storage is in, 0 for the others",
+            ),
+            &["group", "storage", "state"],
+        )
+        .expect("valid metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("registered once");
         registry
             .register(Box::new(storages.clone()))
             .expect("registered once");
+        registry
+            .register(Box::new(member_state.clone()))
+            .expect("registered once");
         Metrics {
             registry,
             requests,
             storages,
+            member_state,
+            members: Mutex::default(),
         }
     }
 }
@@ -72,6 +92,7 @@ impl Metrics {
 
     /// Sets the storage gauges from the current membership.
     pub fn observe(&self, cluster: &Cluster) {
+        let mut now = BTreeSet::new();
         for g in cluster.groups.values() {
             for st in STATES {
                 let n = g.storages.values().filter(|s| s.status == st).count();
@@ -79,7 +100,24 @@ impl Metrics {
                     .with_label_values(&[&g.name, state::name(st)])
                     .set(n as i64);
             }
+            for (ip, s) in &g.storages {
+                for st in STATES {
+                    self.member_state
+                        .with_label_values(&[&g.name, ip, state::name(st)])
+                        .set(i64::from(s.status == st));
+                }
+                now.insert((g.name.clone(), ip.clone()));
+            }
         }
+        let mut known = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        for (g, ip) in known.difference(&now) {
+            for st in STATES {
+                let _ = self
+                    .member_state
+                    .remove_label_values(&[g, ip, state::name(st)]);
+            }
+        }
+        *known = now;
     }
 }
 
@@ -114,5 +152,26 @@ mod tests {
             ),
             "{text}"
         );
+        for (st, v) in [("ACTIVE", 1), ("OFFLINE", 0)] {
+            let line = format!(
+                r#"ferrodfs_tracker_storage_state{{group="group1",state="{st}",storage="10.0.0.1"}} {v}"#
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_deleted_storage_loses_its_state_series() {
+        let m = Metrics::default();
+        let mut c = Cluster::default();
+        let (session, _) = c
+            .join(report("group1", "10.0.0.1"), at(Instant::now(), 0))
+            .unwrap();
+        m.observe(&c);
+        c.disconnect(session).unwrap();
+        c.delete_storage("group1", "10.0.0.1").unwrap();
+        m.observe(&c);
+        let text = ferrodfs_runtime::metrics::render(&m.registry);
+        assert!(!text.contains("ferrodfs_tracker_storage_state"), "{text}");
     }
 }

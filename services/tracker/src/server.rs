@@ -10,6 +10,7 @@ use ferrodfs_proto::auth::{authenticate, AuthError, Secret};
 use ferrodfs_proto::cluster::state;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::io::{read_header, send, ProtoError};
+use ferrodfs_proto::overview::ClusterStatus;
 use ferrodfs_proto::status;
 use ferrodfs_runtime::guard::ConnLimit;
 use ferrodfs_runtime::net::read_body_acked;
@@ -19,8 +20,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
 use crate::cluster::{Cluster, Now, Transition};
-use crate::commands::{self, Ctx, Outcome, Session};
+use crate::commands::{self, Ctx, Outcome, Reply, Session};
 use crate::config::Config;
+use crate::history::History;
 use crate::leader::Peers;
 use crate::metrics::Metrics;
 
@@ -35,6 +37,8 @@ pub struct Shared {
     pub cluster: Mutex<Cluster>,
     pub metrics: Metrics,
     pub peers: Mutex<Peers>,
+    /// Recent state changes, for the status page.
+    pub history: Mutex<History>,
 }
 
 impl Shared {
@@ -46,6 +50,29 @@ impl Shared {
 
     fn peers(&self) -> MutexGuard<'_, Peers> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn history(&self) -> MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The status document (lock order: peers, cluster, history).
+    pub fn status(&self) -> ClusterStatus {
+        let peers = self.peers();
+        let cluster = self.cluster();
+        let history = self.history();
+        crate::status::document(&self.cfg, &cluster, &peers, &history, Now::system().unix)
+    }
+
+    /// CLUSTER_STATUS: no body; the status document as JSON.
+    fn status_reply(&self, body: &[u8]) -> Reply {
+        if !body.is_empty() {
+            return Reply::error(status::EINVAL);
+        }
+        match serde_json::to_vec(&self.status()) {
+            Ok(json) => Reply::ok(json),
+            Err(_) => Reply::error(status::EIO),
+        }
     }
 
     /// Learns peer trackers from a storage's tracker list, and our own
@@ -82,8 +109,27 @@ impl Shared {
         }
         if !transitions.is_empty() {
             self.metrics.observe(cluster);
+            self.history().record(Now::system().unix, transitions);
         }
     }
+}
+
+/// `/status` (the page) and `/status.json` (the document it polls),
+/// served beside `/metrics`.
+pub fn status_pages(shared: &Arc<Shared>) -> ferrodfs_runtime::metrics::Pages {
+    use ferrodfs_runtime::metrics::Page;
+    let shared = shared.clone();
+    Arc::new(move |path: &str| match path {
+        "/status" | "/status/" => Some(Page {
+            content_type: "text/html; charset=utf-8",
+            body: crate::status::PAGE.into(),
+        }),
+        "/status.json" => Some(Page {
+            content_type: "application/json",
+            body: serde_json::to_vec(&shared.status()).ok()?.into(),
+        }),
+        _ => None,
+    })
 }
 
 /// Accepts until shutdown, then waits for the open connections to finish.
@@ -200,8 +246,10 @@ async fn serve_requests(
                 shared.learn_trackers(local, &r.trackers).await;
             }
         }
-        let outcome = {
-            // Lock order: peers, then cluster (nothing else holds both).
+        let outcome = if header.cmd == ferrodfs_proto::cmd::CLUSTER_STATUS {
+            Outcome::Reply(shared.status_reply(&body))
+        } else {
+            // Lock order: peers, then cluster, then history.
             let peers = shared.peers();
             let mut cluster = shared.cluster();
             let mut ctx = Ctx {

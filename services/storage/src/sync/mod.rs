@@ -8,10 +8,12 @@
 //!
 //! This module also holds what the rest of the storage asks of
 //! replication: the initial-copy state reported to trackers, the synced
-//! timestamps received from peers, and the acknowledgements that
-//! synchronous replication (`min_copies`) waits for.
+//! timestamps received from peers, the acknowledgements that
+//! synchronous replication (`min_copies`) waits for, and the lag to each
+//! peer ([`lag`]).
 
 pub(crate) mod apply;
+pub(crate) mod lag;
 mod mark;
 mod peers;
 mod plan;
@@ -39,6 +41,8 @@ pub(crate) struct Replication {
     progress_file: PathBuf,
     acks: Acks,
     pub peers: Peers,
+    /// How far behind each peer is (see [`lag`]).
+    pub lag: lag::Lag,
 }
 
 impl Replication {
@@ -54,6 +58,7 @@ impl Replication {
             progress_file,
             acks: Acks::default(),
             peers: Peers::default(),
+            lag: lag::Lag::default(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Replication {
 
     pub fn forget_peer(&self, peer: &str) {
         self.acks.remove(peer);
+        self.lag.forget(peer);
     }
 
     /// Waits until `copies` peers hold everything up to `pos`.

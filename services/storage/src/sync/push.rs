@@ -198,6 +198,7 @@ pub(crate) async fn run(
 
 impl Worker {
     fn save_mark(&mut self) {
+        self.ctx.repl.lag.mark(&self.key, &self.mark);
         if self.unsaved == 0 {
             return;
         }

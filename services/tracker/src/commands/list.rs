@@ -13,7 +13,7 @@ use crate::cluster::{Group, Storage};
 use crate::config::{Config, StorePath};
 
 /// The reserved share of `total_mb`, as FastDFS reports `reserved_mb`.
-fn reserved_mb(reserved: &Reserved, total_mb: i64) -> i64 {
+pub(crate) fn reserved_mb(reserved: &Reserved, total_mb: i64) -> i64 {
     match *reserved {
         Reserved::Percent(p) => (total_mb as f64 * p / 100.0) as i64,
         Reserved::Bytes(b) => (b >> 20) as i64,

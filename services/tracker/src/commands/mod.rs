@@ -4,7 +4,7 @@
 
 mod fetch;
 mod group;
-mod list;
+pub(crate) mod list;
 mod monitor;
 mod params;
 mod storage;
@@ -198,6 +198,7 @@ pub fn name(command: u8) -> &'static str {
         cmd::STORAGE_VOLUME_STAT => "storage_volume_stat",
         cmd::FETCH_STORAGE_IDS => "fetch_storage_ids",
         cmd::PARAMETER_REQ => "parameter_req",
+        cmd::CLUSTER_STATUS => "cluster_status",
         _ => "unknown",
     }
 }

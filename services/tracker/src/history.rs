@@ -1,0 +1,71 @@
+//! The recent state changes of storages, for the status page: a small
+//! ring, so a flapping member cannot grow the tracker's memory.
+
+use std::collections::VecDeque;
+
+use ferrodfs_proto::cluster::state;
+use ferrodfs_proto::overview::StateChange;
+
+use crate::cluster::Transition;
+
+/// Changes kept; older ones fall off.
+pub const KEEP: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct History {
+    ring: VecDeque<StateChange>,
+}
+
+impl History {
+    /// Records `transitions`, made at unix time `now`.
+    pub fn record(&mut self, now: i64, transitions: &[Transition]) {
+        for t in transitions {
+            if self.ring.len() == KEEP {
+                self.ring.pop_front();
+            }
+            self.ring.push_back(StateChange {
+                time: now,
+                group: t.group.clone(),
+                ip: t.ip.clone(),
+                from: t.from.map(state::name).unwrap_or_default().to_string(),
+                to: state::name(t.to).to_string(),
+                reason: t.reason.to_string(),
+            });
+        }
+    }
+
+    /// Oldest first.
+    pub fn changes(&self) -> Vec<StateChange> {
+        self.ring.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn went(ip: &str, to: u8) -> Transition {
+        Transition {
+            group: "group1".into(),
+            ip: ip.into(),
+            from: Some(state::ACTIVE),
+            to,
+            reason: "test",
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_latest_changes_in_order() {
+        let mut h = History::default();
+        h.record(1, &[went("10.0.0.1", state::OFFLINE)]);
+        let many: Vec<Transition> = (0..KEEP + 5)
+            .map(|i| went(&format!("10.0.1.{i}"), state::ACTIVE))
+            .collect();
+        h.record(2, &many);
+        let c = h.changes();
+        assert_eq!(c.len(), KEEP);
+        assert_eq!(c[0].ip, "10.0.1.5", "the oldest fell off");
+        assert_eq!(c[KEEP - 1].ip, format!("10.0.1.{}", KEEP + 4));
+        assert_eq!((c[0].from.as_str(), c[0].to.as_str()), ("ACTIVE", "ACTIVE"));
+    }
+}
