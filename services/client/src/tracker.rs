@@ -6,6 +6,7 @@
 use ferrodfs_proto::cmd;
 use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN};
 use ferrodfs_proto::io;
+use ferrodfs_proto::overview::ClusterStatus;
 use ferrodfs_proto::stat::{GroupStat, StorageStat};
 use ferrodfs_proto::storage_req::GroupName;
 use ferrodfs_proto::tracker_req::{FetchTarget, StoreTarget};
@@ -134,6 +135,14 @@ impl Client {
         let body = GroupName::encode(&id.group, &id.name.to_string());
         let reply = self.tracker_call(command, &body).await?;
         Ok(FetchTarget::parse(&reply).map_err(|e| io::ProtoError::BadReply(e.to_string()))?)
+    }
+
+    /// The cluster as a ferrodfs tracker sees it (CLUSTER_STATUS): what
+    /// its status page shows. FastDFS trackers do not know the command.
+    pub async fn cluster_status(&self) -> Result<ClusterStatus> {
+        let reply = self.tracker_call(cmd::CLUSTER_STATUS, &[]).await?;
+        Ok(serde_json::from_slice(&reply)
+            .map_err(|e| io::ProtoError::BadReply(format!("not a cluster status: {e}")))?)
     }
 
     pub async fn list_groups(&self) -> Result<Vec<GroupStat>> {

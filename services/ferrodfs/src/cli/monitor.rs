@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use ferrodfs_client::{Client, ClientConfig, ClientError, GroupStat, StorageStat};
+use ferrodfs_proto::overview::ClusterStatus;
 
 use super::human;
 use super::Conn;
@@ -45,7 +46,50 @@ pub async fn run(a: MonitorArgs) -> anyhow::Result<()> {
     let (tracker, out) = connect(client.config(), None).await?;
     print!("{out}");
     print!("{}", report(&tracker, a.group.as_deref()).await?);
+    // Beyond fdfs_monitor's layout (a FastDFS tracker has no such command).
+    if let Ok(status) = tracker.cluster_status().await {
+        print!("{}", lag_report(&status, a.group.as_deref()));
+    }
     Ok(())
+}
+
+/// Replication lag per source -> peer pair, as each source last reported
+/// it to the tracker.
+pub fn lag_report(status: &ClusterStatus, only: Option<&str>) -> String {
+    let mut out =
+        String::from("\nreplication lag (source -> peer: pending records, bytes, oldest):\n");
+    let mut any = false;
+    for g in status
+        .groups
+        .iter()
+        .filter(|g| only.is_none_or(|o| o == g.name))
+    {
+        for m in &g.members {
+            for l in &m.lag {
+                any = true;
+                let oldest = if l.pending_records == 0 {
+                    "-".to_string()
+                } else {
+                    human::seconds(l.age_secs)
+                };
+                let _ = writeln!(
+                    out,
+                    "\t{} {}:{} -> {}: {} records, {} bytes, {oldest}{}",
+                    g.name,
+                    m.ip,
+                    m.port,
+                    l.peer,
+                    l.pending_records,
+                    l.pending_bytes,
+                    if l.full_copy { " (full copy)" } else { "" }
+                );
+            }
+        }
+    }
+    if !any {
+        out.push_str("\tnone reported\n");
+    }
+    out
 }
 
 /// fdfs_monitor's opening lines and the tracker it will ask: the first
@@ -320,6 +364,51 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn lag_prints_one_line_per_source_and_peer() {
+        use ferrodfs_proto::cluster::SyncLag;
+        use ferrodfs_proto::overview::{GroupView, MemberView};
+        let member = |ip: &str, peer: &str, pending| MemberView {
+            ip: ip.into(),
+            port: 23000,
+            lag: vec![SyncLag {
+                peer: peer.into(),
+                pending_records: pending,
+                pending_bytes: pending * 100,
+                age_secs: 65,
+                full_copy: false,
+            }],
+            ..Default::default()
+        };
+        let status = ClusterStatus {
+            groups: vec![
+                GroupView {
+                    name: "group1".into(),
+                    members: vec![
+                        member("10.0.0.11", "10.0.0.12:23000", 3),
+                        member("10.0.0.12", "10.0.0.11:23000", 0),
+                    ],
+                    ..Default::default()
+                },
+                GroupView {
+                    name: "group2".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let text = lag_report(&status, None);
+        assert!(
+            text.contains("\tgroup1 10.0.0.11:23000 -> 10.0.0.12:23000: 3 records, 300 bytes, 1 minute 5 seconds\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\tgroup1 10.0.0.12:23000 -> 10.0.0.11:23000: 0 records, 0 bytes, -\n"),
+            "{text}"
+        );
+        assert!(lag_report(&status, Some("group2")).contains("none reported"));
     }
 
     #[test]
