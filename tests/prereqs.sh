@@ -2,7 +2,8 @@
 # Installs the system packages ferrodfs needs beyond the Rust toolchain,
 # Python, Docker and git (Debian/Ubuntu, apt). Installs only what is missing.
 #   tests/prereqs.sh              to build (cmake: pingora's zlib-ng)
-#   tests/prereqs.sh --tests      also what tests/run.sh needs (keepalived, iproute2, python3-venv)
+#   tests/prereqs.sh --tests      also what tests/run.sh needs (keepalived, iproute2, python3-venv,
+#                                 chromium for the status page test; prometheus for promtool, if available)
 #   tests/prereqs.sh --appliance  also what the Ansible test needs (debootstrap)
 set -euo pipefail
 tests=false appliance=false
@@ -22,11 +23,18 @@ if $tests; then
     command -v ip >/dev/null || need+=(iproute2)
     command -v python3 >/dev/null || need+=(python3)
     python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+    command -v chromium >/dev/null || need+=(chromium)
+fi
+# Wanted, not needed: the alert rules are checked with promtool when it
+# can be installed.
+want=()
+if $tests; then
+    command -v promtool >/dev/null || want+=(prometheus)
 fi
 if $appliance; then
     command -v debootstrap >/dev/null || need+=(debootstrap)
 fi
-((${#need[@]})) || exit 0
+((${#need[@]} + ${#want[@]})) || exit 0
 
 if ! command -v apt-get >/dev/null; then
     echo "missing: ${need[*]} (install them with your package manager)" >&2
@@ -37,7 +45,14 @@ if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null || { echo "missing: ${need[*]}; run as root or install sudo" >&2; exit 1; }
     sudo=(sudo)
 fi
-echo "installing: ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq "${need[@]}"
+if ((${#need[@]})); then
+    echo "installing: ${need[*]}" >&2
+    "${sudo[@]}" apt-get install -y -qq "${need[@]}"
+fi
+if ((${#want[@]})); then
+    echo "installing: ${want[*]}" >&2
+    "${sudo[@]}" apt-get install -y -qq "${want[@]}" ||
+        echo "could not install ${want[*]}: promtool checks will be skipped" >&2
+fi

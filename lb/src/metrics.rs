@@ -4,7 +4,8 @@
 //! all results.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 pub struct Metrics {
@@ -17,6 +18,8 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     /// Cache lookups by result: hit, miss, stale, expired, revalidated, bypass.
     pub cache_lookups: IntCounterVec,
+    /// Cache entries unreadable and fills not written.
+    pub cache_errors: IntCounter,
     pub cache_bytes: IntGauge,
     pub cache_entries: IntGauge,
     /// Request latency, first byte in to last byte out.
@@ -78,6 +81,14 @@ impl Metrics {
             "Membership polls of the trackers by result",
             &["result"],
         );
+        let cache_errors = IntCounter::new(
+            "cache_errors_total",
+            "Cache entries that could not be read and fills that could not be written",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(cache_errors.clone()))
+            .expect("unique metric");
         let cache_bytes = gauge("cache_bytes", "Bytes held by the disk cache");
         let cache_entries = gauge("cache_entries", "Entries held by the disk cache");
         let latency = HistogramVec::new(
@@ -104,6 +115,7 @@ impl Metrics {
             upstream_errors,
             retries,
             cache_lookups,
+            cache_errors,
             cache_bytes,
             cache_entries,
             latency: latency.with_label_values(&[]),

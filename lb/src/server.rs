@@ -222,6 +222,10 @@ fn update_gauges(shared: &Shared) {
     if let Some(disk) = shared.cache {
         m.cache_bytes.set(disk.total_size() as i64);
         m.cache_entries.set(disk.entries() as i64);
+        // The counter follows the cache's own tally.
+        let errors = disk.stats.errors.load(std::sync::atomic::Ordering::Relaxed);
+        m.cache_errors
+            .inc_by(errors.saturating_sub(m.cache_errors.get()));
     }
     m.pool_members.reset();
     for (name, pool) in &shared.live().pools {

@@ -34,6 +34,9 @@ use super::index::Index;
 pub struct DiskStats {
     pub evictions: AtomicU64,
     pub expirations: AtomicU64,
+    /// Entries that could not be read back, fills that could not be
+    /// written (the request is still served from the storage).
+    pub errors: AtomicU64,
 }
 
 pub struct DiskCache {
@@ -194,6 +197,7 @@ impl Storage for DiskCache {
             Err(e) => {
                 // Deleted behind our back or corrupt: treat as a miss and forget it.
                 tracing::warn!(key = %k, "cache entry unreadable, dropping it: {e}");
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.forget(&k);
                 let _ = tokio::fs::remove_file(self.path_of(&k)).await;
                 Ok(None)
@@ -313,9 +317,10 @@ impl HandleMiss for DiskMiss {
             .file
             .as_mut()
             .or_err(ErrorType::InternalError, "write after finish")?;
-        file.write_all(&data)
-            .await
-            .map_err(io_err(format!("write {}", self.tmp.display())))?;
+        if let Err(e) = file.write_all(&data).await {
+            self.cache.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(io_err(format!("write {}", self.tmp.display()))(e));
+        }
         self.size += data.len() as u64;
         Ok(())
     }
