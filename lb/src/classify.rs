@@ -9,7 +9,7 @@ use pingora_http::RequestHeader;
 
 use crate::config::Role;
 use crate::route::{self, EdgeRoute, Reject};
-use crate::state::{Live, EDGE_POOL};
+use crate::state::{Live, EDGE_POOL, STATUS_POOL};
 use crate::upstream::Pool;
 
 fn header_bytes(req: &RequestHeader) -> usize {
@@ -48,6 +48,9 @@ pub fn classify(
     match cfg.role {
         Role::Front => {
             let front = cfg.front.as_ref().expect("front role has [front]");
+            if let Some(target) = status_route(live, front, method, uri, client)? {
+                return Ok(target);
+            }
             let upstream_uri = route::front_route(method, uri, &front.prefix)?;
             let pool = pool_of(EDGE_POOL).expect("front always has its edge pool");
             Ok(Target {
@@ -104,6 +107,45 @@ pub fn classify(
     }
 }
 
+/// The trackers' status page and its document on the front tier, for
+/// the `front.status.allow` networks; `None`: not the status path.
+fn status_route(
+    live: &Live,
+    front: &crate::config::FrontConfig,
+    method: &str,
+    uri: &str,
+    client: Option<IpAddr>,
+) -> Result<Option<Target>, Reject> {
+    let Some(st) = &front.status else {
+        return Ok(None);
+    };
+    let (path, _) = route::split_query(uri);
+    let upstream = if path == st.path {
+        "/status"
+    } else if path.strip_suffix(".json") == Some(st.path.as_str()) {
+        "/status.json"
+    } else {
+        return Ok(None);
+    };
+    if method != "GET" && method != "HEAD" {
+        return Err(Reject::Method);
+    }
+    if !client.is_some_and(|ip| st.allow.iter().any(|n| n.contains(&ip))) {
+        return Err(Reject::StatusForbidden);
+    }
+    let pool = live
+        .pools
+        .get(STATUS_POOL)
+        .cloned()
+        .expect("front with [front.status] has its status pool");
+    Ok(Some(Target {
+        pool,
+        upstream_uri: Some(upstream.to_string()),
+        cache_uri: None,
+        purge: false,
+    }))
+}
+
 pub struct Target {
     pub pool: Arc<Pool>,
     /// A rewritten upstream URI (front: prefix stripped).
@@ -152,6 +194,33 @@ mod tests {
             403
         );
         assert_eq!(status(classify(&l, &r, None, 0)), 403);
+    }
+
+    #[tokio::test]
+    async fn the_status_page_goes_to_the_trackers_for_allowed_networks_only() {
+        let l = live("role = \"front\"\n[front]\nupstreams = [{ addr = \"127.0.0.1:8000\" }]\n[front.status]\npath = \"/cluster\"\ntrackers = [\"127.0.0.2:9122\"]\nallow = [\"10.1.0.0/16\"]\n").await;
+        let inside = Some("10.1.2.3".parse().unwrap());
+        for (path, upstream) in [("/cluster", "/status"), ("/cluster.json", "/status.json")] {
+            let t = classify(&l, &req("GET", path), inside, 0).ok().unwrap();
+            assert_eq!(t.pool.name, STATUS_POOL);
+            assert_eq!(t.upstream_uri.as_deref(), Some(upstream));
+        }
+        let outside = Some("10.2.0.1".parse().unwrap());
+        assert_eq!(
+            status(classify(&l, &req("GET", "/cluster"), outside, 0)),
+            403
+        );
+        assert_eq!(status(classify(&l, &req("GET", "/cluster"), None, 0)), 403);
+        assert_eq!(
+            status(classify(&l, &req("POST", "/cluster"), inside, 0)),
+            405
+        );
+        // Other paths are the front's as before.
+        assert_eq!(status(classify(&l, &req("GET", "/status"), inside, 0)), 404);
+        let file = classify(&l, &req("GET", "/dfs/group1/M00/00/00/x"), outside, 0)
+            .ok()
+            .unwrap();
+        assert_eq!(file.pool.name, EDGE_POOL);
     }
 
     #[tokio::test]

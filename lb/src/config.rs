@@ -79,6 +79,15 @@ struct RawCache {
 struct RawFront {
     prefix: Option<String>,
     upstreams: Vec<RawWeighted>,
+    status: Option<RawStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatus {
+    path: Option<String>,
+    trackers: Vec<String>,
+    allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +200,18 @@ pub struct CacheConfig {
 pub struct FrontConfig {
     pub prefix: String,
     pub upstreams: Vec<(SocketAddr, usize)>,
+    /// The trackers' status page, passed through at a path of its own.
+    pub status: Option<StatusRoute>,
+}
+
+/// `[front.status]`: `path` (the page) and `path.json` (what it polls) go
+/// to the trackers' `metrics_listen` as `/status` and `/status.json`, for
+/// clients of the `allow` networks only (like purge on the edge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusRoute {
+    pub path: String,
+    pub trackers: Vec<SocketAddr>,
+    pub allow: Vec<IpNet>,
 }
 
 impl Config {
@@ -521,7 +542,55 @@ fn check_front(f: RawFront, err: &ErrFn) -> Result<FrontConfig, ConfigError> {
             Ok((a, w))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(FrontConfig { prefix, upstreams })
+    let status = f
+        .status
+        .map(|st| check_status(st, &prefix, err))
+        .transpose()?;
+    Ok(FrontConfig {
+        prefix,
+        upstreams,
+        status,
+    })
+}
+
+fn check_status(st: RawStatus, prefix: &str, err: &ErrFn) -> Result<StatusRoute, ConfigError> {
+    let path = st.path.unwrap_or_else(|| "/status".into());
+    if !path.starts_with('/') || path.ends_with('/') || path.len() < 2 || path.contains('?') {
+        return Err(err(
+            "front.status.path",
+            format!("{path:?}: write it like \"/status\" (leading slash, none at the end)"),
+        ));
+    }
+    if path == prefix || path.starts_with(&format!("{prefix}/")) {
+        return Err(err(
+            "front.status.path",
+            format!("{path:?} is under front.prefix {prefix:?}, where files are"),
+        ));
+    }
+    if st.trackers.is_empty() {
+        return Err(err(
+            "front.status.trackers",
+            "is empty; list the trackers' metrics_listen addresses (\"ip:port\")".into(),
+        ));
+    }
+    let trackers = st
+        .trackers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| addr(t).map_err(|p| err(&format!("front.status.trackers[{i}]"), p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let allow = st
+        .allow
+        .unwrap_or_else(|| vec!["127.0.0.0/8".into()])
+        .iter()
+        .enumerate()
+        .map(|(i, n)| parse_net(n).map_err(|p| err(&format!("front.status.allow[{i}]"), p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StatusRoute {
+        path,
+        trackers,
+        allow,
+    })
 }
 
 fn addr(s: &str) -> Result<SocketAddr, String> {
@@ -585,6 +654,39 @@ mod tests {
         assert_eq!(cache.valid, Duration::from_secs(12 * 3600));
         assert_eq!(cache.revalidate_after, Duration::from_secs(60));
         assert_eq!(cache.purge_allow, vec![parse_net("127.0.0.0/8").unwrap()]);
+    }
+
+    #[test]
+    fn front_status_route_defaults_and_errors_name_the_key() {
+        let base = "role = \"front\"\n[front]\nupstreams = [{ addr = \"127.0.0.1:8000\" }]\n[front.status]\n";
+        let c = Config::parse(
+            "t.toml",
+            &format!("{base}trackers = [\"127.0.0.2:9122\"]\n"),
+        )
+        .unwrap();
+        let st = c.front.unwrap().status.unwrap();
+        assert_eq!(st.path, "/status");
+        assert_eq!(st.trackers, vec!["127.0.0.2:9122".parse().unwrap()]);
+        assert_eq!(st.allow, vec![parse_net("127.0.0.0/8").unwrap()]);
+        for (extra, key) in [
+            ("trackers = []\n", "front.status.trackers"),
+            ("trackers = [\"x\"]\n", "front.status.trackers[0]"),
+            (
+                "trackers = [\"1.2.3.4:1\"]\npath = \"/dfs/status\"\n",
+                "front.status.path",
+            ),
+            (
+                "trackers = [\"1.2.3.4:1\"]\npath = \"status\"\n",
+                "front.status.path",
+            ),
+            (
+                "trackers = [\"1.2.3.4:1\"]\nallow = [\"10.0.0.0/40\"]\n",
+                "front.status.allow[0]",
+            ),
+        ] {
+            let e = err_of(&format!("{base}{extra}"));
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 
     #[test]

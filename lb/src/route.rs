@@ -18,6 +18,8 @@ pub enum Reject {
     BodyTooLarge,
     /// 403: purge from a network not in `cache.purge_allow`.
     PurgeForbidden,
+    /// 403: the status page from a network not in `front.status.allow`.
+    StatusForbidden,
     /// 403: `edge.token_secret` is set and the anti-steal token is missing,
     /// wrong or expired.
     Token(ferrodfs_proto::token::TokenError),
@@ -34,7 +36,7 @@ impl Reject {
             Reject::UriTooLong => 414,
             Reject::HeadersTooLarge => 431,
             Reject::BodyTooLarge => 413,
-            Reject::PurgeForbidden | Reject::Token(_) => 403,
+            Reject::PurgeForbidden | Reject::StatusForbidden | Reject::Token(_) => 403,
             Reject::Unavailable(_) => 503,
         }
     }
@@ -48,6 +50,7 @@ impl Reject {
             Reject::HeadersTooLarge => "request headers larger than max_header_size\n".into(),
             Reject::BodyTooLarge => "request body larger than max_body_size\n".into(),
             Reject::PurgeForbidden => "purge is not allowed from this address\n".into(),
+            Reject::StatusForbidden => "the status page is not allowed from this address\n".into(),
             Reject::Token(e) => format!("anti-steal token refused: {}\n", e.as_str()),
         }
     }
@@ -126,7 +129,7 @@ pub fn check_token(token: &crate::config::EdgeToken, uri: &str, now: i64) -> Res
 }
 
 /// Splits "/p?q" into ("/p", "?q").
-fn split_query(uri: &str) -> (&str, &str) {
+pub fn split_query(uri: &str) -> (&str, &str) {
     match uri.find('?') {
         Some(i) => uri.split_at(i),
         None => (uri, ""),

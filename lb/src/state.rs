@@ -15,8 +15,10 @@ use crate::membership::GroupMembers;
 use crate::metrics::Metrics;
 use crate::upstream::Pool;
 
-/// The front tier's single pool is named this.
+/// The front tier's pool of edge nodes is named this.
 pub const EDGE_POOL: &str = "edge";
+/// The front tier's pool of trackers serving the status page.
+pub const STATUS_POOL: &str = "status";
 
 pub struct Live {
     pub cfg: Config,
@@ -147,6 +149,12 @@ pub async fn build_live(cfg: Config, learned: Option<&GroupMembers>) -> Live {
             EDGE_POOL.to_string(),
             new_pool(EDGE_POOL, &front.upstreams, &cfg).await,
         );
+        if let Some(st) = &front.status {
+            pools.insert(
+                STATUS_POOL.to_string(),
+                new_pool(STATUS_POOL, &weighted(&st.trackers), &cfg).await,
+            );
+        }
     }
     if let Some(edge) = &cfg.edge {
         match &edge.membership {

@@ -370,6 +370,27 @@ async fn the_status_page_shows_members_in_a_browser_and_a_stopped_one_goes_offli
     }
     screenshots(&browser, &profile, &url, "active").await;
 
+    // Through the front tier of `ferrodfs lb`, at its own path.
+    let ip = format!("{}.100", c.net);
+    let front_addr = format!("{ip}:{}", free_port(&ip));
+    let front_cfg = format!(
+        "role = \"front\"\nlisten = \"{front_addr}\"\nthreads = 1\nshutdown_grace = \"0s\"\n\
+         [front]\nupstreams = [{{ addr = \"{ip}:{}\" }}]\n\
+         [front.status]\npath = \"/cluster\"\ntrackers = [\"{}\"]\nallow = [\"127.0.0.0/8\"]\n",
+        free_port(&ip),
+        metrics_addr(&c.trackers[0])
+    );
+    let _front = Daemon::start(c.dir.path(), "lb", "front", &front_addr, &front_cfg);
+    let front_url = format!("http://{front_addr}/cluster");
+    wait_page(
+        &c,
+        (browser.as_path(), profile.as_path(), front_url.as_str()),
+        Duration::from_secs(60),
+        "the page through the front tier",
+        |dom| addrs.iter().all(|a| member_state(dom, a, "ACTIVE")),
+    )
+    .await;
+
     c.storages[1].kill9();
     let dom = wait_page(
         &c,
