@@ -43,29 +43,31 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::tests::{at, report};
 
-    fn went(ip: &str, to: u8) -> Transition {
-        Transition {
-            group: "group1".into(),
-            ip: ip.into(),
-            from: Some(state::ACTIVE),
-            to,
-            reason: "test",
-        }
+    /// What a storage's first join changes (NEW -> its state).
+    fn joined(ip: &str) -> Vec<Transition> {
+        let mut c = crate::cluster::Cluster::default();
+        let now = at(std::time::Instant::now(), 0);
+        c.join(report("group1", ip), now)
+            .unwrap()
+            .1
+            .into_iter()
+            .collect()
     }
 
     #[test]
     fn the_ring_keeps_the_latest_changes_in_order() {
         let mut h = History::default();
-        h.record(1, &[went("10.0.0.1", state::OFFLINE)]);
+        h.record(1, &joined("10.0.0.1"));
         let many: Vec<Transition> = (0..KEEP + 5)
-            .map(|i| went(&format!("10.0.1.{i}"), state::ACTIVE))
+            .flat_map(|i| joined(&format!("10.0.1.{i}")))
             .collect();
         h.record(2, &many);
         let c = h.changes();
         assert_eq!(c.len(), KEEP);
         assert_eq!(c[0].ip, "10.0.1.5", "the oldest fell off");
         assert_eq!(c[KEEP - 1].ip, format!("10.0.1.{}", KEEP + 4));
-        assert_eq!((c[0].from.as_str(), c[0].to.as_str()), ("ACTIVE", "ACTIVE"));
+        assert_eq!((c[0].from.as_str(), c[0].to.as_str()), ("", "ACTIVE"));
     }
 }

@@ -84,7 +84,7 @@ fn member_view(cfg: &Config, g: &Group, s: &Storage) -> MemberView {
         .sync_src
         .as_ref()
         .filter(|_| !init.done)
-        .and_then(|src| g.storages.get(src))
+        .and_then(|src| g.storages.values().find(|s| s.report.ip == *src))
         .and_then(|src| src.report.sync_lag.iter().find(|l| l.peer == me))
         .map(|l| l.pending_records);
     MemberView {
