@@ -226,7 +226,7 @@ mod tests {
     fn name_with_size(size: u64) -> String {
         use ferrodfs_proto::file_id::FileInfo;
         let info = FileInfo::normal(
-            "192.168.1.135".parse().unwrap(),
+            "192.168.1.135".parse::<std::net::Ipv4Addr>().unwrap(),
             1_700_000_000,
             size,
             0xDEADBEEF,
