@@ -68,7 +68,7 @@ fn rand_suffix() -> u64 {
 fn files(store: &Path) -> BTreeMap<String, Vec<u8>> {
     data_files(store)
         .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("/.tmp/"))
+        .filter(|p| !is_temp(p))
         .map(|p| {
             let rel = p.strip_prefix(store.join("data")).unwrap();
             (

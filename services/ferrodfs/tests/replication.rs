@@ -41,7 +41,7 @@ where
 fn holdings(store: &Path) -> BTreeMap<String, (u64, u32)> {
     data_files(store)
         .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("/.tmp/"))
+        .filter(|p| !is_temp(p))
         .map(|p| {
             let bytes = std::fs::read(&p).unwrap();
             let rel = p

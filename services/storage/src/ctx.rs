@@ -21,7 +21,7 @@ pub(crate) struct Ctx {
     pub cfg: Config,
     /// The bound port (differs from `cfg.port` when that was 0).
     pub port: u16,
-    pub store: Store,
+    pub store: std::sync::Arc<Store>,
     pub binlog: Binlog,
     pub stats: Stats,
     pub join_time: i64,
@@ -62,11 +62,14 @@ impl Ctx {
     /// on disk; a binlog that cannot be written fails the request (EIO),
     /// since the change would otherwise never replicate. Returns where the
     /// record ends, for [`Ctx::replicated`].
-    pub fn log(&self, op: Op, name: &str) -> Result<Pos, CmdError> {
-        self.binlog.write(crate::unix_now(), op, name).map_err(|e| {
-            tracing::error!("binlog write failed for {name}: {e}");
-            CmdError::Status(status::EIO)
-        })
+    pub async fn log(&self, op: Op, name: &str) -> Result<Pos, CmdError> {
+        self.binlog
+            .write(crate::unix_now(), op, name)
+            .await
+            .map_err(|e| {
+                tracing::error!("binlog write failed for {name}: {e}");
+                CmdError::Status(status::EIO)
+            })
     }
 
     /// With `fsync_after_write`: the file's data is on the disk before the
@@ -79,35 +82,16 @@ impl Ctx {
         Ok(())
     }
 
-    /// With `fsync_after_write`: the directory entry of a new (or
-    /// replaced) file is on the disk, so the name survives a power cut too.
-    pub async fn durable_name(&self, path: &std::path::Path) -> Result<(), CmdError> {
-        if !self.cfg.fsync_after_write {
-            return Ok(());
-        }
-        let Some(dir) = path.parent() else {
-            return Ok(());
-        };
-        let dir = tokio::fs::File::open(dir).await.map_err(crate::cmd::disk)?;
-        dir.sync_all().await.map_err(crate::cmd::disk)
-    }
-
     /// What a change needs before it is acknowledged, once logged at
     /// `pos`. With `fsync_after_write`, its binlog record is fsynced (off
-    /// the runtime threads): a durable change without a durable record
+    /// the runtime threads; concurrent changes share one): a durable change without a durable record
     /// would never replicate after a power cut. With `min_copies` above 1,
     /// waits until enough other members hold every change up to `pos`;
     /// ETIMEDOUT when they do not within `min_copies_timeout` (the caller
     /// undoes what it can first).
     pub async fn replicated(&self, pos: Pos) -> Result<(), CmdError> {
         if self.cfg.fsync_after_write {
-            let synced = match self.binlog.handle() {
-                Ok(f) => tokio::task::spawn_blocking(move || f.sync_data())
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e))),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = synced {
+            if let Err(e) = self.binlog.sync().await {
                 tracing::error!("cannot fsync the binlog: {e}");
                 return Err(CmdError::Status(status::EIO));
             }
@@ -158,15 +142,24 @@ impl Ctx {
         }
     }
 
-    /// Persists join time, directory cursor and initial-copy state.
+    /// Persists join time, directory cursor and initial-copy state, on
+    /// the blocking pool (call it from the runtime).
     pub fn save_state(&self) {
-        let s = crate::state::PersistedState {
+        let s = self.persisted();
+        let base = self.cfg.base_path.clone();
+        tokio::task::spawn_blocking(move || save_state(&base, &s));
+    }
+
+    /// [`Ctx::save_state`] for a thread that may block.
+    pub fn save_state_blocking(&self) {
+        save_state(&self.cfg.base_path, &self.persisted());
+    }
+
+    fn persisted(&self) -> crate::state::PersistedState {
+        crate::state::PersistedState {
             join_time: self.join_time,
             rotor: self.store.rotor(),
             init: self.repl.init(),
-        };
-        if let Err(e) = crate::state::save(&self.cfg.base_path, &s) {
-            tracing::warn!("cannot save the storage state: {e}");
         }
     }
 
@@ -192,5 +185,11 @@ impl Ctx {
             last_scrub: Some(self.scrub.last()).filter(|r| r.finished != 0),
             sync_lag: self.repl.lag.latest(),
         }
+    }
+}
+
+fn save_state(base: &std::path::Path, s: &crate::state::PersistedState) {
+    if let Err(e) = crate::state::save(base, s) {
+        tracing::warn!("cannot save the storage state: {e}");
     }
 }

@@ -108,7 +108,16 @@ pub(crate) async fn snapshot(data: &Path, hold: &Path) -> io::Result<()> {
 
 /// Removes a holding file once its change is settled.
 pub(crate) async fn release(hold: &Path) {
-    match tokio::fs::remove_file(hold).await {
+    released(hold, tokio::fs::remove_file(hold).await);
+}
+
+/// [`release`] for a thread that may block.
+pub(crate) fn release_blocking(hold: &Path) {
+    released(hold, std::fs::remove_file(hold));
+}
+
+fn released(hold: &Path, r: io::Result<()>) {
+    match r {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("cannot remove holding file {}: {e}", hold.display()),
@@ -201,7 +210,7 @@ fn resolve(
     data: &Path,
     done: &mut Resolved,
 ) -> io::Result<()> {
-    let log = |op: Op| binlog.write(crate::unix_now(), op, &name.to_string());
+    let log = |op: Op| binlog.write_blocking(crate::unix_now(), op, &name.to_string());
     match kind {
         Kind::Deleting => {
             let of_data = name.name.strip_suffix("-m").map(|d| data.with_file_name(d));

@@ -98,21 +98,29 @@ impl Storage {
 
 /// Prepares the directories, binds the ports and starts serving; returns
 /// once the storage accepts connections.
-pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
-    // A store path without its data directory is new or was wiped (a
-    // replaced disk): a scrub pass refills it from the group at once.
-    let refill = cfg.store_paths.iter().any(|p| !p.join("data").exists());
-    cfg.prepare_dirs()?;
+pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     let up_time = unix_now();
-    let persisted = state::load_or_init(&cfg.base_path, up_time)
-        .with_context(|| format!("{}: base_path: cannot write state", cfg.file))?;
-    let store = Store::open(&cfg, persisted.rotor).context("cannot prepare the store paths")?;
-    let fsync = match cfg.binlog_fsync_interval {
-        None => binlog::FsyncPolicy::EveryRecord,
-        Some(_) => binlog::FsyncPolicy::Periodic,
-    };
-    let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
-        .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
+    // Directories, state, store paths and binlog: disk work, done on the
+    // blocking pool before serving.
+    let (cfg, refill, persisted, store, binlog) = tokio::task::spawn_blocking(move || {
+        // A store path without its data directory is new or was wiped (a
+        // replaced disk): a scrub pass refills it from the group at once.
+        let refill = cfg.store_paths.iter().any(|p| !p.join("data").exists());
+        cfg.prepare_dirs()?;
+        let persisted = state::load_or_init(&cfg.base_path, up_time)
+            .with_context(|| format!("{}: base_path: cannot write state", cfg.file))?;
+        let store = Store::open(&cfg, persisted.rotor).context("cannot prepare the store paths")?;
+        let fsync = match cfg.binlog_fsync_interval {
+            None => binlog::FsyncPolicy::EveryRecord,
+            Some(_) => binlog::FsyncPolicy::Periodic,
+        };
+        let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
+            .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
+        anyhow::Ok((cfg, refill, persisted, Arc::new(store), binlog))
+    })
+    .await
+    .context("start-up preparation panicked")??;
+    let mut cfg = cfg;
     let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
 
     let listener = TcpListener::bind((cfg.bind, cfg.port))
@@ -200,11 +208,21 @@ pub async fn start(mut cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storag
         server::serve(ctx.clone(), listener, shutdown).await;
         while background.join_next().await.is_some() {}
         ctx.repl.peers.join().await;
-        ctx.binlog.sync().context("cannot flush the binlog")?;
-        ctx.repl
-            .save_progress()
-            .context("cannot save the synced timestamps")?;
-        ctx.save_state();
+        let flushed = ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            flushed
+                .binlog
+                .sync_blocking()
+                .context("cannot flush the binlog")?;
+            flushed
+                .repl
+                .save_progress()
+                .context("cannot save the synced timestamps")?;
+            flushed.save_state_blocking();
+            anyhow::Ok(())
+        })
+        .await
+        .context("final flush panicked")??;
         tracing::info!("storage {}:{} stopped", ctx.cfg.ip, ctx.port);
         Ok(())
     });
@@ -229,17 +247,28 @@ async fn housekeeping(ctx: Arc<Ctx>, mut saved: state::PersistedState, mut shutd
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(period) => {}
         }
-        ctx.stats.refresh_space(&ctx.store);
-        if let Err(e) = ctx.binlog.sync() {
-            tracing::warn!("cannot fsync the binlog: {e}");
-        }
-        if let Err(e) = ctx.repl.save_progress() {
-            tracing::warn!("cannot save the synced timestamps: {e}");
-        }
-        let rotor = ctx.store.rotor();
-        if rotor != saved.rotor {
+        // The chores touch the disk: one trip to the blocking pool.
+        let chores = {
+            let ctx = ctx.clone();
+            let saved = saved.clone();
+            tokio::task::spawn_blocking(move || {
+                ctx.store.refresh_space();
+                ctx.stats.refresh_space(&ctx.store);
+                if let Err(e) = ctx.binlog.sync_blocking() {
+                    tracing::warn!("cannot fsync the binlog: {e}");
+                }
+                if let Err(e) = ctx.repl.save_progress() {
+                    tracing::warn!("cannot save the synced timestamps: {e}");
+                }
+                let rotor = ctx.store.rotor();
+                if rotor != saved.rotor {
+                    ctx.save_state_blocking();
+                }
+                rotor
+            })
+        };
+        if let Ok(rotor) = chores.await {
             saved.rotor = rotor;
-            ctx.save_state();
         }
     }
 }

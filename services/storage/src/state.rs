@@ -51,8 +51,11 @@ pub(crate) fn load_or_init(base_path: &Path, now: i64) -> io::Result<PersistedSt
     Ok(s)
 }
 
-/// Writes the state atomically (temp file, then rename).
+/// Writes the state atomically (temp file, then rename; blocking). Saves
+/// are serialised, so two never share the temp file.
 pub(crate) fn save(base_path: &Path, s: &PersistedState) -> io::Result<()> {
+    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
     let path = state_path(base_path);
     let tmp = path.with_extension("json.tmp");
     std::fs::write(

@@ -230,10 +230,11 @@ impl Stats {
         });
     }
 
-    /// Refreshes the free-space gauges from the disks.
+    /// Sets the free-space gauges from the store's figures (as last read
+    /// from the disks by [`Store::refresh_space`]).
     pub fn refresh_space(&self, store: &Store) {
-        for (i, p) in store.paths().iter().enumerate() {
-            if let Ok(s) = crate::store::disk_space(p) {
+        for (i, s) in store.spaces().into_iter().enumerate() {
+            if let Some(s) = s {
                 let label = format!("M{i:02X}");
                 self.free_bytes
                     .with_label_values(&[&label])

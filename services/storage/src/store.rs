@@ -14,11 +14,18 @@ use ferrodfs_proto::status;
 use ferrodfs_runtime::Reserved;
 
 use crate::config::{Config, DistributeMode, StorePathPolicy};
-use crate::distribute::{choose_store_path, has_room, subdir_for, Rotor};
+use crate::distribute::{choose_store_path, has_room, hashed_subdir, subdir_for, Rotor};
 
-/// Temp files live here, inside each store path, so placing one is a
-/// rename on the same file system. Wiped at start.
-const TMP_DIR: &str = "data/.tmp";
+/// Before this layout, temp files lived here; start-up removes the
+/// directory if a store path still has it.
+const OLD_TMP_DIR: &str = "data/.tmp";
+/// Temp files are created in the data directory their file goes to (so
+/// the rename publishing them stays in one directory, and new inodes
+/// spread over the whole tree instead of one directory's block group),
+/// named `.<hex>.part`: a leading dot, which no FastDFS name has, so
+/// downloads and the HTTP port never serve one. Removed at start.
+const TMP_PREFIX: &str = ".";
+const TMP_SUFFIX: &str = ".part";
 /// FastDFS tries this many names before giving up with EBUSY.
 pub(crate) const NAME_ATTEMPTS: usize = 10;
 /// Appender writes to one file are serialised through one of these locks,
@@ -33,7 +40,7 @@ pub(crate) struct Space {
     pub free: u64,
 }
 
-/// statvfs: `free` is what an unprivileged writer can use.
+/// statvfs: `free` is what an unprivileged writer can use (blocking).
 pub(crate) fn disk_space(path: &Path) -> io::Result<Space> {
     let s = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
     let frag = s.fragment_size() as u64;
@@ -41,6 +48,18 @@ pub(crate) fn disk_space(path: &Path) -> io::Result<Space> {
         total: s.blocks() as u64 * frag,
         free: s.blocks_available() as u64 * frag,
     })
+}
+
+/// The disk-space figures of one store path as last read from the disk
+/// ([`Store::refresh_space`], on a timer), less what uploads were admitted
+/// to write since: no statvfs per upload.
+#[derive(Default)]
+struct CachedSpace {
+    total: AtomicU64,
+    free: AtomicU64,
+    admitted: AtomicU64,
+    /// The last statvfs failed: writes are refused (EIO) until one works.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 /// Store paths plus the placement state shared by all connections.
@@ -57,24 +76,37 @@ pub(crate) struct Store {
     rotor: Mutex<Rotor>,
     path_cursor: Mutex<usize>,
     tmp_seq: AtomicU64,
+    /// Tags this run's temp files, so clearing an earlier run's leaves
+    /// them alone.
+    run: u32,
+    space: Vec<CachedSpace>,
     write_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
+/// What [`Store::open`] found and did on the disks, for its log line.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    pub dirs_created: usize,
+    pub temp_removed: usize,
+    pub took: std::time::Duration,
+}
+
 impl Store {
-    /// Sets up the store paths (clearing leftover temp files) with the
-    /// directory cursor saved by the last run.
+    /// Sets up the store paths with the directory cursor saved by the last
+    /// run (blocking: call it off the runtime threads), then creates every
+    /// `data/HH/HH` directory, as FastDFS does, and removes the temp files
+    /// an earlier run left in them, on a thread of its own: a file written
+    /// meanwhile creates its directory if it is not there yet.
     pub fn open(cfg: &Config, rotor: Rotor) -> io::Result<Store> {
         for p in &cfg.store_paths {
-            let tmp = p.join(TMP_DIR);
-            match std::fs::remove_dir_all(&tmp) {
+            match std::fs::remove_dir_all(p.join(OLD_TMP_DIR)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            std::fs::create_dir_all(&tmp)?;
             std::fs::create_dir_all(p.join(crate::hold::HOLD_DIR))?;
         }
-        Ok(Store {
+        let store = Store {
             paths: cfg.store_paths.clone(),
             policy: cfg.store_path,
             mode: cfg.file_distribute,
@@ -85,9 +117,64 @@ impl Store {
             rotor: Mutex::new(rotor),
             path_cursor: Mutex::new(0),
             tmp_seq: AtomicU64::new(0),
+            run: rand::random(),
+            space: cfg
+                .store_paths
+                .iter()
+                .map(|_| CachedSpace::default())
+                .collect(),
             write_locks: (0..WRITE_LOCKS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+        };
+        store.refresh_space();
+        let (paths, subdirs, run) = (store.paths.clone(), store.subdirs, store.run);
+        std::thread::Builder::new()
+            .name("store-prepare".into())
+            .spawn(move || match prepare_dirs(&paths, subdirs, run) {
+                Ok(p) => tracing::info!(
+                    "data directories ready in {:.2} s ({} created, {} temp files of an earlier run removed)",
+                    p.took.as_secs_f64(),
+                    p.dirs_created,
+                    p.temp_removed
+                ),
+                Err(e) => tracing::error!("cannot prepare the data directories: {e}"),
+            })?;
+        Ok(store)
+    }
+
+    /// Reads every store path's disk space (blocking: statvfs).
+    pub fn refresh_space(&self) {
+        for (p, c) in self.paths.iter().zip(&self.space) {
+            match disk_space(p) {
+                Ok(s) => {
+                    c.total.store(s.total, Ordering::Relaxed);
+                    c.free.store(s.free, Ordering::Relaxed);
+                    c.admitted.store(0, Ordering::Relaxed);
+                    c.failed.store(false, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if !c.failed.swap(true, Ordering::Relaxed) {
+                        tracing::error!("{}: cannot read the disk space: {e}", p.display());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last disk-space figures of store path `idx`, less what was
+    /// admitted since.
+    fn space(&self, idx: usize) -> Option<Space> {
+        let c = &self.space[idx];
+        if c.failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Space {
+            total: c.total.load(Ordering::Relaxed),
+            free: c
+                .free
+                .load(Ordering::Relaxed)
+                .saturating_sub(c.admitted.load(Ordering::Relaxed)),
         })
     }
 
@@ -133,10 +220,8 @@ impl Store {
             None => {
                 let free: Vec<u64> = match self.policy {
                     StorePathPolicy::RoundRobin => vec![0; self.paths.len()],
-                    StorePathPolicy::LoadBalance => self
-                        .paths
-                        .iter()
-                        .map(|p| disk_space(p).map(|s| s.free).unwrap_or(0))
+                    StorePathPolicy::LoadBalance => (0..self.paths.len())
+                        .map(|i| self.space(i).map(|s| s.free).unwrap_or(0))
                         .collect(),
                 };
                 let mut cur = self.path_cursor.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,10 +231,14 @@ impl Store {
     }
 
     /// ENOSPC unless `incoming` bytes fit in store path `idx` and leave the
-    /// reserved space free.
+    /// reserved space free; the bytes count as written until the next
+    /// [`Store::refresh_space`].
     pub fn check_room(&self, idx: usize, incoming: u64) -> Result<(), u8> {
-        let space = disk_space(&self.paths[idx]).map_err(|_| status::EIO)?;
+        let space = self.space(idx).ok_or(status::EIO)?;
         if has_room(self.reserved, space.free, space.total, incoming) {
+            self.space[idx]
+                .admitted
+                .fetch_add(incoming, Ordering::Relaxed);
             Ok(())
         } else {
             Err(status::ENOSPC)
@@ -163,15 +252,17 @@ impl Store {
 
     /// No store path has room for even one more byte.
     pub fn is_full(&self) -> bool {
-        (0..self.paths.len()).all(|i| self.check_room(i, 1).is_err())
+        (0..self.paths.len()).all(|i| {
+            self.space(i)
+                .is_none_or(|s| !has_room(self.reserved, s.free, s.total, 1))
+        })
     }
 
     /// Space per store path, in MB as trackers expect it.
     pub fn usage(&self) -> Vec<PathUsage> {
-        self.paths
-            .iter()
-            .map(|p| {
-                let s = disk_space(p).unwrap_or(Space { total: 0, free: 0 });
+        (0..self.paths.len())
+            .map(|i| {
+                let s = self.space(i).unwrap_or(Space { total: 0, free: 0 });
                 PathUsage {
                     total_mb: (s.total >> 20) as i64,
                     free_mb: (s.free >> 20) as i64,
@@ -180,14 +271,15 @@ impl Store {
             .collect()
     }
 
+    /// Space per store path as last read, for the gauges.
+    pub fn spaces(&self) -> Vec<Option<Space>> {
+        (0..self.paths.len()).map(|i| self.space(i)).collect()
+    }
+
     /// The store path the next "storage chooses" upload would use.
     pub fn current_write_path(&self) -> u32 {
         let cur = *self.path_cursor.lock().unwrap_or_else(|e| e.into_inner());
         (cur % self.paths.len()) as u32
-    }
-
-    pub fn paths(&self) -> &[PathBuf] {
-        &self.paths
     }
 
     /// The lock serialising writes to one appender file.
@@ -196,59 +288,165 @@ impl Store {
         &self.write_locks[h % WRITE_LOCKS]
     }
 
-    /// A new, empty temp file in store path `idx`.
-    pub async fn temp_file(&self, idx: usize) -> io::Result<TempFile> {
+    /// The data directory a new file goes to, when the distribute mode
+    /// decides it before the name (round robin); `None` when the name
+    /// decides it (hash).
+    fn next_dir(&self) -> Option<(u8, u8)> {
+        match self.mode {
+            DistributeMode::RoundRobin { .. } => {
+                let mut rotor = self.rotor.lock().unwrap_or_else(|e| e.into_inner());
+                Some(subdir_for(self.mode, &mut rotor, self.subdirs, ""))
+            }
+            DistributeMode::Hash => None,
+        }
+    }
+
+    /// The directory a temp file for a file going to `dir` is made in:
+    /// that directory, or (dir known only once named) one of the tree
+    /// picked by a counter, so temp inodes still spread.
+    fn temp_dir(&self, idx: usize, dir: Option<(u8, u8)>, seq: u64) -> PathBuf {
+        let (d1, d2) = dir.unwrap_or_else(|| {
+            let n = self.subdirs as u64;
+            ((seq % n) as u8, ((seq / n) % n) as u8)
+        });
+        self.paths[idx]
+            .join("data")
+            .join(format!("{d1:02X}"))
+            .join(format!("{d2:02X}"))
+    }
+
+    /// A fresh temp file name in `dir`.
+    fn temp_name(&self, dir: &Path, seq: u64) -> PathBuf {
+        dir.join(format!("{TMP_PREFIX}{:08x}-{seq:x}{TMP_SUFFIX}", self.run))
+    }
+
+    /// A new FastDFS name in store path `idx`, in `dir` or (hash mode)
+    /// the directory its name hashes to.
+    fn new_name(
+        &self,
+        idx: usize,
+        dir: Option<(u8, u8)>,
+        ext: &str,
+        make_info: &impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
+    ) -> LogicalName {
+        let mut rng = rand::thread_rng();
+        let encoded = make_info(self.source(), &mut rng).encode();
+        let (dir1, dir2) = dir.unwrap_or_else(|| hashed_subdir(&encoded, self.subdirs));
+        LogicalName {
+            store_path: idx as u8,
+            dir1,
+            dir2,
+            name: format!("{encoded}{}", ext_segment(ext, &mut rng)),
+        }
+    }
+
+    /// A new, empty temp file in store path `idx`, in the data directory
+    /// of `dest` when known, for a file received in several writes.
+    pub async fn temp_file(&self, idx: usize, dest: Option<&Path>) -> io::Result<TempFile> {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let path = self.paths[idx].join(TMP_DIR).join(format!(
-            "{}-{seq}-{:08x}.part",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
+        let (dir, fixed) = match dest.and_then(Path::parent) {
+            Some(d) => (d.to_path_buf(), None),
+            None => {
+                let fixed = self.next_dir();
+                (self.temp_dir(idx, fixed, seq), fixed)
+            }
+        };
+        let path = self.temp_name(&dir, seq);
+        let file = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || create_new(&path)
+        })
+        .await
+        .map_err(io::Error::other)??;
         Ok(TempFile {
             path,
-            file: Some(file),
+            dir: fixed,
+            file: Some(tokio::fs::File::from_std(file)),
+            placed: false,
         })
     }
 
-    /// Gives a received file its FastDFS name and moves it into place:
-    /// `make_info` builds the 20-byte name (called again with fresh random
-    /// bits if the name is taken), the directory follows the distribute
-    /// mode. EBUSY when no free name was found, as FastDFS.
-    pub fn place_new(
-        &self,
+    /// Writes a whole file received in memory and publishes it under a
+    /// new FastDFS name, in ONE trip to the blocking pool: temp file in
+    /// the target directory, write, fsync when `durable` (file, then
+    /// directory), rename. `make_info` builds the 20-byte name (called
+    /// again with fresh random bits if the name is taken). EBUSY when no
+    /// free name was found, as FastDFS.
+    pub async fn write_new(
+        self: &std::sync::Arc<Self>,
+        idx: usize,
+        body: Vec<u8>,
+        durable: bool,
+        ext: String,
+        make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo + Send + 'static,
+    ) -> Result<LogicalName, u8> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let seq = store.tmp_seq.fetch_add(1, Ordering::Relaxed);
+            let dir = store.next_dir();
+            let tmp = store.temp_name(&store.temp_dir(idx, dir, seq), seq);
+            let mut name = None;
+            let mut attempts = 0;
+            let placed = write_and_publish(&tmp, &body, durable, || {
+                attempts += 1;
+                if attempts > NAME_ATTEMPTS {
+                    return None;
+                }
+                let n = store.new_name(idx, dir, &ext, &make_info);
+                let dest = store.paths[idx].join(n.rel_path());
+                name = Some(n);
+                Some(dest)
+            });
+            match placed {
+                Ok(()) => Ok(name.expect("named before placing")),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(status::EBUSY),
+                Err(e) => Err(disk_status(&e)),
+            }
+        })
+        .await
+        .unwrap_or(Err(status::EIO))
+    }
+
+    /// As [`Store::write_new`], under the given name `dest` (a slave
+    /// file): `AlreadyExists` when something is there.
+    pub async fn write_at(&self, dest: PathBuf, body: Vec<u8>, durable: bool) -> io::Result<()> {
+        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let tmp = self.temp_name(&dir, seq);
+        tokio::task::spawn_blocking(move || {
+            let mut once = Some(dest);
+            write_and_publish(&tmp, &body, durable, || once.take())
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Gives a received temp file its FastDFS name and moves it into
+    /// place (on the blocking pool): see [`Store::write_new`].
+    pub async fn place_new(
+        self: &std::sync::Arc<Self>,
         idx: usize,
         tmp: TempFile,
-        ext: &str,
-        make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
+        ext: String,
+        durable: bool,
+        make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo + Send + 'static,
     ) -> Result<LogicalName, u8> {
-        for _ in 0..NAME_ATTEMPTS {
-            let name = {
-                let mut rng = rand::thread_rng();
-                let encoded = make_info(self.source(), &mut rng).encode();
-                let (dir1, dir2) = {
-                    let mut rotor = self.rotor.lock().unwrap_or_else(|e| e.into_inner());
-                    subdir_for(self.mode, &mut rotor, self.subdirs, &encoded)
-                };
-                LogicalName {
-                    store_path: idx as u8,
-                    dir1,
-                    dir2,
-                    name: format!("{encoded}{}", ext_segment(ext, &mut rng)),
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut tmp = tmp;
+            for _ in 0..NAME_ATTEMPTS {
+                let name = store.new_name(idx, tmp.dir, &ext, &make_info);
+                let dest = store.paths[idx].join(name.rel_path());
+                match tmp.place_blocking(&dest, durable) {
+                    Ok(()) => return Ok(name),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(disk_status(&e)),
                 }
-            };
-            let dest = self.paths[idx].join(name.rel_path());
-            match tmp.place(&dest) {
-                Ok(()) => return Ok(name),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(disk_status(&e)),
             }
-        }
-        Err(status::EBUSY)
+            Err(status::EBUSY)
+        })
+        .await
+        .unwrap_or(Err(status::EIO))
     }
 
     /// A fresh FastDFS name beside `old`, from `make_info`: same store
@@ -266,6 +464,131 @@ impl Store {
             name: format!("{}{segment}", info.encode()),
             ..old.clone()
         }
+    }
+}
+
+/// Creates every data directory of `paths` and removes the temp files
+/// left in them by runs other than `run` (blocking).
+fn prepare_dirs(paths: &[PathBuf], subdirs: u32, run: u32) -> io::Result<Prepared> {
+    let t0 = std::time::Instant::now();
+    let mut prepared = Prepared::default();
+    let ours = format!("{TMP_PREFIX}{run:08x}-");
+    for p in paths {
+        let data = p.join("data");
+        for d1 in 0..subdirs {
+            let top = data.join(format!("{d1:02X}"));
+            for d2 in 0..subdirs {
+                let dir = top.join(format!("{d2:02X}"));
+                if prepare_dir(&dir, &ours, &mut prepared.temp_removed)? {
+                    prepared.dirs_created += 1;
+                }
+            }
+        }
+    }
+    prepared.took = t0.elapsed();
+    Ok(prepared)
+}
+
+/// Creates `dir` unless it exists and removes temp files left in it
+/// (but not this run's, named from `ours`); whether it was created.
+fn prepare_dir(dir: &Path, ours: &str, removed: &mut usize) -> io::Result<bool> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            return Ok(true);
+        }
+        Err(e) => return Err(e),
+    }
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if is_temp_name(&name) && !name.starts_with(ours) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => *removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a file name in a data directory is one of our temp files.
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)
+}
+
+/// Creates a new file, and its directory if that is not there yet.
+fn create_new(path: &Path) -> io::Result<std::fs::File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            open()
+        }
+        other => other,
+    }
+}
+
+/// Creates `tmp`, writes `body`, fsyncs it when `durable`, then renames
+/// it to the first free name `dest` gives (`None`: no more names to try,
+/// `AlreadyExists`), fsyncing the directory when `durable`. On failure
+/// nothing is left behind (blocking).
+fn write_and_publish(
+    tmp: &Path,
+    body: &[u8],
+    durable: bool,
+    mut dest: impl FnMut() -> Option<PathBuf>,
+) -> io::Result<()> {
+    use std::io::Write;
+    let result = create_new(tmp)
+        .and_then(|mut f| {
+            f.write_all(body)?;
+            if durable {
+                f.sync_data()?;
+            }
+            Ok(())
+        })
+        .and_then(|()| loop {
+            let Some(to) = dest() else {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            };
+            match rename_noreplace(tmp, &to) {
+                Ok(()) => {
+                    if durable {
+                        sync_dir(&to)?;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        });
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(tmp);
+            Err(e)
+        }
+    }
+}
+
+/// fsyncs the directory holding `path`, so its entry survives a power
+/// cut (blocking).
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
 }
 
@@ -289,12 +612,15 @@ pub(crate) fn disk_status(e: &io::Error) -> u8 {
     }
 }
 
-/// A file being received. Dropped without [`TempFile::place`] succeeding
-/// (error, client gone, task aborted), it is deleted: no partial file is
-/// ever visible under a FastDFS name.
+/// A file being received in several writes. Dropped without being placed
+/// (error, client gone, task aborted), it is deleted on the blocking
+/// pool: no partial file is ever visible under a FastDFS name.
 pub(crate) struct TempFile {
     path: PathBuf,
+    /// The data directory it was made in for its file, if chosen first.
+    dir: Option<(u8, u8)>,
     file: Option<tokio::fs::File>,
+    placed: bool,
 }
 
 impl TempFile {
@@ -316,38 +642,79 @@ impl TempFile {
     }
 
     /// Moves the file to `dest` unless something is already there
-    /// (`AlreadyExists`), creating the data directories on first use.
-    /// Only the rename publishes the file, so readers never see a partial one.
-    pub fn place(&self, dest: &Path) -> io::Result<()> {
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        rename_noreplace(&self.path, dest)
+    /// (`AlreadyExists`), fsyncing the directory when `durable`. Only the
+    /// rename publishes the file, so readers never see a partial one.
+    pub async fn place(mut self, dest: PathBuf, durable: bool) -> io::Result<()> {
+        tokio::task::spawn_blocking(move || self.place_blocking(&dest, durable))
+            .await
+            .map_err(io::Error::other)?
     }
-}
 
-impl TempFile {
+    fn place_blocking(&mut self, dest: &Path, durable: bool) -> io::Result<()> {
+        rename_noreplace(&self.path, dest)?;
+        self.placed = true;
+        if durable {
+            sync_dir(dest)?;
+        }
+        Ok(())
+    }
+
     /// Moves the file to `dest`, replacing what is there: a synced copy
     /// of a file always wins over an older copy of it. Readers see the
     /// old file or the new one, never a mix.
-    pub fn replace(&self, dest: &Path) -> io::Result<()> {
+    pub async fn replace(mut self, dest: PathBuf, durable: bool) -> io::Result<()> {
+        tokio::task::spawn_blocking(move || self.replace_blocking(&dest, durable))
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    fn replace_blocking(&mut self, dest: &Path, durable: bool) -> io::Result<()> {
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::rename(&self.path, dest)
+        std::fs::rename(&self.path, dest)?;
+        self.placed = true;
+        if durable {
+            sync_dir(dest)?;
+        }
+        Ok(())
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        // After a successful place the temp name no longer exists.
-        let _ = std::fs::remove_file(&self.path);
+        if self.placed {
+            return;
+        }
+        let path = std::mem::take(&mut self.path);
+        let remove = move || {
+            let _ = std::fs::remove_file(&path);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(remove);
+            }
+            Err(_) => remove(),
+        }
     }
 }
 
 /// `renameat2(RENAME_NOREPLACE)`, falling back to link + unlink on file
 /// systems without it; both refuse to replace an existing file.
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    match rename_noreplace_once(from, to) {
+        // The target directory is not there yet (still being prepared).
+        Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            rename_noreplace_once(from, to)
+        }
+        other => other,
+    }
+}
+
+fn rename_noreplace_once(from: &Path, to: &Path) -> io::Result<()> {
     use nix::fcntl::{renameat2, RenameFlags};
     match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
         Ok(()) => Ok(()),
@@ -362,13 +729,15 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
     fn config(dir: &Path, paths: usize) -> Config {
         let stores: Vec<String> = (0..paths)
             .map(|i| format!("{:?}", dir.join(format!("m{i}")).display().to_string()))
             .collect();
         let text = format!(
-            "group_name='group1'\nip='10.0.0.7'\ncluster_secret='0123456789abcdef'\nbase_path={:?}\nstore_paths=[{}]\nreserved_storage_space='0%'",
+            "group_name='group1'\nip='10.0.0.7'\ncluster_secret='0123456789abcdef'\nbase_path={:?}\nstore_paths=[{}]\nreserved_storage_space='0%'\nsubdir_count_per_path=4",
             dir.join("base").display().to_string(),
             stores.join(",")
         );
@@ -377,17 +746,50 @@ mod tests {
         c
     }
 
+    fn open(dir: &Path, paths: usize) -> Arc<Store> {
+        Arc::new(Store::open(&config(dir, paths), Rotor::default()).unwrap())
+    }
+
+    /// Temp files anywhere under a store path's data directory.
+    fn temp_files(store_path: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![store_path.join("data")];
+        while let Some(d) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if is_temp_name(&e.file_name().to_string_lossy())
+                    || p.to_string_lossy().contains("/.tmp/")
+                {
+                    found.push(p);
+                }
+            }
+        }
+        found
+    }
+
+    /// Waits (with a deadline) until `cond` holds.
+    fn eventually(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[tokio::test]
     async fn placed_files_follow_the_fastdfs_layout() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&config(dir.path(), 2), Rotor::default()).unwrap();
-        let mut tmp = store.temp_file(1).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(tmp.file(), b"abc")
-            .await
-            .unwrap();
-        tmp.finish(false).await.unwrap();
+        let store = open(dir.path(), 2);
         let name = store
-            .place_new(1, tmp, "txt", |ip, rng| FileInfo::normal(ip, 1, 3, 7, rng))
+            .write_new(1, b"abc".to_vec(), true, "txt".into(), |ip, rng| {
+                FileInfo::normal(ip, 1, 3, 7, rng)
+            })
+            .await
             .unwrap();
         let text = name.to_string();
         assert!(
@@ -398,45 +800,74 @@ mod tests {
         let on_disk = dir.path().join("m1/data/00/00").join(&name.name);
         assert_eq!(std::fs::read(&on_disk).unwrap(), b"abc");
         assert_eq!(store.data_path(&name).unwrap(), on_disk);
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("m1/data/.tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(temp_files(&dir.path().join("m1")), Vec::<PathBuf>::new());
     }
 
     #[tokio::test]
+    async fn a_streamed_file_is_made_in_its_target_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), 1);
+        let mut tmp = store.temp_file(0, None).await.unwrap();
+        assert_eq!(
+            tmp.path.parent().unwrap(),
+            dir.path().join("m0/data/00/00"),
+            "the temp file sits beside where its file goes"
+        );
+        tokio::io::AsyncWriteExt::write_all(tmp.file(), b"streamed")
+            .await
+            .unwrap();
+        tmp.finish(false).await.unwrap();
+        let name = store
+            .place_new(0, tmp, "bin".into(), false, |ip, rng| {
+                FileInfo::normal(ip, 1, 8, 7, rng)
+            })
+            .await
+            .unwrap();
+        assert!(name.to_string().starts_with("M00/00/00/"), "{name}");
+        assert_eq!(
+            std::fs::read(store.data_path(&name).unwrap()).unwrap(),
+            b"streamed"
+        );
+        assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_dropped_temp_file_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&config(dir.path(), 1), Rotor::default()).unwrap();
-        let tmp = store.temp_file(0).await.unwrap();
+        let store = open(dir.path(), 1);
+        let tmp = store.temp_file(0, None).await.unwrap();
+        assert_eq!(temp_files(&dir.path().join("m0")).len(), 1);
         drop(tmp);
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("m0/data/.tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        let root = dir.path().join("m0");
+        tokio::task::spawn_blocking(move || {
+            eventually("the dropped temp file is removed", || {
+                temp_files(&root).is_empty()
+            })
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
     async fn placing_never_replaces_an_existing_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&config(dir.path(), 1), Rotor::default()).unwrap();
+        let store = open(dir.path(), 1);
         let dest = dir.path().join("m0/data/00/00/taken");
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(&dest, b"old").unwrap();
-        let tmp = store.temp_file(0).await.unwrap();
-        let e = tmp.place(&dest).unwrap_err();
+        let e = store
+            .write_at(dest.clone(), b"new".to_vec(), false)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
     }
 
     #[test]
     fn store_path_index_out_of_range_is_einval() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&config(dir.path(), 2), Rotor::default()).unwrap();
+        let store = open(dir.path(), 2);
         assert_eq!(store.choose(Some(1)), Ok(1));
         assert_eq!(store.choose(Some(2)), Err(status::EINVAL));
         assert_eq!(store.choose(None), Ok(0));
@@ -444,13 +875,42 @@ mod tests {
     }
 
     #[test]
-    fn leftover_temp_files_are_removed_at_open() {
+    fn data_directories_are_made_and_leftover_temp_files_removed_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), 1);
-        let tmp = dir.path().join("m0/data/.tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
-        std::fs::write(tmp.join("stale.part"), b"x").unwrap();
-        Store::open(&cfg, Rotor::default()).unwrap();
-        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        let root = dir.path().join("m0");
+        let old = root.join("data/.tmp");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("stale.part"), b"x").unwrap();
+        let sub = root.join("data/03/02");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(".0badf00d-7.part"), b"x").unwrap();
+        std::fs::write(sub.join("wKgBh1Xtr9-AeTfWAAVFOL7FJU4.txt"), b"kept").unwrap();
+        let _store = Store::open(&cfg, Rotor::default()).unwrap();
+        assert!(!old.exists());
+        eventually("every data directory exists", || {
+            (0..4).all(|a| (0..4).all(|b| root.join(format!("data/{a:02X}/{b:02X}")).is_dir()))
+        });
+        eventually("the leftover temp file is removed", || {
+            temp_files(&root).is_empty()
+        });
+        assert_eq!(
+            std::fs::read(sub.join("wKgBh1Xtr9-AeTfWAAVFOL7FJU4.txt")).unwrap(),
+            b"kept"
+        );
+    }
+
+    #[test]
+    fn admitted_bytes_count_until_the_disk_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), 1);
+        let free = store.space(0).unwrap().free;
+        assert!(free > 1);
+        // Some room must stay free (the reservation is "more than 0%").
+        assert_eq!(store.check_room(0, free - 1), Ok(()));
+        assert_eq!(store.check_room(0, 1), Err(status::ENOSPC));
+        assert!(store.is_full());
+        store.refresh_space();
+        assert_eq!(store.check_room(0, 1), Ok(()));
     }
 }

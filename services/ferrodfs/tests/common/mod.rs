@@ -326,6 +326,16 @@ pub fn data_files(store: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A storage's temp file: the old `data/.tmp/` directory, or a
+/// `.<hex>.part` file beside the data files.
+pub fn is_temp(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    p.to_string_lossy().contains("/.tmp/") || (name.starts_with('.') && name.ends_with(".part"))
+}
+
 pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed
         .wrapping_mul(6364136223846793005)

@@ -13,7 +13,6 @@ mod record;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 pub(crate) use reader::read_from;
 pub(crate) use record::{Op, Record};
@@ -164,20 +163,122 @@ impl Writer {
     }
 }
 
-/// The binlog writer shared by every connection and the sync receiver.
-/// Each record reaches the OS as soon as it is written (after the change
-/// it describes is on disk), so a reply never precedes its binlog line;
-/// sync workers are woken through [`Binlog::watch`].
+/// The binlog shared by every connection and the sync receiver: one
+/// writer thread owns the file. Records sent while it writes queue up
+/// and go out together in the next write (group commit), with one fsync
+/// for all of them when the policy asks for it; each caller gets the
+/// position after its record through a oneshot. A record reaches the OS
+/// before its caller hears back, so a reply never precedes its binlog
+/// line; sync workers are woken through [`Binlog::watch`].
 pub(crate) struct Binlog {
     dir: PathBuf,
-    rotate_bytes: u64,
-    fsync: FsyncPolicy,
-    inner: Mutex<Writer>,
+    tx: std::sync::mpsc::Sender<Msg>,
     end: tokio::sync::watch::Sender<Pos>,
 }
 
+/// Where a request's answer goes: an awaiting task or a blocked thread.
+enum Reply {
+    Task(tokio::sync::oneshot::Sender<io::Result<Pos>>),
+    Thread(std::sync::mpsc::SyncSender<io::Result<Pos>>),
+}
+
+impl Reply {
+    fn send(self, r: io::Result<Pos>) {
+        match self {
+            Reply::Task(t) => {
+                let _ = t.send(r);
+            }
+            Reply::Thread(t) => {
+                let _ = t.send(r);
+            }
+        }
+    }
+}
+
+enum Msg {
+    /// Append this line; answer with the position after it.
+    Append(Vec<u8>, Reply),
+    /// fsync what was written; answer with the end.
+    Sync(Reply),
+}
+
+/// Most records one write takes.
+const BATCH: usize = 1024;
+
+fn copy_err(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(n) => io::Error::from_raw_os_error(n),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// The writer thread: takes what is queued, writes it in one go, syncs
+/// once if asked, answers everyone; stops when the last [`Binlog`]
+/// handle is gone.
+fn run_writer(
+    mut w: Writer,
+    rx: std::sync::mpsc::Receiver<Msg>,
+    rotate_bytes: u64,
+    fsync: FsyncPolicy,
+    end: tokio::sync::watch::Sender<Pos>,
+) {
+    let mut lines: Vec<(Vec<u8>, Reply)> = Vec::new();
+    let mut syncs: Vec<Reply> = Vec::new();
+    let mut buf = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match m {
+                Msg::Append(l, r) => lines.push((l, r)),
+                Msg::Sync(r) => syncs.push(r),
+            }
+            if lines.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !lines.is_empty() {
+            buf.clear();
+            for (l, _) in &lines {
+                buf.extend_from_slice(l);
+            }
+            let start = w.size;
+            match w.write_line(&buf, fsync == FsyncPolicy::EveryRecord) {
+                Ok(()) => {
+                    let index = w.index;
+                    if w.size >= rotate_bytes {
+                        // The records are written whatever happens here: a
+                        // rollover that fails is retried after the next write.
+                        if let Err(e) = rotate(&mut w) {
+                            tracing::warn!("binlog: cannot start binlog.{:03}: {e}", w.index + 1);
+                        }
+                    }
+                    // Readers stop at `end`; after a rollover it is the new file's start.
+                    end.send_replace(w.pos());
+                    let mut at = start;
+                    for (l, r) in lines.drain(..) {
+                        at += l.len() as u64;
+                        r.send(Ok(Pos { index, offset: at }));
+                    }
+                }
+                Err(e) => {
+                    for (_, r) in lines.drain(..) {
+                        r.send(Err(copy_err(&e)));
+                    }
+                }
+            }
+        }
+        if !syncs.is_empty() {
+            let done = w.out.sync_data().map(|()| w.pos());
+            for r in syncs.drain(..) {
+                r.send(done.as_ref().map(|p| *p).map_err(copy_err));
+            }
+        }
+    }
+}
+
 impl Binlog {
-    /// Opens (creating) `<base_path>/data/sync/` and the current binlog file.
+    /// Opens (creating) `<base_path>/data/sync/` and the current binlog
+    /// file, and starts the writer thread (blocking).
     pub fn open(base_path: &Path, rotate_bytes: u64, fsync: FsyncPolicy) -> io::Result<Binlog> {
         let dir = base_path.join("data").join("sync");
         std::fs::create_dir_all(&dir)?;
@@ -187,13 +288,12 @@ impl Binlog {
         }
         let w = Writer::open(&dir, index)?;
         let (end, _) = tokio::sync::watch::channel(w.pos());
-        Ok(Binlog {
-            dir,
-            rotate_bytes: rotate_bytes.max(1),
-            fsync,
-            inner: Mutex::new(w),
-            end,
-        })
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer_end = end.clone();
+        std::thread::Builder::new()
+            .name("binlog-writer".into())
+            .spawn(move || run_writer(w, rx, rotate_bytes.max(1), fsync, writer_end))?;
+        Ok(Binlog { dir, tx, end })
     }
 
     /// `<base_path>/data/sync`: binlog files, index and sync marks.
@@ -203,41 +303,74 @@ impl Binlog {
 
     /// Appends one record as this file's source; returns the position
     /// just after it.
-    pub fn write(&self, ts: i64, op: Op, name: &str) -> io::Result<Pos> {
+    pub async fn write(&self, ts: i64, op: Op, name: &str) -> io::Result<Pos> {
         self.append(Record {
             ts,
             op,
             replica: false,
             name: name.to_string(),
         })
+        .await
+    }
+
+    /// [`Binlog::write`] for a thread that may block (start-up recovery).
+    pub fn write_blocking(&self, ts: i64, op: Op, name: &str) -> io::Result<Pos> {
+        let line = Record {
+            ts,
+            op,
+            replica: false,
+            name: name.to_string(),
+        }
+        .format();
+        self.ask_blocking(|r| Msg::Append(line.into_bytes(), r))
+    }
+
+    /// [`Binlog::write_replica`] for a thread that may block.
+    #[cfg(test)]
+    pub fn write_replica_blocking(&self, ts: i64, op: Op, name: &str) -> io::Result<Pos> {
+        let line = Record {
+            ts,
+            op,
+            replica: true,
+            name: name.to_string(),
+        }
+        .format();
+        self.ask_blocking(|r| Msg::Append(line.into_bytes(), r))
     }
 
     /// Appends a change received from a peer (lower-case letter), stamped
     /// with the source's time.
-    pub fn write_replica(&self, ts: i64, op: Op, name: &str) -> io::Result<Pos> {
+    pub async fn write_replica(&self, ts: i64, op: Op, name: &str) -> io::Result<Pos> {
         self.append(Record {
             ts,
             op,
             replica: true,
             name: name.to_string(),
         })
+        .await
     }
 
-    fn append(&self, r: Record) -> io::Result<Pos> {
-        let line = r.format();
-        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.write_line(line.as_bytes(), self.fsync == FsyncPolicy::EveryRecord)?;
-        let after = w.pos();
-        if w.size >= self.rotate_bytes {
-            // The record is written whatever happens here: a rollover
-            // that fails is retried after the next record.
-            if let Err(e) = rotate(&mut w) {
-                tracing::warn!("binlog: cannot start binlog.{:03}: {e}", w.index + 1);
-            }
-        }
-        // Readers stop at `end`; after a rollover it is the new file's start.
-        self.end.send_replace(w.pos());
-        Ok(after)
+    async fn append(&self, r: Record) -> io::Result<Pos> {
+        let line = r.format().into_bytes();
+        self.ask(|r| Msg::Append(line, r)).await
+    }
+
+    async fn ask(&self, msg: impl FnOnce(Reply) -> Msg) -> io::Result<Pos> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(msg(Reply::Task(tx)))
+            .map_err(|_| io::Error::other("the binlog writer stopped"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the binlog writer stopped"))?
+    }
+
+    fn ask_blocking(&self, msg: impl FnOnce(Reply) -> Msg) -> io::Result<Pos> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.tx
+            .send(msg(Reply::Thread(tx)))
+            .map_err(|_| io::Error::other("the binlog writer stopped"))?;
+        rx.recv()
+            .map_err(|_| io::Error::other("the binlog writer stopped"))?
     }
 
     /// The position the next record will be written at.
@@ -251,18 +384,15 @@ impl Binlog {
         self.end.subscribe()
     }
 
-    /// A second handle on the current binlog file, to fsync the records
-    /// written so far without holding up writers (a full file was fsynced
-    /// when the next one began).
-    pub fn handle(&self) -> io::Result<File> {
-        let w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.out.try_clone()
+    /// Fsyncs what was written so far; concurrent requests share one
+    /// fsync with each other and with the records written beside them.
+    pub async fn sync(&self) -> io::Result<()> {
+        self.ask(Msg::Sync).await.map(|_| ())
     }
 
-    /// Fsyncs the current binlog file.
-    pub fn sync(&self) -> io::Result<()> {
-        let w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.out.sync_data()
+    /// [`Binlog::sync`] for a thread that may block.
+    pub fn sync_blocking(&self) -> io::Result<()> {
+        self.ask_blocking(Msg::Sync).map(|_| ())
     }
 }
 
@@ -291,23 +421,54 @@ mod tests {
     fn records_land_in_binlog_000_under_data_sync() {
         let dir = tempfile::tempdir().unwrap();
         let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
-        b.write(5, Op::Create, NAME).unwrap();
-        b.write_replica(6, Op::Delete, NAME).unwrap();
+        b.write_blocking(5, Op::Create, NAME).unwrap();
+        b.write_replica_blocking(6, Op::Delete, NAME).unwrap();
         let text = std::fs::read_to_string(dir.path().join("data/sync/binlog.000")).unwrap();
         assert_eq!(text, format!("5 C {NAME}\n6 d {NAME}\n"));
         let index = std::fs::read_to_string(dir.path().join("data/sync/binlog_index.dat")).unwrap();
         assert!(index.starts_with("current_write=0\n"), "{index}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_records_each_get_the_position_after_their_own_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = std::sync::Arc::new(open(dir.path(), DEFAULT_ROTATE_BYTES));
+        let mut tasks = Vec::new();
+        for i in 0..200i64 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("M00/00/00/file{i:04}");
+                let pos = b.write(i, Op::Create, &name).await.unwrap();
+                (pos, name)
+            }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            got.push(t.await.unwrap());
+        }
+        b.sync().await.unwrap();
+        let text = std::fs::read_to_string(dir.path().join("data/sync/binlog.000")).unwrap();
+        assert_eq!(text.lines().count(), 200);
+        for (pos, name) in &got {
+            let upto = &text[..pos.offset as usize];
+            assert!(upto.ends_with(&format!(" C {name}\n")), "{name} at {pos:?}");
+        }
+        let mut offsets: Vec<u64> = got.iter().map(|(p, _)| p.offset).collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), 200);
+        assert_eq!(b.end().offset, text.len() as u64);
+    }
+
     #[test]
     fn write_returns_the_position_after_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
-        let p = b.write(5, Op::Create, NAME).unwrap();
+        let p = b.write_blocking(5, Op::Create, NAME).unwrap();
         assert_eq!(p, b.end());
         assert_eq!(p.offset as usize, format!("5 C {NAME}\n").len());
         let mut watch = b.watch();
-        b.write(6, Op::Create, NAME).unwrap();
+        b.write_blocking(6, Op::Create, NAME).unwrap();
         assert!(watch.has_changed().unwrap());
         assert!(*watch.borrow_and_update() > p);
     }
@@ -316,11 +477,11 @@ mod tests {
     fn reopening_appends_to_the_current_file() {
         let dir = tempfile::tempdir().unwrap();
         open(dir.path(), DEFAULT_ROTATE_BYTES)
-            .write(1, Op::Create, NAME)
+            .write_blocking(1, Op::Create, NAME)
             .unwrap();
         let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
         assert_eq!(b.end().offset as usize, format!("1 C {NAME}\n").len());
-        b.write(2, Op::Create, NAME).unwrap();
+        b.write_blocking(2, Op::Create, NAME).unwrap();
         let text = std::fs::read_to_string(dir.path().join("data/sync/binlog.000")).unwrap();
         assert_eq!(text.lines().count(), 2);
     }
@@ -330,8 +491,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let line = format!("1 C {NAME}\n").len() as u64;
         let b = open(dir.path(), line);
-        b.write(1, Op::Create, NAME).unwrap();
-        b.write(2, Op::Delete, NAME).unwrap();
+        b.write_blocking(1, Op::Create, NAME).unwrap();
+        b.write_blocking(2, Op::Delete, NAME).unwrap();
         let next = std::fs::read_to_string(dir.path().join("data/sync/binlog.001")).unwrap();
         assert_eq!(next, format!("2 D {NAME}\n"));
         assert_eq!(
@@ -343,7 +504,7 @@ mod tests {
         );
         drop(b);
         let b = open(dir.path(), 1 << 30);
-        b.write(3, Op::Create, NAME).unwrap();
+        b.write_blocking(3, Op::Create, NAME).unwrap();
         let next = std::fs::read_to_string(dir.path().join("data/sync/binlog.002")).unwrap();
         assert_eq!(
             next,
@@ -361,7 +522,7 @@ mod tests {
         std::fs::write(sync.join("binlog.000"), format!("{whole}2 A M00/00/0")).unwrap();
         let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
         assert_eq!(b.end().offset as usize, whole.len());
-        b.write(3, Op::Delete, NAME).unwrap();
+        b.write_blocking(3, Op::Delete, NAME).unwrap();
         let text = std::fs::read_to_string(sync.join("binlog.000")).unwrap();
         assert_eq!(text, format!("{whole}3 D {NAME}\n"));
         let got = read_from(&sync, Pos::default(), b.end(), 1 << 20).unwrap();
@@ -375,7 +536,7 @@ mod tests {
         let b = open(dir.path(), line);
         // The index cannot be rewritten: its temp name is a directory.
         std::fs::create_dir(dir.path().join("data/sync/binlog_index.dat.tmp")).unwrap();
-        let p = b.write(1, Op::Create, NAME).unwrap();
+        let p = b.write_blocking(1, Op::Create, NAME).unwrap();
         assert_eq!(
             p,
             Pos {
@@ -384,10 +545,10 @@ mod tests {
             }
         );
         assert_eq!(b.end(), p, "still writing binlog.000");
-        let p = b.write(2, Op::Delete, NAME).unwrap();
+        let p = b.write_blocking(2, Op::Delete, NAME).unwrap();
         assert_eq!(p.offset, 2 * line);
         std::fs::remove_dir(dir.path().join("data/sync/binlog_index.dat.tmp")).unwrap();
-        b.write(3, Op::Create, NAME).unwrap();
+        b.write_blocking(3, Op::Create, NAME).unwrap();
         assert_eq!(
             b.end(),
             Pos {
@@ -406,9 +567,9 @@ mod tests {
         std::fs::create_dir_all(&sync).unwrap();
         std::os::unix::fs::symlink("/dev/full", sync.join("binlog.000")).unwrap();
         let b = open(dir.path(), DEFAULT_ROTATE_BYTES);
-        assert!(b.write(1, Op::Create, NAME).is_err());
+        assert!(b.write_blocking(1, Op::Create, NAME).is_err());
         assert_eq!(b.end(), Pos::default());
-        assert!(b.write(2, Op::Create, NAME).is_err());
+        assert!(b.write_blocking(2, Op::Create, NAME).is_err());
         assert_eq!(b.end(), Pos::default());
     }
 }

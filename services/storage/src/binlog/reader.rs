@@ -109,12 +109,12 @@ mod tests {
     fn reading_resumes_exactly_after_the_last_entry_read() {
         let dir = tempfile::tempdir().unwrap();
         let b = Binlog::open(dir.path(), 1 << 30, FsyncPolicy::Periodic).unwrap();
-        b.write(1, Op::Create, NAME).unwrap();
-        b.write_replica(2, Op::Create, NAME).unwrap();
+        b.write_blocking(1, Op::Create, NAME).unwrap();
+        b.write_replica_blocking(2, Op::Create, NAME).unwrap();
         let sync = b.dir().to_path_buf();
         let first = read_from(&sync, Pos::default(), b.end(), 1 << 20).unwrap();
         assert_eq!(names(&first), [(1, false), (2, true)]);
-        b.write(3, Op::Delete, NAME).unwrap();
+        b.write_blocking(3, Op::Delete, NAME).unwrap();
         let more = read_from(&sync, first[1].next, b.end(), 1 << 20).unwrap();
         assert_eq!(names(&more), [(3, false)]);
         assert_eq!(more[0].next, b.end());
@@ -142,7 +142,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Binlog::open(dir.path(), 40, FsyncPolicy::Periodic).unwrap();
         for ts in 1..=3 {
-            b.write(ts, Op::Create, NAME).unwrap();
+            b.write_blocking(ts, Op::Create, NAME).unwrap();
         }
         assert_eq!(b.end().index, 3, "each record fills a 40-byte file");
         let mut pos = Pos::default();
@@ -160,8 +160,8 @@ mod tests {
     fn small_batches_still_make_progress() {
         let dir = tempfile::tempdir().unwrap();
         let b = Binlog::open(dir.path(), 1 << 30, FsyncPolicy::Periodic).unwrap();
-        b.write(1, Op::Create, NAME).unwrap();
-        b.write(2, Op::Create, NAME).unwrap();
+        b.write_blocking(1, Op::Create, NAME).unwrap();
+        b.write_blocking(2, Op::Create, NAME).unwrap();
         let got = read_from(b.dir(), Pos::default(), b.end(), 60).unwrap();
         assert_eq!(names(&got), [(1, false)]);
     }

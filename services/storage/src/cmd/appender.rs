@@ -181,7 +181,7 @@ async fn in_place(
     };
     if let Some(copy) = copy {
         let logged = match change.await {
-            Ok(()) => ctx.log(op, &name.to_string()),
+            Ok(()) => ctx.log(op, &name.to_string()).await,
             Err(e) => Err(e),
         };
         let pos = match logged {
@@ -193,7 +193,7 @@ async fn in_place(
         };
         if let Err(e) = ctx.replicated(pos).await {
             put_back(ctx, name, &copy).await?;
-            ctx.log(Op::Create, &name.to_string())?;
+            ctx.log(Op::Create, &name.to_string()).await?;
             return Err(e);
         }
         hold::release(&copy).await;
@@ -207,7 +207,7 @@ async fn in_place(
         .await
         .map_err(disk)?;
     let outcome = match change.await {
-        Ok(()) => match ctx.log(op.clone(), &name.to_string()) {
+        Ok(()) => match ctx.log(op.clone(), &name.to_string()).await {
             Ok(pos) => ctx.replicated(pos).await,
             Err(e) => Err(e),
         },
@@ -235,7 +235,7 @@ async fn settle(ctx: &Ctx, name: &LogicalName, op: &Op) -> Result<(), CmdError> 
         file.set_len(len).await.map_err(disk)?;
     }
     if let Some(op) = fix.log {
-        ctx.log(op, &name.to_string())?;
+        ctx.log(op, &name.to_string()).await?;
     }
     Ok(())
 }

@@ -33,22 +33,29 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     };
     let (held, held_meta) = (held_path(&file.name)?, held_path(&meta_name)?);
 
-    tokio::fs::rename(&path, &held).await.map_err(disk)?;
-    let had_meta = match tokio::fs::rename(&meta, &held_meta).await {
-        Ok(()) => true,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => {
-            let _ = tokio::fs::rename(&held, &path).await;
-            return Err(disk(e));
-        }
+    // Both moves in one trip to the blocking pool.
+    let had_meta = {
+        let (path, held, meta, held_meta) =
+            (path.clone(), held.clone(), meta.clone(), held_meta.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&path, &held)?;
+            match std::fs::rename(&meta, &held_meta) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(e) => {
+                    let _ = std::fs::rename(&held, &path);
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|_| CmdError::Status(status::EIO))?
+        .map_err(disk)?
     };
-    let logged = ctx.log(Op::Delete, &name).and_then(|pos| {
-        if had_meta {
-            ctx.log(Op::Delete, &format!("{name}-m"))
-        } else {
-            Ok(pos)
-        }
-    });
+    let logged = match ctx.log(Op::Delete, &name).await {
+        Ok(_) if had_meta => ctx.log(Op::Delete, &format!("{name}-m")).await,
+        other => other,
+    };
     let outcome = match logged {
         Ok(pos) => ctx.replicated(pos).await,
         Err(e) => Err(e),
@@ -57,19 +64,23 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
         // Not enough members applied it: the file comes back here, and the
         // create records bring it back on the peers that did delete it.
         tokio::fs::rename(&held, &path).await.map_err(disk)?;
-        ctx.log(Op::Create, &name)?;
+        ctx.log(Op::Create, &name).await?;
         if had_meta {
             tokio::fs::rename(&held_meta, &meta).await.map_err(disk)?;
-            ctx.log(Op::Create, &format!("{name}-m"))?;
+            ctx.log(Op::Create, &format!("{name}-m")).await?;
         }
         return Err(e);
     }
     // The data file goes first: a held metadata file without its data
     // file tells start-up that this delete finished.
-    hold::release(&held).await;
-    if had_meta {
-        hold::release(&held_meta).await;
-    }
+    tokio::task::spawn_blocking(move || {
+        hold::release_blocking(&held);
+        if had_meta {
+            hold::release_blocking(&held_meta);
+        }
+    })
+    .await
+    .map_err(|_| CmdError::Status(status::EIO))?;
     req.reply(&[]).await?;
     Ok(0)
 }

@@ -40,9 +40,11 @@ async fn write_meta(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(e);
     }
-    tokio::fs::rename(&tmp, path).await.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    if let Err(e) = tokio::fs::rename(&tmp, path).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Overwrite replaces all items (an empty list deletes the file); merge
@@ -67,20 +69,23 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdErro
     if items.is_empty() {
         if old.is_some() {
             tokio::fs::remove_file(&path).await.map_err(disk)?;
-            pos = Some(ctx.log(Op::Delete, &log_name)?);
+            pos = Some(ctx.log(Op::Delete, &log_name).await?);
         }
     } else {
         write_meta(&path, &meta::encode(&items))
             .await
             .map_err(disk)?;
-        pos = Some(ctx.log(
-            if old.is_some() {
-                Op::Update
-            } else {
-                Op::Create
-            },
-            &log_name,
-        )?);
+        pos = Some(
+            ctx.log(
+                if old.is_some() {
+                    Op::Update
+                } else {
+                    Op::Create
+                },
+                &log_name,
+            )
+            .await?,
+        );
     }
     drop(guard);
     if let Some(pos) = pos {
@@ -107,7 +112,7 @@ async fn restore_meta(
     match old {
         Some(bytes) => {
             write_meta(path, bytes).await.map_err(disk)?;
-            ctx.log(Op::Update, log_name)?;
+            ctx.log(Op::Update, log_name).await?;
         }
         None => {
             match tokio::fs::remove_file(path).await {
@@ -115,7 +120,7 @@ async fn restore_meta(
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(disk(e)),
             }
-            ctx.log(Op::Delete, log_name)?;
+            ctx.log(Op::Delete, log_name).await?;
         }
     }
     Ok(())

@@ -43,12 +43,15 @@ async fn move_meta(
         meta_path(&ctx.data_path(to)?),
     );
     match tokio::fs::rename(&src, &dst).await {
-        Ok(()) => Ok(Some(ctx.log(
-            Op::Rename {
-                from: format!("{from}-m"),
-            },
-            &format!("{to}-m"),
-        )?)),
+        Ok(()) => Ok(Some(
+            ctx.log(
+                Op::Rename {
+                    from: format!("{from}-m"),
+                },
+                &format!("{to}-m"),
+            )
+            .await?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(disk(e)),
     }
@@ -84,12 +87,14 @@ pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, 
         }
     }
     let new = renamed.ok_or(CmdError::Status(status::EBUSY))?;
-    let mut pos = ctx.log(
-        Op::Rename {
-            from: old.to_string(),
-        },
-        &new.to_string(),
-    )?;
+    let mut pos = ctx
+        .log(
+            Op::Rename {
+                from: old.to_string(),
+            },
+            &new.to_string(),
+        )
+        .await?;
     pos = move_meta(ctx, &old, &new).await?.unwrap_or(pos);
     if let Err(e) = ctx.replicated(pos).await {
         // Too few members renamed it: the appender file comes back, here
@@ -102,7 +107,8 @@ pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, 
                 from: new.to_string(),
             },
             &old.to_string(),
-        )?;
+        )
+        .await?;
         move_meta(ctx, &new, &old).await?;
         return Err(e);
     }

@@ -10,6 +10,10 @@ use super::{disk, CmdError, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 
+/// Files up to this size are received into memory and written in one
+/// go; larger ones stream to a temp file (FastDFS's buffer is 256 KiB too).
+const IN_MEMORY_MAX: u64 = 256 << 10;
+
 /// Uploads a normal or appender file; replies `group(16) + Mxx/HH/HH/name`.
 pub(crate) async fn upload(
     ctx: &Ctx,
@@ -24,22 +28,40 @@ pub(crate) async fn upload(
     let idx = ctx.store.choose(head.store_path_index)?;
     ctx.store.check_room(idx, head.file_size)?;
 
-    let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
-    let crc = req.body_to_file(tmp.file(), head.file_size).await?;
-    tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
-
     let size = head.file_size;
     let created = crate::unix_now() as u32;
-    let name = ctx.store.place_new(idx, tmp, &head.ext, |ip, rng| {
-        if appender {
-            FileInfo::appender(ip, created, rng)
-        } else {
-            FileInfo::normal(ip, created, size, crc, rng)
-        }
-    })?;
-    ctx.durable_name(&ctx.data_path(&name)?).await?;
+    let durable = ctx.cfg.fsync_after_write;
+    let name = if size <= IN_MEMORY_MAX {
+        // Small files: received whole, then written, synced and named in
+        // one trip to the blocking pool.
+        let body = req.read(size).await?;
+        let crc = crc32fast::hash(&body);
+        let ext = head.ext.clone();
+        ctx.store
+            .write_new(idx, body, durable, ext, move |ip, rng| {
+                if appender {
+                    FileInfo::appender(ip, created, rng)
+                } else {
+                    FileInfo::normal(ip, created, size, crc, rng)
+                }
+            })
+            .await?
+    } else {
+        let mut tmp = ctx.store.temp_file(idx, None).await.map_err(disk)?;
+        let crc = req.body_to_file(tmp.file(), size).await?;
+        tmp.finish(durable).await.map_err(disk)?;
+        ctx.store
+            .place_new(idx, tmp, head.ext.clone(), durable, move |ip, rng| {
+                if appender {
+                    FileInfo::appender(ip, created, rng)
+                } else {
+                    FileInfo::normal(ip, created, size, crc, rng)
+                }
+            })
+            .await?
+    };
     let text = name.to_string();
-    let pos = ctx.log(Op::Create, &text)?;
+    let pos = ctx.log(Op::Create, &text).await?;
     replicated_or_undo(ctx, pos, &text).await?;
     tracing::debug!("uploaded {}/{text} ({size} bytes)", ctx.cfg.group_name);
     req.reply(&encode_upload_reply(&ctx.cfg.group_name, &name))
@@ -60,27 +82,43 @@ pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64
         return Err(CmdError::Status(status::EINVAL));
     }
     let master_path = ctx.data_path(&master)?;
-    if !master_path.is_file() {
-        return Err(CmdError::Status(status::ENOENT));
-    }
     let slave = master.slave(&head.prefix, &head.ext)?;
     let slave_path = ctx.data_path(&slave)?;
-    if slave_path.exists() {
+    let (master_is_file, slave_exists) = tokio::task::spawn_blocking({
+        let slave_path = slave_path.clone();
+        move || (master_path.is_file(), slave_path.exists())
+    })
+    .await
+    .map_err(|_| CmdError::Status(status::EIO))?;
+    if !master_is_file {
+        return Err(CmdError::Status(status::ENOENT));
+    }
+    if slave_exists {
         return Err(CmdError::Status(status::EEXIST));
     }
     let idx = master.store_path as usize;
     ctx.store.check_room(idx, head.file_size)?;
 
-    let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
-    req.body_to_file(tmp.file(), head.file_size).await?;
-    tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
-    tmp.place(&slave_path).map_err(|e| match e.kind() {
+    let durable = ctx.cfg.fsync_after_write;
+    let placed = if head.file_size <= IN_MEMORY_MAX {
+        let body = req.read(head.file_size).await?;
+        ctx.store.write_at(slave_path, body, durable).await
+    } else {
+        let mut tmp = ctx
+            .store
+            .temp_file(idx, Some(&slave_path))
+            .await
+            .map_err(disk)?;
+        req.body_to_file(tmp.file(), head.file_size).await?;
+        tmp.finish(durable).await.map_err(disk)?;
+        tmp.place(slave_path, durable).await
+    };
+    placed.map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => CmdError::Status(status::EEXIST),
         _ => disk(e),
     })?;
-    ctx.durable_name(&slave_path).await?;
     let text = slave.to_string();
-    let pos = ctx.log(Op::Create, &text)?;
+    let pos = ctx.log(Op::Create, &text).await?;
     replicated_or_undo(ctx, pos, &text).await?;
     req.reply(&encode_upload_reply(&ctx.cfg.group_name, &slave))
         .await?;
@@ -101,7 +139,7 @@ async fn replicated_or_undo(
     };
     if let Ok(path) = ctx.data_path(&ferrodfs_proto::file_id::LogicalName::parse(name)?) {
         if tokio::fs::remove_file(&path).await.is_ok() {
-            let _ = ctx.log(Op::Delete, name);
+            let _ = ctx.log(Op::Delete, name).await;
         }
     }
     Err(e)

@@ -72,7 +72,7 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
     match &rec.op {
         Op::Create | Op::Update => {
             let idx = name.store_path as usize;
-            let mut tmp = ctx.store.temp_file(idx).await.map_err(disk)?;
+            let mut tmp = ctx.store.temp_file(idx, Some(&path)).await.map_err(disk)?;
             if len <= SMALL_FILE {
                 // One write instead of one per network read.
                 let bytes = req.read(len).await?;
@@ -81,8 +81,9 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
                 req.body_to_file(tmp.file(), len).await?;
             }
             tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
-            tmp.replace(&path).map_err(disk)?;
-            ctx.durable_name(&path).await?;
+            tmp.replace(path.clone(), ctx.cfg.fsync_after_write)
+                .await
+                .map_err(disk)?;
         }
         Op::Delete => match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
@@ -118,6 +119,7 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
     }
     ctx.binlog
         .write_replica(rec.ts, rec.op.clone(), &rec.name)
+        .await
         .map_err(|e| {
             tracing::error!("binlog write failed for synced {}: {e}", rec.name);
             CmdError::Status(status::EIO)

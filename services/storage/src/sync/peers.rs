@@ -91,7 +91,7 @@ impl Peers {
                     tracing::info!("{k} was removed from the group: sync to it stopped");
                     ctx.repl.forget_peer(&k);
                     let path = mark::peer_mark_path(ctx.binlog.dir(), &w.info.borrow().member);
-                    let _ = std::fs::remove_file(path);
+                    tokio::task::spawn_blocking(move || std::fs::remove_file(path));
                 }
             }
         }
