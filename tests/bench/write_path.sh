@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The storage's small-file write path on a store that already holds many
+# files, with delete waves in between (deleted inodes are what slows file
+# creation down on ext4, so a benchmark on an empty store says little).
+#
+# One tracker and one storage on loopback, store path on the disk that
+# holds $WRITE_PATH_DIR (default: a temp dir under /tmp... set it to a
+# directory on the disk you want to measure). The store is filled with
+# N 4 KiB files first, then each round runs upload waves (4 KiB and
+# 64 KiB, at 4 and 16 clients) followed by a delete wave, and the next
+# round uploads again. For every upload wave it prints ops/s, p50/p99,
+# the storage's CPU-seconds per 10k uploads (utime+stime from
+# /proc/PID/stat) and its RSS afterwards; with strace installed, one
+# extra short wave counts the storage's syscalls per upload.
+#
+# Usage: tests/bench/write_path.sh [files to pre-fill, default 100000]
+#        [seconds per wave, default 5] [rounds, default 2] [ferrodfs binary]
+# Builds nothing but `cargo build --release` (skipped when a binary is given).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+prefill="${1:-100000}"
+secs="${2:-5}"
+rounds="${3:-2}"
+bin="${4:-}"
+if [[ -z "$bin" ]]; then
+    (cd "$root" && cargo build --release -q)
+    bin="${CARGO_TARGET_DIR:-$root/target}/release/ferrodfs"
+fi
+work="$(mktemp -d "${WRITE_PATH_DIR:-/tmp}/write_path.XXXXXX")"
+pids=()
+stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done; pids=(); }
+trap 'stop; rm -rf "$work"' EXIT
+
+tracker=127.0.78.1:22122
+mkdir -p "$work/tracker" "$work/store"
+secret="$("$bin" secret)"
+printf 'bind = "127.0.78.1"\nport = 22122\nbase_path = "%s"\ncluster_secret = "%s"\n' \
+    "$work/tracker" "$secret" >"$work/tracker.toml"
+printf 'group_name = "group1"\nbind = "127.0.78.10"\nport = 23000\nhttp_port = 0\nbase_path = "%s"\nstore_paths = ["%s"]\ntracker_servers = ["%s"]\nheart_beat_interval = 0.5\nreserved_storage_space = "1%%"\ncluster_secret = "%s"\n' \
+    "$work/store" "$work/store" "$tracker" "$secret" >"$work/storage.toml"
+RUST_LOG=warn "$bin" tracker -c "$work/tracker.toml" 2>"$work/tracker.log" &
+pids+=($!)
+RUST_LOG=info "$bin" storage -c "$work/storage.toml" 2>"$work/storage.log" &
+storage=$!
+pids+=($storage)
+for _ in $(seq 1 600); do "$bin" monitor -t "$tracker" 2>/dev/null | grep -q ACTIVE && break; sleep 0.1; done
+"$bin" monitor -t "$tracker" 2>/dev/null | grep -q ACTIVE || { cat "$work/storage.log"; exit 1; }
+
+clk="$(getconf CLK_TCK)"
+# utime + stime of the storage, in clock ticks (fields 14 and 15; the
+# command name in field 2 has no spaces here).
+ticks() { awk '{print $14 + $15}' "/proc/$storage/stat"; }
+rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$storage/status"; }
+bench() { "$bin" bench -t "$tracker" --json "$@"; }
+
+echo "ferrodfs write path: $bin"
+echo "store: $work/store ($(df -T "$work" | awk 'NR == 2 {print $2}'))"
+t0=$(date +%s.%N)
+bench --op upload --size 4K -j 16 -n "$prefill" --keep >/dev/null
+t1=$(date +%s.%N)
+printf 'pre-filled %d files of 4 KiB in %.1f s\n\n' "$prefill" "$(echo "$t1 - $t0" | bc)"
+
+printf '%-6s %-16s %5s %3s %10s %9s %9s %17s %8s\n' round wave size j "ops/s" "p50 ms" "p99 ms" "CPU-s/10k uploads" "RSS MB"
+wave() { # round, wave label, size, clients
+    local before used out
+    before=$(ticks)
+    out=$(bench --op upload --size "$3" -j "$4" --duration "$secs" --keep)
+    used=$(($(ticks) - before))
+    echo "$out" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+rnd, label, size, j, ticks, clk, rss = sys.argv[1:]
+cpu = int(ticks) / int(clk)
+per10k = cpu / r["ops"] * 10000 if r["ops"] else float("nan")
+print("%-6s %-16s %5s %3s %10.0f %9.2f %9.2f %17.2f %8s%s" % (rnd, label, size, j, r["ops_per_sec"], r["p50_ms"], r["p99_ms"], per10k, rss,
+      "  errors %d" % r["errors"] if r["errors"] else ""))
+' "$1" "$2" "$3" "$4" "$used" "$clk" "$(rss_mb)"
+}
+for r in $(seq 1 "$rounds"); do
+    label=upload
+    [[ $r -gt 1 ]] && label="after deletes"
+    for size in 4K 64K; do
+        for j in 4 16; do
+            wave "$r" "$label" "$size" "$j"
+        done
+    done
+    # The delete wave: uploads its files first, then deletes them (timed).
+    bench --op delete --size 4K -j 16 -n $((prefill / 4 > 1000 ? prefill / 4 : 1000)) 2>/dev/null |
+        python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-6s %-16s %5s %3s %10.0f %9.2f %9.2f" % (sys.argv[1], "delete wave", "4K", 16, r["ops_per_sec"], r["p50_ms"], r["p99_ms"]))' "$r"
+done
+
+if command -v strace >/dev/null; then
+    n=2000
+    strace -c -f -o "$work/strace.txt" -p "$storage" 2>/dev/null &
+    tracer=$!
+    sleep 1
+    bench --op upload --size 4K -j 4 -n "$n" --keep >/dev/null
+    kill -INT "$tracer" 2>/dev/null
+    wait "$tracer" 2>/dev/null || true
+    echo
+    echo "syscalls per 4 KiB upload (strace -c -f over $n uploads at 4 clients, most frequent first):"
+    awk -v n="$n" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {name = $NF; calls = $4; if (calls + 0 > 0) {total += calls; printf "  %-16s %8.2f\n", name, calls / n}} END {printf "  %-16s %8.2f\n", "total", total / n}' \
+        "$work/strace.txt" | sort -k2 -n -r | head -20
+else
+    echo "(strace not installed: no syscall counts)"
+fi
+grep -i "data directories" "$work/storage.log" || true
