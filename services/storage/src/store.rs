@@ -477,6 +477,13 @@ fn prepare_dirs(paths: &[PathBuf], subdirs: u32, run: u32) -> io::Result<Prepare
         let data = p.join("data");
         for d1 in 0..subdirs {
             let top = data.join(format!("{d1:02X}"));
+            // Not create_dir_all: a store path removed meanwhile (a
+            // stopped storage's) stays removed.
+            match std::fs::create_dir(&top) {
+                Ok(()) => prepared.dirs_created += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
             for d2 in 0..subdirs {
                 let dir = top.join(format!("{d2:02X}"));
                 if prepare_dir(&dir, &ours, &mut prepared.temp_removed)? {
@@ -495,10 +502,6 @@ fn prepare_dir(dir: &Path, ours: &str, removed: &mut usize) -> io::Result<bool> 
     match std::fs::create_dir(dir) {
         Ok(()) => return Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)?;
-            return Ok(true);
-        }
         Err(e) => return Err(e),
     }
     for e in std::fs::read_dir(dir)? {
