@@ -491,8 +491,8 @@ mod tests {
         assert_eq!(check(&path, &name, &mut pacer).0, Verdict::Corrupt("crc32"));
     }
 
-    #[test]
-    fn the_binlog_says_which_files_must_be_here() {
+    #[tokio::test]
+    async fn the_binlog_says_which_files_must_be_here() {
         let dir = tempfile::tempdir().unwrap();
         let b = crate::binlog::Binlog::open(
             dir.path(),
@@ -500,11 +500,11 @@ mod tests {
             crate::binlog::FsyncPolicy::EveryRecord,
         )
         .unwrap();
-        b.write(1, Op::Create, "M00/00/00/a").unwrap();
-        b.write_replica(2, Op::Create, "M00/00/00/b").unwrap();
-        b.write(3, Op::Update, "M00/00/00/a-m").unwrap();
-        b.write(4, Op::Create, "M00/00/00/c").unwrap();
-        b.write(5, Op::Delete, "M00/00/00/c").unwrap();
+        b.write(1, Op::Create, "M00/00/00/a").await.unwrap();
+        b.write_replica(2, Op::Create, "M00/00/00/b").await.unwrap();
+        b.write(3, Op::Update, "M00/00/00/a-m").await.unwrap();
+        b.write(4, Op::Create, "M00/00/00/c").await.unwrap();
+        b.write(5, Op::Delete, "M00/00/00/c").await.unwrap();
         b.write(
             6,
             Op::Rename {
@@ -512,6 +512,7 @@ mod tests {
             },
             "M00/00/00/d",
         )
+        .await
         .unwrap();
         let files = expected_files(b.dir(), b.end()).unwrap();
         assert_eq!(

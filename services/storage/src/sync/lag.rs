@@ -235,8 +235,8 @@ mod tests {
         format!("M00/00/00/{}.txt", info.encode())
     }
 
-    #[test]
-    fn pending_records_bytes_and_age_follow_the_mark_and_the_binlog() {
+    #[tokio::test]
+    async fn pending_records_bytes_and_age_follow_the_mark_and_the_binlog() {
         let dir = tempfile::tempdir().unwrap();
         let b = Binlog::open(dir.path(), 1 << 30, FsyncPolicy::Periodic).unwrap();
         let lag = Lag::default();
@@ -247,8 +247,10 @@ mod tests {
         assert_eq!(count(100).age_secs, 0);
 
         let big = name_with_size(1000);
-        b.write(10, Op::Create, &big).unwrap();
-        b.write_replica(11, Op::Create, &name_with_size(5)).unwrap();
+        b.write(10, Op::Create, &big).await.unwrap();
+        b.write_replica(11, Op::Create, &name_with_size(5))
+            .await
+            .unwrap();
         b.write(
             12,
             Op::Append {
@@ -257,6 +259,7 @@ mod tests {
             },
             &big,
         )
+        .await
         .unwrap();
         let l = count(100);
         assert_eq!(l.pending_records, 2, "replica records are not pushed");
@@ -267,7 +270,7 @@ mod tests {
         let first = read_from(b.dir(), Pos::default(), b.end(), 1 << 20).unwrap();
         mark.pos = first[0].next;
         lag.mark("10.0.0.2:23000", &mark);
-        b.write(13, Op::Delete, &big).unwrap();
+        b.write(13, Op::Delete, &big).await.unwrap();
         let l = count(100);
         assert_eq!(
             (l.pending_records, l.pending_bytes, l.age_secs),
