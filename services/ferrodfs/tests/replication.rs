@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::eventually;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,22 +19,6 @@ fn spec(group: &'static str, extra: &str) -> StorageSpec {
     StorageSpec {
         group,
         extra: extra.to_string(),
-    }
-}
-
-/// Polls `check` every 50 ms until it holds or `limit` passes.
-async fn eventually<F, Fut>(limit: Duration, what: &str, c: &Cluster, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t = Instant::now();
-    while !check().await {
-        if t.elapsed() > limit {
-            c.dump_logs();
-            panic!("{what}: not within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -22,22 +22,6 @@ fn spec(group: &'static str) -> StorageSpec {
     }
 }
 
-/// Polls `check` every 100 ms until it holds or `limit` passes.
-async fn eventually<F, Fut>(limit: Duration, what: &str, c: &Cluster, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t = Instant::now();
-    while !check().await {
-        if t.elapsed() > limit {
-            c.dump_logs();
-            panic!("{what}: not within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The `metrics_listen` address in a daemon's config.
 fn metrics_addr(d: &Daemon) -> String {
     let cfg = std::fs::read_to_string(&d.config).unwrap();

@@ -364,3 +364,20 @@ pub fn http_get(addr: &str, path: &str) -> String {
     let _ = s.read_to_string(&mut text);
     text
 }
+
+/// Polls `check` every 50 ms until it holds, or dumps the logs and fails
+/// once `limit` has passed.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, c: &Cluster, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t = Instant::now();
+    while !check().await {
+        if t.elapsed() > limit {
+            c.dump_logs();
+            panic!("{what}: not within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
