@@ -4,14 +4,12 @@
 
 mod common;
 
-use common::eventually;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrodfs_client::{Client, FileId, MetaFlag, UploadKind};
+use ferrodfs_client::{FileId, MetaFlag, UploadKind};
 use ferrodfs_proto::cluster::state;
 use ferrodfs_proto::status;
 
@@ -54,18 +52,6 @@ fn assert_no_partial_files(store: &Path) {
             assert_eq!((claimed, info.crc32), (size, crc), "partial file {rel}");
         }
     }
-}
-
-async fn status_of(tracker: &str, group: &str, ip: &str) -> Option<u8> {
-    let c = Client::new(ferrodfs_client::ClientConfig::new(
-        vec![tracker.to_string()],
-    ));
-    let list = c.list_storages(group, None).await.ok()?;
-    list.into_iter().find(|s| s.ip == ip).map(|s| s.status)
-}
-
-fn ip_of(d: &Daemon) -> String {
-    d.addr.split(':').next().unwrap().to_string()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrodfs_client::{Client, UploadKind};
+use ferrodfs_client::UploadKind;
 use ferrodfs_proto::cluster::state;
 use ferrodfs_proto::overview::ClusterStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,18 +53,6 @@ async fn http_get(addr: &str, path: &str) -> Option<String> {
 fn gauge(text: &str, series: &str) -> Option<i64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-}
-
-async fn status_of(tracker: &str, group: &str, ip: &str) -> Option<u8> {
-    let c = Client::new(ferrodfs_client::ClientConfig::new(
-        vec![tracker.to_string()],
-    ));
-    let list = c.list_storages(group, None).await.ok()?;
-    list.into_iter().find(|s| s.ip == ip).map(|s| s.status)
-}
-
-fn ip_of(d: &Daemon) -> String {
-    d.addr.split(':').next().unwrap().to_string()
 }
 
 /// The lag the tracker's status document shows for `source -> peer`.

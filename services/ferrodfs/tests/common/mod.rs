@@ -381,3 +381,16 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The state one tracker lists for the storage at `ip`; `None` if the
+/// tracker is down or does not list it.
+pub async fn status_of(tracker: &str, group: &str, ip: &str) -> Option<u8> {
+    let c = Client::new(ClientConfig::new(vec![tracker.to_string()]));
+    let list = c.list_storages(group, None).await.ok()?;
+    list.into_iter().find(|s| s.ip == ip).map(|s| s.status)
+}
+
+/// The IP a daemon listens on.
+pub fn ip_of(d: &Daemon) -> String {
+    d.addr.split(':').next().unwrap().to_string()
+}
