@@ -302,7 +302,7 @@ async fn a_fake_tracker_at_a_lower_address_never_leads() {
     let cfg = format!(
         "group_name = \"group1\"\nbind = \"{ip}\"\nport = {port}\nhttp_port = {http}\n\
          base_path = \"{}\"\nstore_paths = [\"{}\"]\ntracker_servers = [{}]\n\
-         heart_beat_interval = {}\ncluster_secret = \"{SECRET}\"\n",
+         heart_beat_interval = {}\ncluster_secret = \"{SECRET}\"\nreserved_storage_space = \"16M\"\n",
         base.display(),
         store.display(),
         trackers.join(", "),

@@ -53,6 +53,10 @@ const STORAGES: &[(&str, &str)] = &[
 const HEART_BEAT_SECS: u32 = 1;
 /// Where the front tier listens, as the VIP would in production.
 const FRONT_IP: &str = "127.0.0.1";
+/// `reserved_storage_space` of the demo cluster: an absolute amount, so the
+/// demo upload works on a nearly full disk (the 10% default would refuse
+/// it with ENOSPC as soon as less than a tenth of the disk is free).
+const DEMO_RESERVED: &str = "64M";
 
 struct Daemon {
     name: String,
@@ -133,7 +137,7 @@ async fn start_all(
         let cfg = format!(
             "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:9122\"\nbase_path = \"{base}\"\n\
              check_active_interval = {check}\nstat_layout = \"{layout}\"\n\
-             cluster_secret = \"{secret}\"\n",
+             cluster_secret = \"{secret}\"\nreserved_storage_space = \"{DEMO_RESERVED}\"\n",
             port = a.tracker_port,
             layout = a.stat_layout,
             base = dir.join(&name).display(),
@@ -150,7 +154,8 @@ async fn start_all(
             "group_name = \"{group}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\n\
              metrics_listen = \"{ip}:9123\"\nbase_path = \"{base}\"\nstore_paths = [\"{store}\"]\n\
              tracker_servers = [{trackers}]\nheart_beat_interval = {HEART_BEAT_SECS}\n\
-             http_port = {http}\ncluster_secret = \"{secret}\"\n",
+             http_port = {http}\ncluster_secret = \"{secret}\"\n\
+             reserved_storage_space = \"{DEMO_RESERVED}\"\n",
             port = a.storage_port,
             http = a.http_port,
             base = base.display(),

@@ -15,6 +15,17 @@ use ferrodfs_proto::cluster::state;
 pub const BIN: &str = env!("CARGO_BIN_EXE_ferrodfs");
 pub const HEART_BEAT: &str = "0.3";
 pub const CHECK_ACTIVE: &str = "1.5";
+/// `reserved_storage_space` for test daemons unless their extra config sets
+/// it: an absolute amount, so tests do not fail with ENOSPC on a host whose
+/// disk is more than 90% full (the default reserve is 10%).
+fn small_reserve(extra: &str) -> &'static str {
+    if extra.contains("reserved_storage_space") {
+        ""
+    } else {
+        "reserved_storage_space = \"16M\"\n"
+    }
+}
+
 /// The cluster secret every daemon of a test cluster shares.
 pub const SECRET: &str = "test-cluster-secret-0123456789";
 
@@ -183,8 +194,9 @@ impl Cluster {
             let cfg = format!(
                 "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
                  base_path = \"{}\"\ncheck_active_interval = {CHECK_ACTIVE}\n\
-                 cluster_secret = \"{SECRET}\"\n{tracker_extra}\n",
-                c.dir.path().join(format!("tracker{i}")).display()
+                 cluster_secret = \"{SECRET}\"\n{}{tracker_extra}\n",
+                c.dir.path().join(format!("tracker{i}")).display(),
+                small_reserve(tracker_extra),
             );
             let d = Daemon::start(
                 c.dir.path(),
@@ -217,11 +229,12 @@ impl Cluster {
         let cfg = format!(
             "group_name = \"{}\"\nbind = \"{ip}\"\nip = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
              base_path = \"{}\"\nstore_paths = [\"{}\"]\ntracker_servers = [{}]\nheart_beat_interval = {HEART_BEAT}\n\
-             cluster_secret = \"{SECRET}\"\n{}\n",
+             cluster_secret = \"{SECRET}\"\n{}{}\n",
             spec.group,
             base.display(),
             store.display(),
             trackers.join(", "),
+            small_reserve(&spec.extra),
             spec.extra
         );
         let d = Daemon::start(
