@@ -45,6 +45,17 @@ pub struct RawConfig {
     /// Seconds between gratuitous ARPs.
     #[serde(default = "default_garp_interval")]
     pub garp_interval: f64,
+    /// Seconds after becoming MASTER before a second burst of
+    /// `garp_master_repeat` gratuitous ARPs, for neighbours that missed or
+    /// overrode the first (a switch that learned the old master's port
+    /// late, a stepping-down node's last ARP). 0: no second burst.
+    /// keepalived's `garp_master_delay`.
+    #[serde(default = "default_garp_delay")]
+    pub garp_master_delay: f64,
+    /// The same after a lower-priority advert: seconds before the second
+    /// burst of `garp_lower_prio_repeat`. Default: `garp_master_delay`.
+    /// keepalived's `garp_lower_prio_delay`.
+    pub garp_lower_prio_delay: Option<f64>,
     /// `GET /metrics`; absent: no HTTP endpoint.
     pub metrics_listen: Option<SocketAddr>,
     /// Run as `notify INSTANCE <name> <STATE> <priority>` on every change.
@@ -58,6 +69,13 @@ pub struct RawConfig {
     /// refused without CAP_SYS_NICE / CAP_IPC_LOCK, which is logged.
     /// Default: on when running as root.
     pub realtime: Option<bool>,
+    /// With `realtime`: the CPU time, in microseconds, a real-time thread
+    /// may use without blocking before the kernel stops it (SIGXCPU, then
+    /// SIGKILL), so a runaway loop at real-time priority cannot freeze the
+    /// host; a supervisor restarts the daemon. 0: no limit. keepalived's
+    /// `vrrp_rlimit_rttime`, same default.
+    #[serde(default = "default_rlimit_rttime")]
+    pub rlimit_rttime: u64,
     /// Name used in logs, metrics and notify arguments.
     #[serde(default = "default_name")]
     pub name: String,
@@ -97,6 +115,12 @@ fn default_garp_repeat() -> u32 {
 fn default_garp_interval() -> f64 {
     0.05
 }
+fn default_garp_delay() -> f64 {
+    5.0
+}
+fn default_rlimit_rttime() -> u64 {
+    10_000
+}
 fn default_name() -> String {
     "VI_1".into()
 }
@@ -123,11 +147,17 @@ pub struct Config {
     pub garp_repeat: u32,
     pub garp_lower_prio_repeat: u32,
     pub garp_interval: Duration,
+    /// Second burst after becoming MASTER; None: no second burst.
+    pub garp_master_delay: Option<Duration>,
+    /// Second burst after a lower-priority advert; None: none.
+    pub garp_lower_prio_delay: Option<Duration>,
     pub metrics_listen: Option<SocketAddr>,
     pub notify: Notify,
     pub tracks: Vec<Track>,
     /// None: decided at start (on when running as root).
     pub realtime: Option<bool>,
+    /// RLIMIT_RTTIME in microseconds; None: unlimited.
+    pub rlimit_rttime: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -208,6 +238,17 @@ impl RawConfig {
             .ok_or_else(|| err("preempt_delay", "must be >= 0 seconds".into()))?;
         let garp_interval = duration(self.garp_interval)
             .ok_or_else(|| err("garp_interval", "must be >= 0 seconds".into()))?;
+        let second_burst = |key: &str, s: f64| {
+            duration(s)
+                .filter(|d| *d <= Duration::from_secs(3600))
+                .map(|d| (!d.is_zero()).then_some(d))
+                .ok_or_else(|| err(key, format!("{s} s is not between 0 (off) and 3600")))
+        };
+        let garp_master_delay = second_burst("garp_master_delay", self.garp_master_delay)?;
+        let garp_lower_prio_delay = second_burst(
+            "garp_lower_prio_delay",
+            self.garp_lower_prio_delay.unwrap_or(self.garp_master_delay),
+        )?;
         if self.garp_master_repeat == 0 || self.garp_master_repeat > 100 {
             return Err(err("garp_master_repeat", "must be in 1..=100".into()));
         }
@@ -235,6 +276,8 @@ impl RawConfig {
             garp_repeat: self.garp_master_repeat,
             garp_lower_prio_repeat: self.garp_lower_prio_repeat,
             garp_interval,
+            garp_master_delay,
+            garp_lower_prio_delay,
             metrics_listen: self.metrics_listen,
             notify: Notify {
                 any: self.notify,
@@ -244,6 +287,7 @@ impl RawConfig {
             },
             tracks,
             realtime: self.realtime,
+            rlimit_rttime: (self.rlimit_rttime > 0).then_some(self.rlimit_rttime),
         })
     }
 }
@@ -375,6 +419,31 @@ virtual_ipaddress = ["10.0.0.100/24"]
         assert!(c.unicast_peers.is_empty());
         assert_eq!((c.garp_repeat, c.garp_lower_prio_repeat), (5, 5));
         assert_eq!(c.realtime, None, "decided at start: on when root");
+        assert_eq!(c.garp_master_delay, Some(Duration::from_secs(5)));
+        assert_eq!(c.garp_lower_prio_delay, Some(Duration::from_secs(5)));
+        assert_eq!(c.rlimit_rttime, Some(10_000));
+    }
+
+    #[test]
+    fn second_garp_bursts_follow_the_master_delay_unless_set_apart() {
+        let c = parse(&format!(
+            "{MINIMAL}garp_master_delay = 0
+"
+        ))
+        .unwrap();
+        assert_eq!((c.garp_master_delay, c.garp_lower_prio_delay), (None, None));
+        let c = parse(&format!(
+            "{MINIMAL}garp_master_delay = 2\ngarp_lower_prio_delay = 0.5\n"
+        ))
+        .unwrap();
+        assert_eq!(c.garp_master_delay, Some(Duration::from_secs(2)));
+        assert_eq!(c.garp_lower_prio_delay, Some(Duration::from_millis(500)));
+        for key in ["garp_master_delay", "garp_lower_prio_delay"] {
+            let e = parse(&format!("{MINIMAL}{key} = -1\n")).unwrap_err();
+            assert!(e.contains(key), "{e}");
+        }
+        let c = parse(&format!("{MINIMAL}rlimit_rttime = 0\n")).unwrap();
+        assert_eq!(c.rlimit_rttime, None, "0: unlimited");
     }
 
     #[test]

@@ -34,12 +34,15 @@ struct Edge {
     addrs: Addresses,
     metrics: Metrics,
     garp_task: Option<JoinHandle<()>>,
+    /// When the first round of the latest gratuitous ARP burst ends.
+    garp_burst_end: Instant,
 }
 
 /// Runs one virtual router until `shutdown` fires.
 pub async fn run(cfg: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
     if cfg.realtime.unwrap_or_else(realtime::is_root) {
-        tokio::task::spawn_blocking(realtime::apply)
+        let rttime = cfg.rlimit_rttime;
+        tokio::task::spawn_blocking(move || realtime::apply(rttime))
             .await
             .context("real-time setup task")?;
     }
@@ -73,6 +76,7 @@ pub async fn run(cfg: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
         iface,
         metrics,
         garp_task: None,
+        garp_burst_end: Instant::now(),
         cfg,
     };
     if edge.cfg.priority != OWNER_PRIORITY {
@@ -332,16 +336,16 @@ impl Edge {
                 tracing::error!("{e:#}");
             }
         }
-        self.announce(self.cfg.garp_repeat);
+        self.announce(self.cfg.garp_repeat, self.cfg.garp_master_delay);
     }
 
     /// Another router claimed MASTER with a lower priority; point the
-    /// segment back at our MAC. A burst already going out is left to run,
-    /// so a rival that keeps advertising cannot multiply the ARPs.
+    /// segment back at our MAC. A first round already going out is left to
+    /// run, so a rival that keeps advertising cannot multiply the ARPs; a
+    /// burst only waiting for its second round is replaced.
     fn reannounce(&mut self, router: &Router, rival: Ipv4Addr, priority: u8) {
         let repeat = self.cfg.garp_lower_prio_repeat;
-        let sending = self.garp_task.as_ref().is_some_and(|t| !t.is_finished());
-        if repeat == 0 || sending {
+        if repeat == 0 || Instant::now() < self.garp_burst_end {
             return;
         }
         tracing::info!(
@@ -351,12 +355,13 @@ impl Edge {
             repeat,
             "lower-priority advert while MASTER: sending gratuitous ARPs again"
         );
-        self.announce(repeat);
+        self.announce(repeat, self.cfg.garp_lower_prio_delay);
     }
 
     /// Sends `repeat` rounds of gratuitous ARPs, `garp_interval` apart, from
-    /// a task of their own; replaces any burst still going out.
-    fn announce(&mut self, repeat: u32) {
+    /// a task of their own, and the same again after `second` if set;
+    /// replaces any burst still going out (or waiting for its second round).
+    fn announce(&mut self, repeat: u32, second: Option<Duration>) {
         if let Some(t) = self.garp_task.take() {
             t.abort();
         }
@@ -367,16 +372,21 @@ impl Edge {
             .map(|(ip, _)| arp::gratuitous_arp(self.iface.mac, *ip))
             .collect();
         let (arp, gap) = (self.arp.clone(), self.cfg.garp_interval);
+        self.garp_burst_end = Instant::now() + gap * repeat.saturating_sub(1);
         let counter = self.metrics.garp_sent.clone();
         self.garp_task = Some(tokio::spawn(async move {
-            for i in 0..repeat {
-                if i > 0 {
-                    tokio::time::sleep(gap).await;
-                }
-                for f in &frames {
-                    match arp.send(f) {
-                        Ok(()) => counter.inc(),
-                        Err(e) => tracing::warn!("gratuitous ARP: {e}"),
+            let bursts = [Some(Duration::ZERO), second];
+            for delay in bursts.into_iter().flatten() {
+                tokio::time::sleep(delay).await;
+                for i in 0..repeat {
+                    if i > 0 {
+                        tokio::time::sleep(gap).await;
+                    }
+                    for f in &frames {
+                        match arp.send(f) {
+                            Ok(()) => counter.inc(),
+                            Err(e) => tracing::warn!("gratuitous ARP: {e}"),
+                        }
                     }
                 }
             }

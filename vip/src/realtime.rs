@@ -19,14 +19,29 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Locks the process in memory and moves every thread it has to SCHED_RR.
-/// Blocks (mlockall faults in every mapped page): call it off the runtime's
-/// threads. Threads started later and child processes (track scripts,
-/// notify hooks) stay ordinary: SCHED_RESET_ON_FORK.
-pub fn apply() {
+/// Locks the process in memory and moves every thread it has to SCHED_RR,
+/// after capping, when `rttime_us` is set, the CPU time a real-time thread
+/// may use without blocking (RLIMIT_RTTIME: SIGXCPU at the limit, SIGKILL
+/// past it), so a runaway loop at real-time priority stops instead of
+/// starving the host. Blocks (mlockall faults in every mapped page): call
+/// it off the runtime's threads. Threads started later and child processes
+/// (track scripts, notify hooks) stay ordinary: SCHED_RESET_ON_FORK.
+pub fn apply(rttime_us: Option<u64>) {
     match lock_memory() {
         Ok(()) => tracing::info!("memory locked (mlockall): the daemon cannot be swapped out"),
         Err(e) => tracing::warn!("memory not locked, the daemon may be swapped out: {e}"),
+    }
+    if let Some(us) = rttime_us {
+        match limit_rttime(us) {
+            Ok(()) => tracing::info!(rlimit_rttime_us = us, "real-time CPU time capped"),
+            Err(e) => {
+                tracing::warn!(
+                    "RLIMIT_RTTIME refused, staying an ordinary process \
+                     (a real-time thread without it could starve the host): {e}"
+                );
+                return;
+            }
+        }
     }
     match round_robin(RT_PRIORITY) {
         Ok(threads) => tracing::info!(
@@ -62,6 +77,20 @@ fn lock_memory() -> io::Result<()> {
     }
     // SAFETY: mlockall has no memory-safety preconditions.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// RLIMIT_RTTIME, soft and hard: past it the kernel kills the process,
+/// which its supervisor restarts.
+fn limit_rttime(us: u64) -> io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: us as libc::rlim_t,
+        rlim_max: us as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

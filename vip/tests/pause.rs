@@ -132,3 +132,24 @@ fn master_back_from_a_pause_reannounces_the_vip_so_clients_return_at_once() {
         "the master stayed MASTER (its one BACKUP entry is the startup one)"
     );
 }
+
+#[test]
+fn a_new_master_sends_a_second_burst_of_gratuitous_arps_after_garp_master_delay() {
+    let Some(net) = lbs_and_client() else { return };
+    net.start_vip(A, 150, ADVERT_INT, "garp_master_delay = 0.5");
+    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    // garp_master_repeat = 5 for the one VIP, twice.
+    net.wait_for(Duration::from_secs(5), || {
+        counter(&net, A, "vrrp_garp_sent_total", &[]) == 10.0
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "gratuitous ARPs sent: {} (want 5 on takeover and 5 more 0.5 s later)",
+            counter(&net, A, "vrrp_garp_sent_total", &[])
+        )
+    });
+    assert_eq!(
+        counter(&net, A, "vrrp_transitions_total", &[("to", "MASTER")]),
+        1.0
+    );
+}

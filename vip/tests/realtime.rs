@@ -24,6 +24,18 @@ fn thread_policies(pid: u32) -> Vec<(i32, i32)> {
         .collect()
 }
 
+/// The "Max realtime timeout" soft and hard limits of `pid`, as written
+/// in /proc/<pid>/limits (microseconds or "unlimited").
+fn rttime_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max realtime timeout"))
+        .expect("Max realtime timeout in /proc/<pid>/limits");
+    let mut v = line.split_whitespace();
+    (v.next().unwrap().into(), v.next().unwrap().into())
+}
+
 /// VmLck of `pid`, in kB.
 fn locked_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -51,6 +63,29 @@ fn daemon_run_as_root_is_scheduled_round_robin_and_locked_in_memory() {
         libc::SCHED_RR
     );
     assert!(locked_kb(pid) > 0, "no memory locked");
+    assert_eq!(
+        rttime_limits(pid),
+        ("10000".into(), "10000".into()),
+        "RLIMIT_RTTIME at keepalived's default"
+    );
+}
+
+#[test]
+fn rlimit_rttime_is_configurable_and_0_lifts_it() {
+    if !netns_available(&[]) {
+        return;
+    }
+    let net = Net::new(1);
+    let vip = net.start_vip(0, 150, 0.1, "rlimit_rttime = 50000");
+    net.wait_sole_holder(0, &[0], Duration::from_secs(3));
+    let pid = vip.lock().unwrap().pid();
+    assert_eq!(rttime_limits(pid), ("50000".into(), "50000".into()));
+    drop(vip);
+    let net = Net::new(1);
+    let vip = net.start_vip(0, 150, 0.1, "rlimit_rttime = 0");
+    net.wait_sole_holder(0, &[0], Duration::from_secs(3));
+    let pid = vip.lock().unwrap().pid();
+    assert_eq!(rttime_limits(pid).0, "unlimited");
 }
 
 #[test]
@@ -68,4 +103,9 @@ fn realtime_false_leaves_the_daemon_an_ordinary_process() {
         "threads (tid, policy) of the daemon: {threads:?}"
     );
     assert_eq!(locked_kb(pid), 0);
+    assert_eq!(
+        rttime_limits(pid).0,
+        "unlimited",
+        "no cap without real-time"
+    );
 }

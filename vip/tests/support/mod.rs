@@ -290,6 +290,9 @@ impl Net {
     }
 
     /// Starts `ferrodfs vip` on node `i` with the common settings plus `extra`.
+    /// No second gratuitous ARP burst unless `extra` sets
+    /// `garp_master_delay`: one would go out seconds later, in the middle of
+    /// what a test observes.
     pub fn start_vip(
         &self,
         i: usize,
@@ -302,7 +305,12 @@ impl Net {
             "name = \"node{i}\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
              priority = {priority}\nadvert_int = {advert_int}\n\
              virtual_ipaddress = [\"{VIP}/24\"]\ngarp_master_repeat = 5\ngarp_interval = 0.05\n\
-             metrics_listen = \"127.0.0.1:{METRICS_PORT}\"\n{extra}\n"
+             metrics_listen = \"127.0.0.1:{METRICS_PORT}\"\n{}{extra}\n",
+            if extra.contains("garp_master_delay") {
+                ""
+            } else {
+                "garp_master_delay = 0\n"
+            }
         );
         std::fs::write(&cfg, text).unwrap();
         let bin = env!("CARGO_BIN_EXE_ferrodfs-vip");
