@@ -17,6 +17,7 @@ mod cmd;
 mod config;
 mod ctx;
 mod distribute;
+mod file_locks;
 mod hold;
 pub mod http;
 mod scrub;

@@ -28,10 +28,6 @@ const TMP_PREFIX: &str = ".";
 const TMP_SUFFIX: &str = ".part";
 /// FastDFS tries this many names before giving up with EBUSY.
 pub(crate) const NAME_ATTEMPTS: usize = 10;
-/// Appender writes to one file are serialised through one of these locks,
-/// picked by name hash: enough to keep concurrent appends from
-/// interleaving without a lock per file.
-const WRITE_LOCKS: usize = 64;
 
 /// Total and available bytes of the file system holding a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +76,7 @@ pub(crate) struct Store {
     /// them alone.
     run: u32,
     space: Vec<CachedSpace>,
-    write_locks: Vec<tokio::sync::Mutex<()>>,
+    write_locks: crate::file_locks::FileLocks,
 }
 
 /// What [`Store::open`] found and did on the disks, for its log line.
@@ -123,9 +119,7 @@ impl Store {
                 .iter()
                 .map(|_| CachedSpace::default())
                 .collect(),
-            write_locks: (0..WRITE_LOCKS)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            write_locks: Default::default(),
         };
         store.refresh_space();
         let (paths, subdirs, run) = (store.paths.clone(), store.subdirs, store.run);
@@ -282,10 +276,9 @@ impl Store {
         (cur % self.paths.len()) as u32
     }
 
-    /// The lock serialising writes to one appender file.
-    pub fn write_lock(&self, name: &LogicalName) -> &tokio::sync::Mutex<()> {
-        let h = crate::distribute::pjw_hash(name.to_string().as_bytes()) as usize;
-        &self.write_locks[h % WRITE_LOCKS]
+    /// Serialises in-place changes of one file (see [`crate::file_locks`]).
+    pub(crate) async fn write_lock(&self, name: &LogicalName) -> crate::file_locks::FileGuard {
+        self.write_locks.lock(name).await
     }
 
     /// The data directory a new file goes to, when the distribute mode

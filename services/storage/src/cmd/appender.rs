@@ -84,7 +84,7 @@ pub(crate) async fn append(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
         pkg_len,
     )?;
     let name = parse_name(&req.read(head.name_len).await?)?;
-    let _guard = ctx.store.write_lock(&name).lock().await;
+    let _guard = ctx.store.write_lock(&name).await;
     let (mut file, old_size) = open_rw(ctx, &name).await?;
     if head.file_size == 0 {
         req.reply(&[]).await?;
@@ -115,7 +115,7 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     )?;
     let offset = head.offset.unwrap_or(0);
     let name = parse_name(&req.read(head.name_len).await?)?;
-    let _guard = ctx.store.write_lock(&name).lock().await;
+    let _guard = ctx.store.write_lock(&name).await;
     let (mut file, old_size) = open_rw(ctx, &name).await?;
     if offset > old_size {
         return Err(CmdError::Status(status::EINVAL));
@@ -142,7 +142,7 @@ pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
     if !t.name.is_appender() {
         return Err(CmdError::Status(status::EINVAL));
     }
-    let _guard = ctx.store.write_lock(&t.name).lock().await;
+    let _guard = ctx.store.write_lock(&t.name).await;
     let (file, old_size) = open_rw(ctx, &t.name).await?;
     if t.new_size != old_size {
         if t.new_size > old_size {

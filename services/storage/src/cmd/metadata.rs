@@ -54,7 +54,7 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdErro
     let sm = SetMeta::parse(&req.read_all().await?)?;
     let data = existing_data(ctx, &sm.file).await?;
     // Serialise with other writers of this file so merges do not race.
-    let guard = ctx.store.write_lock(&sm.file.name).lock().await;
+    let guard = ctx.store.write_lock(&sm.file.name).await;
     let path = meta_path(&data);
     let log_name = format!("{}-m", sm.file.name);
     let old = read_meta(&path).await.map_err(disk)?;
@@ -108,7 +108,7 @@ async fn restore_meta(
     log_name: &str,
     old: Option<&[u8]>,
 ) -> Result<(), CmdError> {
-    let _guard = ctx.store.write_lock(name).lock().await;
+    let _guard = ctx.store.write_lock(name).await;
     match old {
         Some(bytes) => {
             write_meta(path, bytes).await.map_err(disk)?;

@@ -63,7 +63,7 @@ pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, 
         return Err(CmdError::Status(status::EINVAL));
     }
     let old = appender::parse_name(&body)?;
-    let _guard = ctx.store.write_lock(&old).lock().await;
+    let _guard = ctx.store.write_lock(&old).await;
     let old_path = ctx.data_path(&old)?;
     let (size, crc) = {
         let p = old_path.clone();

@@ -68,7 +68,7 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
     let name = LogicalName::parse(&rec.name)?;
     let path = ctx.data_path(&name)?;
     let len = req.remaining();
-    let _guard = ctx.store.write_lock(&name).lock().await;
+    let _guard = ctx.store.write_lock(&name).await;
     match &rec.op {
         Op::Create | Op::Update => {
             let idx = name.store_path as usize;
