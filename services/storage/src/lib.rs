@@ -17,6 +17,7 @@ mod cmd;
 mod config;
 mod ctx;
 mod distribute;
+mod fastdfs_files;
 mod file_locks;
 mod hold;
 pub mod http;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ferrodfs_proto::stat::StorageStats;
 use ferrodfs_runtime::Shutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -43,6 +45,7 @@ pub use config::{Config, DistributeMode, StorePathPolicy};
 
 use crate::binlog::Binlog;
 use crate::ctx::Ctx;
+use crate::distribute::Rotor;
 use crate::stats::Stats;
 use crate::store::Store;
 
@@ -103,24 +106,29 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     let up_time = unix_now();
     // Directories, state, store paths and binlog: disk work, done on the
     // blocking pool before serving.
-    let (cfg, refill, persisted, store, binlog) = tokio::task::spawn_blocking(move || {
-        // A store path without its data directory is new or was wiped (a
-        // replaced disk): a scrub pass refills it from the group at once.
-        let refill = cfg.store_paths.iter().any(|p| !p.join("data").exists());
-        cfg.prepare_dirs()?;
-        let persisted = state::load_or_init(&cfg.base_path, up_time)
-            .with_context(|| format!("{}: base_path: cannot write state", cfg.file))?;
-        let store = Store::open(&cfg, persisted.rotor).context("cannot prepare the store paths")?;
-        let fsync = match cfg.binlog_fsync_interval {
-            None => binlog::FsyncPolicy::EveryRecord,
-            Some(_) => binlog::FsyncPolicy::Periodic,
-        };
-        let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
-            .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
-        anyhow::Ok((cfg, refill, persisted, Arc::new(store), binlog))
-    })
-    .await
-    .context("start-up preparation panicked")??;
+    let (cfg, refill, persisted, store, binlog, counters) =
+        tokio::task::spawn_blocking(move || {
+            // A store path without its data directory is new or was wiped (a
+            // replaced disk): a scrub pass refills it from the group at once.
+            let refill = cfg.store_paths.iter().any(|p| !p.join("data").exists());
+            cfg.prepare_dirs()?;
+            let persisted = state::load_or_init(&cfg.base_path, up_time)
+                .with_context(|| format!("{}: base_path: cannot write state", cfg.file))?;
+            let counters = fastdfs_files::load_stat(&cfg.base_path).with_context(|| {
+                format!("{}: base_path: cannot read storage_stat.dat", cfg.file)
+            })?;
+            let store =
+                Store::open(&cfg, persisted.rotor).context("cannot prepare the store paths")?;
+            let fsync = match cfg.binlog_fsync_interval {
+                None => binlog::FsyncPolicy::EveryRecord,
+                Some(_) => binlog::FsyncPolicy::Periodic,
+            };
+            let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
+                .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
+            anyhow::Ok((cfg, refill, persisted, Arc::new(store), binlog, counters))
+        })
+        .await
+        .context("start-up preparation panicked")??;
     let mut cfg = cfg;
     let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
 
@@ -140,6 +148,9 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         cfg.http_port = a.port();
     }
     let stats = Stats::new();
+    if let Some(f) = counters {
+        stats.restore(&f.stats);
+    }
     stats.refresh_space(&store);
     let metrics_addr = match cfg.metrics_listen {
         Some(addr) => Some(
@@ -238,6 +249,12 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
 /// Periodic chores: refresh the free-space gauges, persist the directory
 /// cursor when it moved and the synced timestamps, fsync the binlog.
 async fn housekeeping(ctx: Arc<Ctx>, mut saved: state::PersistedState, mut shutdown: Shutdown) {
+    // Written at the first round, so a FastDFS tool (or a return to
+    // FastDFS) finds the file current.
+    let mut saved_counters = fastdfs_files::StatFile {
+        stats: StorageStats::default(),
+        rotor: Rotor::default(),
+    };
     let period = ctx
         .cfg
         .heart_beat_interval
@@ -252,6 +269,7 @@ async fn housekeeping(ctx: Arc<Ctx>, mut saved: state::PersistedState, mut shutd
         let chores = {
             let ctx = ctx.clone();
             let saved = saved.clone();
+            let saved_counters = saved_counters.clone();
             tokio::task::spawn_blocking(move || {
                 ctx.store.refresh_space();
                 ctx.stats.refresh_space(&ctx.store);
@@ -265,11 +283,21 @@ async fn housekeeping(ctx: Arc<Ctx>, mut saved: state::PersistedState, mut shutd
                 if rotor != saved.rotor {
                     ctx.save_state_blocking();
                 }
-                rotor
+                let counters = fastdfs_files::StatFile {
+                    stats: ctx.stats.counters(),
+                    rotor,
+                };
+                if counters != saved_counters {
+                    if let Err(e) = fastdfs_files::save_stat(&ctx.cfg.base_path, &counters) {
+                        tracing::warn!("cannot save storage_stat.dat: {e}");
+                    }
+                }
+                (rotor, counters)
             })
         };
-        if let Ok(rotor) = chores.await {
+        if let Ok((rotor, counters)) = chores.await {
             saved.rotor = rotor;
+            saved_counters = counters;
         }
     }
 }

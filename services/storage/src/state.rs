@@ -29,9 +29,12 @@ pub(crate) fn state_path(base_path: &Path) -> PathBuf {
     base_path.join("data").join(STATE_FILE)
 }
 
-/// Loads the state, or starts a fresh one stamped `now` and saves it so
-/// the join time survives a crash. A damaged file is replaced (with a
-/// warning): losing the cursor only moves where new files go.
+/// Loads the state, or starts a fresh one and saves it so the join time
+/// survives a crash. A fresh state adopts what a FastDFS storage left in
+/// this base path (its join time, full-copy state and directory cursor,
+/// see [`crate::fastdfs_files`]), else it is stamped `now`. A damaged file
+/// is replaced (with a warning): losing the cursor only moves where new
+/// files go.
 pub(crate) fn load_or_init(base_path: &Path, now: i64) -> io::Result<PersistedState> {
     let path = state_path(base_path);
     match std::fs::read(&path) {
@@ -42,10 +45,19 @@ pub(crate) fn load_or_init(base_path: &Path, now: i64) -> io::Result<PersistedSt
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
+    let flag = crate::fastdfs_files::load_init_flag(base_path)?;
+    let stat = crate::fastdfs_files::load_stat(base_path)?;
+    if flag.is_some() || stat.is_some() {
+        tracing::info!(
+            base_path = %base_path.display(),
+            "adopting a FastDFS base path: join time, full-copy state and directory cursor \
+             from .data_init_flag and storage_stat.dat"
+        );
+    }
     let s = PersistedState {
-        join_time: now,
-        rotor: Rotor::default(),
-        init: InitState::default(),
+        join_time: flag.as_ref().map_or(now, |f| f.join_time),
+        rotor: stat.map(|s| s.rotor).unwrap_or_default(),
+        init: flag.map(|f| f.init).unwrap_or_default(),
     };
     save(base_path, &s)?;
     Ok(s)
@@ -98,5 +110,33 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         std::fs::write(state_path(dir.path()), b"{not json").unwrap();
         assert_eq!(load_or_init(dir.path(), 5).unwrap().join_time, 5);
+    }
+
+    #[test]
+    fn a_fastdfs_base_path_is_adopted_with_its_join_time_state_and_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(
+            data.join(".data_init_flag"),
+            "storage_join_time=1600000000\nsync_old_done=1\nsync_src_server=\nsync_until_timestamp=0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            data.join("storage_stat.dat"),
+            "total_upload_count=3\nsuccess_upload_count=3\ndist_path_index_high=2\n\
+             dist_path_index_low=9\ndist_write_file_count=4\n",
+        )
+        .unwrap();
+        let s = load_or_init(dir.path(), 5).unwrap();
+        assert_eq!(s.join_time, 1_600_000_000);
+        assert!(s.init.done, "FastDFS had finished its full copy");
+        assert_eq!((s.rotor.high, s.rotor.low, s.rotor.count), (2, 9, 4));
+        // From then on our own state file answers, FastDFS's is not read again.
+        std::fs::remove_file(data.join(".data_init_flag")).unwrap();
+        assert_eq!(
+            load_or_init(dir.path(), 6).unwrap().join_time,
+            1_600_000_000
+        );
     }
 }

@@ -155,6 +155,25 @@ impl Stats {
         self.with(|s| s.clone())
     }
 
+    /// The counters and last-update times, without the connection gauges
+    /// and heartbeat time (what `storage_stat.dat` keeps).
+    pub fn counters(&self) -> StorageStats {
+        let mut s = self.snapshot();
+        s.connections = [0; 3];
+        s.last_heart_beat_time = 0;
+        s.last_synced_timestamp = 0;
+        s
+    }
+
+    /// Starts from counters kept across a restart (or by FastDFS).
+    pub fn restore(&self, kept: &StorageStats) {
+        self.with(|s| {
+            let connections = s.connections;
+            *s = kept.clone();
+            s.connections = connections;
+        });
+    }
+
     /// Connection gauges of the stat block: allocated (ever), current, max.
     pub fn connection_opened(&self) {
         self.connections.inc();
