@@ -266,7 +266,9 @@ async fn appends_survive_a_killed_source_and_members_end_identical() {
             want.len()
         );
     }
-    // The peer reports each outage of its push to the source once.
+    // The peer reports an outage of its push to the source, and its end;
+    // under load a slow restart can make one kill two outages, so the
+    // second kill is checked against the count seen by then.
     let source = c.storages[0].addr.clone();
     let outages = |c: &Cluster| {
         c.storages[1]
@@ -280,12 +282,13 @@ async fn appends_survive_a_killed_source_and_members_end_identical() {
             .contains(&format!("sync to {source} resumed"))
     };
     wait_for(&c, "the peer's push resumed", || {
-        outages(&c) == 1 && resumed(&c)
+        outages(&c) >= 1 && resumed(&c)
     })
     .await;
+    let before = outages(&c);
     c.storages[0].kill9();
     c.storages[0].restart();
-    wait_for(&c, "a second outage reported", || outages(&c) == 2).await;
+    wait_for(&c, "a second outage reported", || outages(&c) > before).await;
 }
 
 async fn wait_for(c: &Cluster, what: &str, mut check: impl FnMut() -> bool) {
