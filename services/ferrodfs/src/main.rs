@@ -58,6 +58,10 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Print a file's HTTP URL, signed with the anti-steal token given a secret.
     Url(cli::url::UrlArgs),
+    /// Turn FastDFS configs (tracker.conf, storage.conf, client.conf,
+    /// storage_ids.conf, mod_fastdfs.conf, nginx) into ferrodfs TOML, with a
+    /// report on every key.
+    ImportConf(cli::import_conf::ImportConfArgs),
     /// Print a new random cluster secret (the `cluster_secret` every
     /// tracker, storage and admin client of one cluster shares).
     Secret,
@@ -97,6 +101,8 @@ fn ferrodfs_main() -> i32 {
     // pingora builds its own runtimes, so the lb runs outside ours.
     let cli = match cli.command {
         Command::Lb(a) => return exit_code(ferrodfs_lb::run(a)),
+        // Reads and writes files only: no runtime needed.
+        Command::ImportConf(a) => return exit_code(cli::import_conf::run(a)),
         other => Cli { command: other },
     };
     let rt = match tokio::runtime::Runtime::new() {
@@ -111,7 +117,9 @@ fn ferrodfs_main() -> i32 {
             Command::Tracker(a) => ferrodfs_tracker::run(a).await,
             Command::Storage(a) => ferrodfs_storage::run(a).await,
             Command::Vip(a) => ferrodfs_vip::run(a).await,
-            Command::Lb(_) => unreachable!("the lb runs outside the tokio runtime"),
+            Command::Lb(_) | Command::ImportConf(_) => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Up(a) => cli::up::run(a).await,
             Command::Upload(a) => cli::files::upload(a).await,
             Command::Download(a) => cli::files::download(a).await,

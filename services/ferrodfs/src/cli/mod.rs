@@ -4,6 +4,7 @@ pub mod bench;
 pub mod fdfs;
 pub mod files;
 pub mod human;
+pub mod import_conf;
 pub mod info;
 pub mod monitor;
 pub mod scrub;
