@@ -55,6 +55,10 @@ pub const REGENERATE_APPENDER_FILENAME: u8 = 38;
 // storage -> tracker (ferrodfs bodies are JSON, see `cluster`)
 pub const STORAGE_JOIN: u8 = 81;
 pub const STORAGE_BEAT: u8 = 83;
+// sent only by FastDFS storages (binary bodies, see the tracker's
+// `commands::fastdfs`)
+pub const STORAGE_GET_MY_IP: u8 = 60;
+pub const STORAGE_REPORT_DISK_USAGE: u8 = 84;
 
 // storage -> storage (group sync; ferrodfs framing, see `sync`)
 pub const SYNC_PUSH: u8 = 240;

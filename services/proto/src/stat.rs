@@ -205,6 +205,17 @@ impl StorageStats {
         }
     }
 
+    /// The block alone, as a FastDFS storage's heartbeat carries it.
+    pub fn decode_block(b: &[u8]) -> Result<Self, FieldError> {
+        if b.len() != Self::LEN {
+            return Err(FieldError::Short {
+                need: Self::LEN,
+                got: b.len(),
+            });
+        }
+        Self::decode(&mut Reader::new(b))
+    }
+
     fn decode(r: &mut Reader) -> Result<Self, FieldError> {
         let mut s = StorageStats::default();
         for c in s.connections.iter_mut() {
@@ -556,6 +567,15 @@ mod tests {
         let mut v = Vec::new();
         storage().encode(layout, width, &mut v);
         v
+    }
+
+    #[test]
+    fn a_heartbeat_stat_block_decodes_to_what_was_encoded() {
+        let stats = storage().stats;
+        let mut b = Vec::new();
+        stats.encode(&mut b);
+        assert_eq!(StorageStats::decode_block(&b).unwrap(), stats);
+        assert!(StorageStats::decode_block(&b[1..]).is_err());
     }
 
     #[test]

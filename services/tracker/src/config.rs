@@ -100,6 +100,10 @@ pub struct Config {
     /// IP, into new file names, so the files keep their source when the
     /// storage's IP changes.
     pub id_in_filename: bool,
+    /// Networks whose FastDFS 6.x storages may join with FastDFS's own
+    /// binary join and heartbeats. FastDFS has no secret: these storages
+    /// are trusted by address alone. `None` (the default): off.
+    pub fastdfs_storages: Option<AllowHosts>,
 }
 
 impl Default for Config {
@@ -126,6 +130,7 @@ impl Default for Config {
             network_timeout: Duration::from_secs(60),
             storage_ids: None,
             id_in_filename: false,
+            fastdfs_storages: None,
         }
     }
 }
@@ -164,6 +169,7 @@ struct Raw {
     use_storage_id: Option<bool>,
     storage_ids_filename: Option<PathBuf>,
     id_type_in_filename: Option<String>,
+    fastdfs_storages: Option<Vec<String>>,
 }
 
 /// Maps a config word to its value, or says which words are allowed.
@@ -377,11 +383,24 @@ impl Config {
             };
         let allow_hosts = AllowHosts::parse(&raw.allow_hosts.unwrap_or_default())
             .map_err(|e| err("allow_hosts", e))?;
+        let fastdfs_storages = match raw.fastdfs_storages {
+            None => None,
+            Some(list) if list.is_empty() => {
+                return Err(err(
+                    "fastdfs_storages",
+                    "is empty: list the networks of the FastDFS storages (\"10.0.0.0/24\"), or remove the key to keep them out".into(),
+                ))
+            }
+            Some(list) => {
+                Some(AllowHosts::parse(&list).map_err(|e| err("fastdfs_storages", e))?)
+            }
+        };
         let max_connections = raw.max_connections.unwrap_or(d.max_connections);
         if max_connections == 0 {
             return Err(err("max_connections", "must be at least 1".into()));
         }
         Ok(Config {
+            fastdfs_storages,
             storage_ids,
             id_in_filename,
             cluster_secret: Some(cluster_secret),
@@ -560,6 +579,21 @@ mod tests {
         assert!(error("allow_hosts = [\"x\"]").starts_with("tracker.toml: allow_hosts:"));
         assert!(error("max_connections = 0").starts_with("tracker.toml: max_connections:"));
         assert!(error("network_timeout = -1").starts_with("tracker.toml: network_timeout:"));
+    }
+
+    #[test]
+    fn fastdfs_storages_are_off_unless_their_networks_are_listed() {
+        assert!(parse("").unwrap().fastdfs_storages.is_none());
+        let a = parse("fastdfs_storages = [\"10.0.0.0/24\"]")
+            .unwrap()
+            .fastdfs_storages
+            .unwrap();
+        assert!(a.allows("10.0.0.5".parse().unwrap()));
+        assert!(!a.allows("10.0.1.5".parse().unwrap()));
+        assert!(
+            error("fastdfs_storages = []").starts_with("tracker.toml: fastdfs_storages: is empty")
+        );
+        assert!(error("fastdfs_storages = [\"x\"]").starts_with("tracker.toml: fastdfs_storages:"));
     }
 
     #[test]

@@ -189,6 +189,11 @@ async fn connection(
     mut shutdown: Shutdown,
 ) -> Result<(), ProtoError> {
     let mut session = Session::new(Some(peer.ip()));
+    session.fastdfs = shared
+        .cfg
+        .fastdfs_storages
+        .as_ref()
+        .is_some_and(|a| a.allows(peer.ip()));
     let result = serve_requests(&mut stream, local, shared, &mut session, &mut shutdown).await;
     if let Some(id) = session.storage {
         let mut cluster = shared.cluster();

@@ -2,6 +2,7 @@
 //! to the cluster view and encodes the reply. No sockets here, so every
 //! answer (including every error status) is unit-testable.
 
+mod fastdfs;
 mod fetch;
 mod group;
 pub(crate) mod list;
@@ -13,6 +14,7 @@ mod store;
 use std::net::IpAddr;
 
 use ferrodfs_proto::auth::ServerAuth;
+use ferrodfs_proto::cluster::StorageReport;
 use ferrodfs_proto::{cmd, status};
 
 use crate::cluster::{Cluster, Now, Transition};
@@ -61,6 +63,12 @@ pub struct Session {
     /// against it, never taken from what its report claims.
     pub peer: Option<IpAddr>,
     pub auth: ServerAuth,
+    /// The peer is in `fastdfs_storages`: a FastDFS storage may join and
+    /// report on this connection without the cluster secret.
+    pub fastdfs: bool,
+    /// A FastDFS storage's latest report: its beats and disk usage
+    /// reports each carry only part of it.
+    pub fastdfs_report: Option<StorageReport>,
 }
 
 impl Session {
@@ -69,6 +77,8 @@ impl Session {
             storage: None,
             peer,
             auth: ServerAuth::default(),
+            fastdfs: false,
+            fastdfs_report: None,
         }
     }
 
@@ -119,6 +129,18 @@ pub struct Ctx<'a> {
 
 /// Runs one request.
 pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) -> Outcome {
+    if session.fastdfs && !session.auth.is_done() {
+        let reply = match command {
+            cmd::STORAGE_JOIN => Some(fastdfs::join(ctx, session, body)),
+            cmd::STORAGE_BEAT => Some(fastdfs::beat(ctx, session, body)),
+            cmd::STORAGE_REPORT_DISK_USAGE => Some(fastdfs::disk_usage(ctx, session, body)),
+            cmd::STORAGE_GET_MY_IP => Some(fastdfs::get_my_ip(session, body)),
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            return Outcome::Reply(reply);
+        }
+    }
     if is_internal(command) && !session.auth.is_done() {
         tracing::warn!(
             "{} from {} refused: the connection has not authenticated with the cluster secret",
@@ -189,6 +211,8 @@ pub fn name(command: u8) -> &'static str {
         cmd::LIST_STORAGE => "list_storage",
         cmd::STORAGE_JOIN => "storage_join",
         cmd::STORAGE_BEAT => "storage_beat",
+        cmd::STORAGE_REPORT_DISK_USAGE => "storage_report_disk_usage",
+        cmd::STORAGE_GET_MY_IP => "storage_get_my_ip",
         cmd::DELETE_STORAGE => "delete_storage",
         cmd::DELETE_GROUP => "delete_group",
         cmd::SET_TRUNK_SERVER => "set_trunk_server",
