@@ -79,6 +79,11 @@ pub struct StorageReport {
     /// status page and `ferrodfs monitor` show per source -> peer pair.
     #[serde(default)]
     pub sync_lag: Vec<SyncLag>,
+    /// The storage's `heart_beat_interval` in milliseconds (0: not told):
+    /// trackers stop placing uploads on a storage silent for two of them,
+    /// long before `check_active_interval` takes it OFFLINE.
+    #[serde(default)]
+    pub heart_beat_interval_ms: u64,
 }
 
 /// Replication lag from the reporting storage to one peer: its binlog

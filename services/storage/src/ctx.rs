@@ -184,6 +184,8 @@ impl Ctx {
             full: self.store.is_full(),
             last_scrub: Some(self.scrub.last()).filter(|r| r.finished != 0),
             sync_lag: self.repl.lag.latest(),
+            heart_beat_interval_ms: u64::try_from(self.cfg.heart_beat_interval.as_millis())
+                .unwrap_or(u64::MAX),
         }
     }
 }

@@ -136,6 +136,11 @@ impl std::fmt::Display for ReportError {
     }
 }
 
+/// Added to two heartbeat intervals before a storage counts as no longer
+/// beating: a beat is sent one interval after the previous one was
+/// answered, so it arrives a little later than the interval itself.
+pub const BEAT_SLACK: Duration = Duration::from_millis(500);
+
 /// One storage: its latest report and what the tracker derived from it.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -173,6 +178,21 @@ impl Storage {
     /// ACTIVE and allowed to take uploads (`rw=` not read-only).
     pub fn is_writable(&self) -> bool {
         self.is_active() && self.access.can_write()
+    }
+
+    /// Heard from within two of its own heartbeat intervals (plus
+    /// [`BEAT_SLACK`]). A storage cut off the network or frozen stays
+    /// ACTIVE until `check_active_interval` runs out; placement passes it
+    /// over as soon as it misses a beat. A storage that does not tell its
+    /// interval (an older report) always counts as beating.
+    pub fn is_beating(&self, now: Instant) -> bool {
+        match self.report.heart_beat_interval_ms {
+            0 => true,
+            ms => {
+                now.saturating_duration_since(self.last_report)
+                    <= Duration::from_millis(ms).saturating_mul(2) + BEAT_SLACK
+            }
+        }
     }
 
     /// Its initial-copy state: what it reports, completed by the
@@ -262,6 +282,9 @@ pub struct Cluster {
     next_session: u64,
     /// (group, id) of storages removed with DELETE_STORAGE.
     deleted: BTreeSet<(String, String)>,
+    /// Whether enough time has passed since the start for every live
+    /// storage to have reported (ready from the start by default).
+    pub warm_up: crate::warm_up::WarmUp,
 }
 
 impl Cluster {
@@ -427,6 +450,7 @@ impl Cluster {
                 name: report.group.clone(),
                 ..Default::default()
             });
+        self.warm_up.heard(report.heart_beat_interval_ms);
         let ip = report.ip.clone();
         let previous = group.storages.remove(&id);
         if let Some(p) = previous.as_ref().filter(|p| p.report.ip != ip) {
@@ -704,6 +728,28 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((back.from, back.to), (Some(state::OFFLINE), state::ACTIVE));
+    }
+
+    #[test]
+    fn a_storage_that_misses_two_beats_is_no_longer_beating_but_stays_active() {
+        let mut c = Cluster::default();
+        let t0 = Instant::now();
+        let mut r = report("group1", "10.0.0.1");
+        r.heart_beat_interval_ms = 1000;
+        c.join(r, at(t0, 0)).unwrap();
+        let s = &c.group("group1").unwrap().storages["10.0.0.1"];
+        assert!(s.is_beating(t0 + Duration::from_secs(2)));
+        assert!(!s.is_beating(t0 + Duration::from_secs(3)));
+        assert!(s.is_active(), "OFFLINE only after check_active_interval");
+    }
+
+    #[test]
+    fn a_storage_that_does_not_tell_its_interval_always_counts_as_beating() {
+        let mut c = Cluster::default();
+        let t0 = Instant::now();
+        c.join(report("group1", "10.0.0.1"), at(t0, 0)).unwrap();
+        let s = &c.group("group1").unwrap().storages["10.0.0.1"];
+        assert!(s.is_beating(t0 + Duration::from_secs(3600)));
     }
 
     #[test]

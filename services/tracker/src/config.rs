@@ -69,6 +69,11 @@ pub struct Config {
     pub reserved_storage_space: Reserved,
     /// A storage silent for this long goes OFFLINE.
     pub check_active_interval: Duration,
+    /// After a start, the longest the tracker waits for storages to
+    /// report before "no such group" is a true answer (see
+    /// [`crate::warm_up`]); zero: no warm-up. Defaults to
+    /// `check_active_interval`.
+    pub warm_up_interval: Duration,
     /// Files older than this are assumed replicated to every member
     /// (FastDFS `storage_sync_file_max_delay`).
     pub storage_sync_file_max_delay: Duration,
@@ -120,6 +125,7 @@ impl Default for Config {
             download_server: DownloadServer::RoundRobin,
             reserved_storage_space: Reserved::Percent(10.0),
             check_active_interval: Duration::from_secs(120),
+            warm_up_interval: Duration::from_secs(120),
             storage_sync_file_max_delay: Duration::from_secs(86_400),
             stat_layout: Layout::Current,
             response_ip_addr_size: IpWidth::V4,
@@ -158,6 +164,7 @@ struct Raw {
     download_server: Option<String>,
     reserved_storage_space: Option<String>,
     check_active_interval: Option<f64>,
+    warm_up_interval: Option<f64>,
     storage_sync_file_max_delay: Option<f64>,
     stat_layout: Option<String>,
     response_ip_addr_size: Option<String>,
@@ -399,8 +406,21 @@ impl Config {
         if max_connections == 0 {
             return Err(err("max_connections", "must be at least 1".into()));
         }
+        let check_active_interval = seconds(
+            file,
+            "check_active_interval",
+            raw.check_active_interval,
+            d.check_active_interval,
+        )?;
+        let warm_up_interval = match raw.warm_up_interval {
+            None => check_active_interval,
+            Some(0.0) => Duration::ZERO,
+            v => seconds(file, "warm_up_interval", v, check_active_interval)?,
+        };
         Ok(Config {
             fastdfs_storages,
+            check_active_interval,
+            warm_up_interval,
             storage_ids,
             id_in_filename,
             cluster_secret: Some(cluster_secret),
@@ -421,12 +441,6 @@ impl Config {
             store_path,
             download_server,
             reserved_storage_space,
-            check_active_interval: seconds(
-                file,
-                "check_active_interval",
-                raw.check_active_interval,
-                d.check_active_interval,
-            )?,
             storage_sync_file_max_delay: seconds(
                 file,
                 "storage_sync_file_max_delay",
@@ -500,6 +514,10 @@ mod tests {
         assert_eq!(c.download_server, DownloadServer::SourceFirst);
         assert_eq!(c.reserved_storage_space, Reserved::Bytes(2 << 30));
         assert_eq!(c.check_active_interval, Duration::from_millis(2500));
+        assert_eq!(
+            c.warm_up_interval, c.check_active_interval,
+            "the warm-up defaults to one check_active_interval"
+        );
         assert_eq!(c.storage_sync_file_max_delay, Duration::from_secs(600));
         assert_eq!(c.stat_layout, Layout::Legacy);
         assert_eq!(c.response_ip_addr_size, IpWidth::V6);
@@ -567,6 +585,14 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_warm_up_interval_turns_the_warm_up_off() {
+        assert_eq!(
+            parse("warm_up_interval = 0").unwrap().warm_up_interval,
+            Duration::ZERO
+        );
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         assert!(error("bind = \"localhost:1\"").starts_with("tracker.toml: bind:"));
         assert!(error("metrics_listen = \"9100\"").starts_with("tracker.toml: metrics_listen:"));
@@ -579,6 +605,7 @@ mod tests {
         assert!(error("allow_hosts = [\"x\"]").starts_with("tracker.toml: allow_hosts:"));
         assert!(error("max_connections = 0").starts_with("tracker.toml: max_connections:"));
         assert!(error("network_timeout = -1").starts_with("tracker.toml: network_timeout:"));
+        assert!(error("warm_up_interval = -1").starts_with("tracker.toml: warm_up_interval:"));
     }
 
     #[test]

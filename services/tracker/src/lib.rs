@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod placement;
 mod server;
 pub mod status;
+pub mod warm_up;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,7 @@ pub struct Tracker {
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    ready: Arc<Shared>,
 }
 
 impl Tracker {
@@ -65,6 +67,13 @@ impl Tracker {
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Whether this tracker's view can be trusted: every live storage has
+    /// had time to report since the start (see [`warm_up`]). Until then
+    /// it answers EAGAIN where it would say "no such group".
+    pub fn is_ready(&self) -> bool {
+        self.ready.is_ready()
     }
 
     /// Waits until shutdown has closed the listener and every connection.
@@ -93,7 +102,8 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
     // A tracker bound to one address knows it; one bound to all learns
     // it from the first storage that reaches it.
     let me = (!cfg.bind.is_unspecified()).then_some(local_addr);
-    let cluster = Cluster::with_storage_ids(cfg.storage_ids.clone(), cfg.id_in_filename);
+    let mut cluster = Cluster::with_storage_ids(cfg.storage_ids.clone(), cfg.id_in_filename);
+    cluster.warm_up = warm_up::WarmUp::starting(std::time::Instant::now(), cfg.warm_up_interval);
     let shared = Arc::new(Shared {
         cfg,
         cluster: Mutex::new(cluster),
@@ -113,6 +123,7 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
         ),
         None => None,
     };
+    let ready = shared.clone();
     let tasks = vec![
         tokio::spawn(server::accept_loop(
             listener,
@@ -126,5 +137,6 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
         local_addr,
         metrics_addr,
         tasks,
+        ready,
     })
 }

@@ -4,6 +4,8 @@
 //! storages with a store path that respects `reserved_storage_space` are
 //! ever chosen.
 
+use std::time::Instant;
+
 use ferrodfs_proto::cluster::{PathUsage, StorageReport};
 use ferrodfs_proto::status;
 use ferrodfs_proto::tracker_req::{Addr, StoreTarget};
@@ -102,25 +104,36 @@ fn choose_group(cluster: &mut Cluster, cfg: &Config, named: Option<&str>) -> Res
 }
 
 /// Picks the storage inside the group by `store_server`; returns its id.
-fn choose_storage(group: &mut Group, cfg: &Config) -> Option<String> {
+/// Storages still beating come first: one that missed its last beats
+/// (cut off, frozen) gets uploads only when no other member can take them.
+fn choose_storage(group: &mut Group, cfg: &Config, now: Instant) -> Option<String> {
+    pick_storage(group, cfg, |s| s.is_beating(now)).or_else(|| pick_storage(group, cfg, |_| true))
+}
+
+/// [`choose_storage`] among the writable storages that also pass `also`.
+fn pick_storage(
+    group: &mut Group,
+    cfg: &Config,
+    also: impl Fn(&Storage) -> bool,
+) -> Option<String> {
     let reserved = &cfg.reserved_storage_space;
     match cfg.store_server {
         StoreServer::FirstByIp => group
             .storages
             .values()
-            .find(|s| writable(reserved, s))
+            .find(|s| writable(reserved, s) && also(s))
             .map(|s| s.id.clone()),
         StoreServer::ByPriority => group
             .storages
             .values()
-            .filter(|s| writable(reserved, s))
+            .filter(|s| writable(reserved, s) && also(s))
             .min_by_key(|s| s.report.upload_priority)
             .map(|s| s.id.clone()),
         StoreServer::RoundRobin => {
             let active: Vec<&Storage> = group
                 .storages
                 .values()
-                .filter(|s| s.is_writable())
+                .filter(|s| s.is_writable() && also(s))
                 .collect();
             let n = active.len();
             if n == 0 {
@@ -166,17 +179,19 @@ pub fn choose_path(storage: &mut Storage, policy: StorePath, reserved: &Reserved
 }
 
 /// Answers query-store: one storage (101/104) or, with `all` (106/107),
-/// every writable one with the chosen storage first. `named` is the group
-/// a client asked for (104/107).
+/// every writable one with the chosen storage first and those still
+/// beating before those that are not. `named` is the group a client asked
+/// for (104/107).
 pub fn choose_store(
     cluster: &mut Cluster,
     cfg: &Config,
     named: Option<&str>,
     all: bool,
+    now: Instant,
 ) -> Result<StoreTarget, u8> {
     let name = choose_group(cluster, cfg, named)?;
     let group = cluster.group_mut(&name).ok_or(status::ENOENT)?;
-    let id = choose_storage(group, cfg).ok_or(status::ENOSPC)?;
+    let id = choose_storage(group, cfg, now).ok_or(status::ENOSPC)?;
     let storage = group.storages.get_mut(&id).ok_or(status::ENOENT)?;
     let store_path_index =
         choose_path(storage, cfg.store_path, &cfg.reserved_storage_space).ok_or(status::ENOSPC)?;
@@ -186,13 +201,13 @@ pub fn choose_store(
     };
     let mut storages = vec![addr(storage)];
     if all {
-        storages.extend(
-            group
-                .storages
-                .values()
-                .filter(|s| s.id != id && writable(&cfg.reserved_storage_space, s))
-                .map(addr),
-        );
+        let mut others: Vec<&Storage> = group
+            .storages
+            .values()
+            .filter(|s| s.id != id && writable(&cfg.reserved_storage_space, s))
+            .collect();
+        others.sort_by_key(|s| !s.is_beating(now));
+        storages.extend(others.into_iter().map(addr));
     }
     Ok(StoreTarget {
         group: name,
@@ -203,7 +218,7 @@ pub fn choose_store(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::time::Duration;
 
     use super::*;
     use crate::cluster::tests::{at, report};
@@ -235,7 +250,7 @@ mod tests {
     }
 
     fn pick(c: &mut Cluster, cfg: &Config) -> Result<(String, String, u8), u8> {
-        choose_store(c, cfg, None, false)
+        choose_store(c, cfg, None, false, Instant::now())
             .map(|t| (t.group, t.storages[0].ip.clone(), t.store_path_index))
     }
 
@@ -264,7 +279,7 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(pick(&mut c, &cfg).unwrap().0, "g2");
         }
-        let named = choose_store(&mut c, &cfg, Some("g1"), false).map(|t| t.group);
+        let named = choose_store(&mut c, &cfg, Some("g1"), false, Instant::now()).map(|t| t.group);
         assert_eq!(named, Err(status::ENOSPC));
     }
 
@@ -332,11 +347,13 @@ mod tests {
         };
         assert_eq!(pick(&mut c, &cfg).unwrap().0, "g1");
         assert_eq!(
-            choose_store(&mut c, &cfg, Some("g2"), false).unwrap().group,
+            choose_store(&mut c, &cfg, Some("g2"), false, Instant::now())
+                .unwrap()
+                .group,
             "g2"
         );
         assert_eq!(
-            choose_store(&mut c, &cfg, Some("nope"), false),
+            choose_store(&mut c, &cfg, Some("nope"), false, Instant::now()),
             Err(status::ENOENT)
         );
     }
@@ -397,8 +414,46 @@ mod tests {
             ("g", "10.0.0.3", &[10], 0),
         ]);
         offline(&mut c, "g", "10.0.0.1");
-        let t = choose_store(&mut c, &Config::default(), None, true).unwrap();
+        let t = choose_store(&mut c, &Config::default(), None, true, Instant::now()).unwrap();
         let ips: Vec<&str> = t.storages.iter().map(|a| a.ip.as_str()).collect();
         assert_eq!(ips, ["10.0.0.2"]);
+    }
+
+    /// Members that beat every second, joined at `t0`; `fresh` beat again
+    /// two seconds later.
+    fn beating(t0: Instant, ips: &[&str], fresh: &[&str]) -> Cluster {
+        let mut c = Cluster::default();
+        for ip in ips {
+            let mut r = report("g", ip);
+            r.heart_beat_interval_ms = 1000;
+            let (session, _) = c.join(r.clone(), at(t0, 0)).unwrap();
+            if fresh.contains(ip) {
+                c.beat(session, r, at(t0, 2)).unwrap();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn uploads_avoid_a_member_that_missed_its_beats_before_it_goes_offline() {
+        let t0 = Instant::now();
+        let mut c = beating(t0, &["10.0.0.1", "10.0.0.2"], &["10.0.0.2"]);
+        let later = t0 + Duration::from_secs(4);
+        for _ in 0..4 {
+            let t = choose_store(&mut c, &Config::default(), None, false, later).unwrap();
+            assert_eq!(t.storages[0].ip, "10.0.0.2");
+        }
+        let t = choose_store(&mut c, &Config::default(), None, true, later).unwrap();
+        let ips: Vec<&str> = t.storages.iter().map(|a| a.ip.as_str()).collect();
+        assert_eq!(ips, ["10.0.0.2", "10.0.0.1"], "the silent one listed last");
+    }
+
+    #[test]
+    fn a_member_that_missed_its_beats_still_takes_uploads_when_it_is_the_only_one() {
+        let t0 = Instant::now();
+        let mut c = beating(t0, &["10.0.0.1"], &[]);
+        let later = t0 + Duration::from_secs(4);
+        let t = choose_store(&mut c, &Config::default(), None, false, later).unwrap();
+        assert_eq!(t.storages[0].ip, "10.0.0.1");
     }
 }

@@ -56,6 +56,11 @@ impl Shared {
         self.history.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the warm-up after the start is over (see [`crate::warm_up`]).
+    pub fn is_ready(&self) -> bool {
+        self.cluster().warm_up.is_ready(std::time::Instant::now())
+    }
+
     /// The status document (lock order: peers, cluster, history).
     pub fn status(&self) -> ClusterStatus {
         let peers = self.peers();
@@ -296,18 +301,26 @@ fn tick(interval: Duration) -> Duration {
     (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
 }
 
-/// Takes storages silent for `check_active_interval` OFFLINE until shutdown.
+/// Takes storages silent for `check_active_interval` OFFLINE until
+/// shutdown; logs once when the warm-up after the start is over.
 pub async fn expiry_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let interval = shared.cfg.check_active_interval;
     let mut timer = tokio::time::interval(tick(interval));
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warming = true;
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
             _ = timer.tick() => {
+                let now = std::time::Instant::now();
                 let mut cluster = shared.cluster();
-                let transitions = cluster.expire(std::time::Instant::now(), interval);
+                let transitions = cluster.expire(now, interval);
                 shared.changed(&cluster, &transitions);
+                if warming && cluster.warm_up.is_ready(now) {
+                    warming = false;
+                    let storages: usize = cluster.groups.values().map(|g| g.storages.len()).sum();
+                    tracing::info!(groups = cluster.groups.len(), storages, "warm-up over: answering from the storages that reported");
+                }
             }
         }
     }

@@ -28,7 +28,11 @@ fn secret() -> Secret {
 }
 
 async fn tracker(extra: &str) -> (Tracker, ShutdownTrigger) {
-    let text = format!("bind = \"127.0.0.1\"\nport = 0\ncluster_secret = \"{SECRET}\"\n{extra}");
+    // No warm-up: the fake storages here do not report a heartbeat
+    // interval, and each test has every storage it needs join first.
+    let text = format!(
+        "bind = \"127.0.0.1\"\nport = 0\nwarm_up_interval = 0\ncluster_secret = \"{SECRET}\"\n{extra}"
+    );
     let cfg = Config::parse("tracker.toml", &text).unwrap();
     let (trigger, shutdown) = Shutdown::new();
     (start(cfg, shutdown).await.unwrap(), trigger)

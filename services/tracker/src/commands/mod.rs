@@ -189,7 +189,7 @@ pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) ->
         cmd::PARAMETER_REQ => params::parameters(ctx.cfg, body),
         _ => Reply::error(status::EINVAL),
     };
-    Outcome::Reply(reply)
+    Outcome::Reply(ctx.cluster.warm_up.answer(ctx.now.mono, command, reply))
 }
 
 /// A short stable name per command, for metrics labels and logs.

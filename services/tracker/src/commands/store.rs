@@ -30,7 +30,7 @@ pub fn query_store(ctx: &mut Ctx, command: u8, body: &[u8]) -> Reply {
     } else {
         None
     };
-    choose_store(ctx.cluster, ctx.cfg, named.as_deref(), all)
+    choose_store(ctx.cluster, ctx.cfg, named.as_deref(), all, ctx.now.mono)
         .map(|t| t.encode(ctx.cfg.response_ip_addr_size))
         .into()
 }
@@ -93,6 +93,30 @@ mod tests {
             &group("group9"),
         );
         assert_eq!(r, Reply::error(status::ENOENT));
+    }
+
+    #[test]
+    fn a_tracker_warming_up_says_try_again_for_a_group_it_does_not_know_yet() {
+        let mut c = cluster(&[("group1", "10.0.0.1")]);
+        c.warm_up = crate::warm_up::WarmUp::starting(
+            std::time::Instant::now(),
+            std::time::Duration::from_secs(60),
+        );
+        let cfg = Config::default();
+        let r = run(
+            &mut c,
+            &cfg,
+            cmd::QUERY_STORE_WITH_GROUP_ONE,
+            &group("group2"),
+        );
+        assert_eq!(r, Reply::error(status::EAGAIN));
+        let r = run(
+            &mut c,
+            &cfg,
+            cmd::QUERY_STORE_WITH_GROUP_ONE,
+            &group("group1"),
+        );
+        assert_eq!(r.status, status::OK, "a group it knows is answered");
     }
 
     #[test]
