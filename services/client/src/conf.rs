@@ -18,6 +18,10 @@ pub struct ClientConfig {
     pub network_timeout: Duration,
     /// The cluster's secret, for admin commands only.
     pub cluster_secret: Option<Secret>,
+    /// How long a call keeps asking while every tracker answers EAGAIN
+    /// (ferrodfs trackers warming up after a start); zero: give up at
+    /// once with that status.
+    pub warm_up_wait: Duration,
 }
 
 impl ClientConfig {
@@ -27,6 +31,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             network_timeout: Duration::from_secs(30),
             cluster_secret: None,
+            warm_up_wait: Duration::from_secs(30),
         }
     }
 

@@ -53,6 +53,13 @@ impl ClientError {
         self.status() == Some(status::ENOENT)
     }
 
+    /// A pooled connection the server closed while it sat idle: the
+    /// request never reached the server, so a fresh connection may resend
+    /// it. A timeout is not that: the server is there but not answering.
+    fn is_stale_connection(&self) -> bool {
+        self.is_transport() && !matches!(self, ClientError::Timeout(_))
+    }
+
     /// Transport failures (worth trying another server for), as opposed
     /// to a server's considered answer.
     fn is_transport(&self) -> bool {

@@ -106,14 +106,38 @@ impl Client {
             .storages
             .first()
             .ok_or_else(|| bad_reply("query store: no storage"))?;
-        self.upload_at(
-            storage,
-            Some(target.store_path_index),
-            &mut content,
-            ext,
-            kind,
-        )
-        .await
+        let first = self
+            .upload_at(
+                storage,
+                Some(target.store_path_index),
+                &mut content,
+                ext,
+                kind,
+            )
+            .await;
+        match first {
+            // The storage may be cut off or frozen while the trackers still
+            // list it ACTIVE: ask again and try once more, on another
+            // member when there is one. (A storage that timed out may
+            // have kept the first copy: an orphan, never a lost upload.)
+            Err(e) if e.is_transport() => {
+                let failed = addr_of(storage);
+                tracing::warn!(storage = %failed, "upload failed, asking the tracker again: {e}");
+                if let Content::File(f, _) = &mut content {
+                    f.rewind().await?;
+                }
+                let again = self.query_store_all(group).await?;
+                let next = again
+                    .storages
+                    .iter()
+                    .find(|s| addr_of(s) != failed)
+                    .or(again.storages.first())
+                    .ok_or_else(|| bad_reply("query store: no storage"))?;
+                self.upload_at(next, Some(again.store_path_index), &mut content, ext, kind)
+                    .await
+            }
+            r => r,
+        }
     }
 
     async fn upload_at(
@@ -270,7 +294,7 @@ impl Client {
             .send_and_read_header(&mut conn, cmd::DOWNLOAD_FILE, &body)
             .await
         {
-            Err(e) if conn.reused && e.is_transport() => {
+            Err(e) if conn.reused && e.is_stale_connection() => {
                 conn = self.pool().fresh(&addr).await?;
                 self.send_and_read_header(&mut conn, cmd::DOWNLOAD_FILE, &body)
                     .await
@@ -358,7 +382,7 @@ impl Client {
                     self.pool().put(conn);
                     return Err(e);
                 }
-                Err(e) if conn.reused && e.is_transport() => {
+                Err(e) if conn.reused && e.is_stale_connection() => {
                     if let Content::File(f, _) = content {
                         f.rewind().await?;
                     }

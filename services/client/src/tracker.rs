@@ -1,27 +1,50 @@
 //! Tracker queries. Trackers are peers that all know the whole cluster,
 //! so any of them can answer: a transport failure moves on to the next
-//! one, while an error status (ENOENT, ENOSPC...) is the cluster's answer
+//! one, and so do ENOENT and EAGAIN (a tracker that just started may not
+//! know yet); any other error status (ENOSPC...) is the cluster's answer
 //! and is returned as is.
 
-use ferrodfs_proto::cmd;
+use std::time::{Duration, Instant};
+
 use ferrodfs_proto::fields::{put_fixed, GROUP_NAME_LEN};
 use ferrodfs_proto::io;
 use ferrodfs_proto::overview::ClusterStatus;
 use ferrodfs_proto::stat::{GroupStat, StorageStat};
 use ferrodfs_proto::storage_req::GroupName;
 use ferrodfs_proto::tracker_req::{FetchTarget, StoreTarget};
+use ferrodfs_proto::{cmd, status};
 
 use crate::{next_index, parse_id, Client, ClientError, Result};
 
 const MAX_REPLY: u64 = 16 << 20;
 
 impl Client {
-    /// One request to the first tracker that answers.
+    /// One request to the first tracker that answers. A tracker that just
+    /// started answers EAGAIN where it cannot tell yet: the others are
+    /// asked, and the round is repeated until one knows or
+    /// `warm_up_wait` has passed.
     pub(crate) async fn tracker_call(&self, command: u8, body: &[u8]) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + self.inner.cfg.warm_up_wait;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.tracker_round(command, body).await {
+                Err(e) if e.status() == Some(status::EAGAIN) && Instant::now() < deadline => {
+                    tracing::debug!("every tracker is warming up; asking again in {pause:?}");
+                    tokio::time::sleep(pause.min(deadline - Instant::now())).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Asks each tracker once, starting at the next in turn.
+    async fn tracker_round(&self, command: u8, body: &[u8]) -> Result<Vec<u8>> {
         let trackers = &self.inner.cfg.trackers;
         let start = next_index(&self.inner.next_tracker, trackers.len());
         let mut last: Option<ClientError> = None;
         let mut not_found: Option<ClientError> = None;
+        let mut warming: Option<ClientError> = None;
         for i in 0..trackers.len() {
             let addr = &trackers[(start + i) % trackers.len()];
             match self.call(addr, command, body).await {
@@ -32,14 +55,18 @@ impl Client {
                 }
                 // A tracker that just restarted knows no storage until they
                 // report again; a peer may already know. ENOENT stands only
-                // once every tracker has said it.
+                // once every tracker has said it or cannot tell yet.
                 Err(e) if e.is_not_found() => {
                     not_found = Some(e);
+                }
+                Err(e) if e.status() == Some(status::EAGAIN) => {
+                    tracing::debug!(tracker = %addr, "tracker warming up, trying the next");
+                    warming = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        if let Some(e) = not_found {
+        if let Some(e) = not_found.or(warming) {
             return Err(e);
         }
         Err(ClientError::NoTracker {
@@ -73,7 +100,7 @@ impl Client {
                     self.pool().put(conn);
                     return Err(e);
                 }
-                Err(e) if conn.reused && e.is_transport() => {
+                Err(e) if conn.reused && e.is_stale_connection() => {
                     conn = self.pool().fresh(addr).await?;
                 }
                 Err(e) => return Err(e),
