@@ -84,10 +84,12 @@ pub fn classify(
             }
             let pool = match pool_of(&group) {
                 Some(p) => p,
-                None if !live.membership_known => {
-                    return Err(Reject::Unavailable(
-                        "group membership not learned from the trackers yet; retry shortly".into(),
-                    ))
+                None if !live.is_ready() => {
+                    return Err(Reject::Unavailable {
+                        why: "group membership not learned from the trackers yet; retry shortly"
+                            .into(),
+                        retry_after: live.retry_after_secs(),
+                    })
                 }
                 None => {
                     let known: Vec<&str> = live.pools.keys().map(String::as_str).collect();
@@ -174,11 +176,12 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_group_before_the_first_tracker_poll_is_503_not_404() {
-        let l = live("role = \"edge\"\n[edge]\ntrackers = [\"127.0.0.1:22122\"]\n").await;
-        assert_eq!(
-            status(classify(&l, &req("GET", "/group1/M00/00/00/x"), None, 0)),
-            503
-        );
+        let l = live("role = \"edge\"\n[edge]\ntrackers = [\"127.0.0.1:22122\"]\nrefresh_interval = \"2500ms\"\n").await;
+        let Err(r) = classify(&l, &req("GET", "/group1/M00/00/00/x"), None, 0) else {
+            panic!("routed before any group was learned");
+        };
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.retry_after(), Some(3), "one poll, rounded up");
     }
 
     #[tokio::test]

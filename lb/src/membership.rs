@@ -44,6 +44,16 @@ pub fn members_from(
         .collect()
 }
 
+/// Whether a fetched picture may replace the routing. One with no group
+/// at all is what trackers report right after they all restarted, before
+/// the storages rejoin them (ferrodfs trackers rebuild their view from
+/// storage reports; warming up, they answer EAGAIN, but FastDFS-compatible
+/// trackers need not). A cluster that ever served a file has a group, so
+/// the edge keeps its last good picture instead of answering 404.
+pub fn is_usable(members: &GroupMembers) -> bool {
+    !members.is_empty()
+}
+
 /// Every tracker's picture, merged. Trackers are peers that each rebuild
 /// their view from storage reports, so one that just restarted may know no
 /// group yet: asking only the first tracker that answers would empty the
@@ -66,7 +76,11 @@ pub async fn fetch(trackers: &[String], default_http_port: u16) -> anyhow::Resul
 }
 
 async fn fetch_one(tracker: &str, default_http_port: u16) -> anyhow::Result<GroupMembers> {
-    let client = Client::new(ClientConfig::new(vec![tracker.to_string()]));
+    // A tracker warming up after a start answers EAGAIN: its view is left
+    // out at once rather than waited for (the poll comes round again).
+    let mut cfg = ClientConfig::new(vec![tracker.to_string()]);
+    cfg.warm_up_wait = std::time::Duration::ZERO;
+    let client = Client::new(cfg);
     let groups = client
         .list_groups()
         .await
@@ -181,6 +195,16 @@ mod tests {
         let restarted = GroupMembers::new();
         let m = merge(vec![restarted, full.clone()]);
         assert_eq!(m, full);
+    }
+
+    #[test]
+    fn a_picture_without_any_group_is_not_usable() {
+        assert!(!is_usable(&GroupMembers::new()));
+        let empty_group = members_from(&[(group("group1"), vec![])], 8888);
+        assert!(
+            is_usable(&empty_group),
+            "a known group, none ACTIVE, is real"
+        );
     }
 
     #[test]

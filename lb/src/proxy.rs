@@ -78,6 +78,9 @@ async fn reject(session: &mut Session, r: &Reject) -> Result<()> {
     let mut resp = ResponseHeader::build(r.status(), Some(3))?;
     resp.insert_header("content-type", "text/plain; charset=utf-8")?;
     resp.insert_header("content-length", body.len().to_string())?;
+    if let Some(secs) = r.retry_after() {
+        resp.insert_header("retry-after", secs.to_string())?;
+    }
     if matches!(
         r,
         Reject::BodyTooLarge | Reject::HeadersTooLarge | Reject::UriTooLong

@@ -23,8 +23,12 @@ pub enum Reject {
     /// 403: `edge.token_secret` is set and the anti-steal token is missing,
     /// wrong or expired.
     Token(ferrodfs_proto::token::TokenError),
-    /// 503: the edge cannot tell yet (group membership not learned).
-    Unavailable(String),
+    /// 503: the edge cannot tell yet (group membership not learned);
+    /// `retry_after` seconds go out in `Retry-After`.
+    Unavailable {
+        why: String,
+        retry_after: u64,
+    },
 }
 
 impl Reject {
@@ -37,14 +41,22 @@ impl Reject {
             Reject::HeadersTooLarge => 431,
             Reject::BodyTooLarge => 413,
             Reject::PurgeForbidden | Reject::StatusForbidden | Reject::Token(_) => 403,
-            Reject::Unavailable(_) => 503,
+            Reject::Unavailable { .. } => 503,
+        }
+    }
+
+    /// Seconds a client should wait before asking again, for 503s.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Reject::Unavailable { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
     pub fn message(&self) -> String {
         match self {
             Reject::BadPath(why) => format!("bad path: {why}\n"),
-            Reject::NotFound(why) | Reject::Unavailable(why) => format!("{why}\n"),
+            Reject::NotFound(why) | Reject::Unavailable { why, .. } => format!("{why}\n"),
             Reject::Method => "only GET and HEAD are served here\n".into(),
             Reject::UriTooLong => "request URI longer than max_uri_len\n".into(),
             Reject::HeadersTooLarge => "request headers larger than max_header_size\n".into(),

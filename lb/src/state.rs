@@ -24,9 +24,29 @@ pub struct Live {
     pub cfg: Config,
     /// group name -> pool on the edge; [`EDGE_POOL`] -> pool on the front.
     pub pools: BTreeMap<String, Arc<Pool>>,
-    /// False in tracker mode until the first successful poll: an unknown
-    /// group then means "not learned yet" (503), not "does not exist" (404).
+    /// False in tracker mode until the first poll that found a group: an
+    /// unknown group then means "not learned yet" (503), not "does not
+    /// exist" (404).
     pub membership_known: bool,
+}
+
+impl Live {
+    /// Whether this process can answer requests: an edge that learns its
+    /// groups from the trackers is not ready until it has learned some.
+    /// Pure and cheap, for a readiness probe.
+    pub fn is_ready(&self) -> bool {
+        self.membership_known
+    }
+
+    /// What `Retry-After` says while not ready: one membership poll.
+    pub fn retry_after_secs(&self) -> u64 {
+        match self.cfg.edge.as_ref().map(|e| &e.membership) {
+            Some(Membership::Trackers {
+                refresh_interval, ..
+            }) => refresh_interval.as_millis().div_ceil(1000).max(1) as u64,
+            _ => 1,
+        }
+    }
 }
 
 /// Process-wide state shared by the proxy hooks and the background tasks.
@@ -61,6 +81,11 @@ impl Shared {
         }
     }
 
+    /// Readiness of the running snapshot (see [`Live::is_ready`]).
+    pub fn is_ready(&self) -> bool {
+        self.live().is_ready()
+    }
+
     pub fn live(&self) -> Arc<Live> {
         self.live.read().expect("live lock").clone()
     }
@@ -92,7 +117,18 @@ impl Shared {
     /// Applies a membership picture from the trackers: pools of known groups
     /// get their new member lists in place; groups that appeared or vanished
     /// change the pool map.
+    /// A picture with no group at all is ignored (see
+    /// [`crate::membership::is_usable`]): the edge keeps serving from its
+    /// last good one, or stays not ready.
     pub async fn apply_learned(&self, members: GroupMembers) {
+        if !crate::membership::is_usable(&members) {
+            if self.learned.lock().expect("learned lock").is_some() {
+                tracing::warn!("the trackers report no group (restarted, storages not back yet?); keeping the last known groups");
+            } else {
+                tracing::info!("the trackers report no group yet; not ready");
+            }
+            return;
+        }
         *self.learned.lock().expect("learned lock") = Some(members.clone());
         let live = self.live();
         if !matches!(
@@ -277,5 +313,28 @@ mod tests {
             shared.live().pools.keys().collect::<Vec<_>>(),
             vec!["group2"]
         );
+    }
+
+    #[tokio::test]
+    async fn trackers_that_report_no_group_leave_the_last_good_view_in_place() {
+        let cfg = Config::parse("e.toml", "role = \"edge\"\n[edge]\ntrackers = [\"127.0.0.1:22122\"]\n[upstream]\nhealth_check = \"none\"\n").unwrap();
+        let shared = Shared::new("e.toml".into(), cfg, None).await;
+        shared.apply_learned(GroupMembers::new()).await;
+        assert!(!shared.is_ready(), "no group learned yet");
+        let a: SocketAddr = "127.0.0.1:8888".parse().unwrap();
+        shared
+            .apply_learned([("group1".to_string(), vec![a])].into())
+            .await;
+        assert!(shared.is_ready());
+        shared.apply_learned(GroupMembers::new()).await;
+        assert!(shared.is_ready());
+        assert_eq!(shared.live().pools["group1"].members(), vec![a]);
+    }
+
+    #[tokio::test]
+    async fn static_groups_are_ready_from_the_start() {
+        assert!(Shared::new("e.toml".into(), edge(""), None)
+            .await
+            .is_ready());
     }
 }
