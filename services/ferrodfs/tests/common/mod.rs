@@ -113,6 +113,22 @@ impl Daemon {
         }
     }
 
+    /// Freezes the process (SIGSTOP) as a network cut would look to its
+    /// peers: connections stay open, nothing answers, no RST.
+    pub fn freeze(&self) {
+        self.signal(19);
+    }
+
+    /// Lets a [`Daemon::freeze`]d process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(18);
+    }
+
+    fn signal(&self, sig: i32) {
+        let c = self.child.as_ref().expect("daemon is running");
+        unsafe { libc_kill(c.id() as i32, sig) };
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
