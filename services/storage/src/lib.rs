@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrodfs_proto::stat::StorageStats;
+use ferrodfs_runtime::metrics::{serve_endpoints, Endpoints};
 use ferrodfs_runtime::Shutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -152,13 +153,6 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         stats.restore(&f.stats);
     }
     stats.refresh_space(&store);
-    let metrics_addr = match cfg.metrics_listen {
-        Some(addr) => Some(
-            ferrodfs_runtime::metrics::serve(addr, stats.registry.clone(), shutdown.clone())
-                .await?,
-        ),
-        None => None,
-    };
     let scrub = scrub::Scrubber::new(&stats.registry);
     let ctx = Arc::new(Ctx {
         scrub,
@@ -172,6 +166,15 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         members: Default::default(),
         repl,
     });
+    let metrics_addr = match ctx.cfg.metrics_listen {
+        Some(addr) => {
+            let ready = ctx.clone();
+            let endpoints = Endpoints::new(ctx.stats.registry.clone())
+                .with_ready(Arc::new(move || ready.stats.has_joined()));
+            Some(serve_endpoints(addr, endpoints, shutdown.clone()).await?)
+        }
+        None => None,
+    };
     tracing::info!(
         "storage {} of {} listening on {local_addr} (advertised {}:{}), store paths {:?}{}",
         ctx.cfg.ip,

@@ -2,6 +2,7 @@
 //! shown by `ferrodfs monitor` / fdfs_monitor) and Prometheus metrics in a
 //! registry owned by this storage instance.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use ferrodfs_proto::cluster::SyncLag;
@@ -51,6 +52,9 @@ pub(crate) struct Stats {
     lag_seconds: IntGaugeVec,
     pending_records: IntGaugeVec,
     pending_bytes: IntGaugeVec,
+    /// A tracker has accepted this storage's join since it started: the
+    /// readiness this storage reports on `/readyz`.
+    joined: AtomicBool,
 }
 
 fn now() -> i64 {
@@ -144,7 +148,17 @@ impl Stats {
             lag_seconds,
             pending_records,
             pending_bytes,
+            joined: AtomicBool::new(false),
         }
+    }
+
+    pub fn tracker_joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Ready for traffic: at least one tracker knows this storage again.
+    pub fn has_joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut StorageStats) -> R) -> R {

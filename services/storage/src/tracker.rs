@@ -88,6 +88,7 @@ async fn session(
     .map_err(|_| anyhow::anyhow!("cluster authentication timed out"))??;
     let joined = exchange(ctx, &mut stream, cmd::STORAGE_JOIN).await?;
     take_reply(ctx, &joined, shutdown);
+    ctx.stats.tracker_joined();
     tracing::info!(
         "joined tracker {addr}{}: status {}, {} member(s) in {}",
         if *outage { " again" } else { "" },
