@@ -33,6 +33,7 @@ struct RawConfig {
     max_header_size: Option<String>,
     expires: Option<String>,
     shutdown_grace: Option<String>,
+    shutdown_drain: Option<String>,
     #[serde(default)]
     upstream: RawUpstream,
     edge: Option<RawEdge>,
@@ -111,6 +112,10 @@ pub struct Config {
     /// (nginx `expires`); `None` leaves the upstream's headers alone.
     pub expires: Option<Duration>,
     pub shutdown_grace: Duration,
+    /// SIGTERM: how long `/readyz` says 503 while requests are still served
+    /// as usual, before the listener closes, so that the balancers in
+    /// front (health checks, the VIP's track) move away first.
+    pub shutdown_drain: Duration,
     pub upstream: UpstreamConfig,
     pub edge: Option<EdgeConfig>,
     pub front: Option<FrontConfig>,
@@ -270,6 +275,7 @@ fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
         parse_duration(v.as_deref().unwrap_or(default)).map_err(|p| err(key, p))
     };
     let shutdown_grace = dur("shutdown_grace", &raw.shutdown_grace, "5s")?;
+    let shutdown_drain = dur("shutdown_drain", &raw.shutdown_drain, "0s")?;
     let upstream = check_upstream(&raw.upstream, &err, &dur)?;
 
     let (edge, front) = match raw.role {
@@ -331,6 +337,7 @@ fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
         max_header_size,
         expires,
         shutdown_grace,
+        shutdown_drain,
         upstream,
         edge,
         front,

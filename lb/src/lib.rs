@@ -16,6 +16,7 @@ pub mod membership;
 pub mod metrics;
 pub mod passive;
 pub mod proxy;
+pub mod ready;
 pub mod route;
 pub mod server;
 pub mod state;
@@ -33,8 +34,8 @@ pub struct LbArgs {
     pub config: PathBuf,
 }
 
-/// Runs the lb until SIGTERM (graceful: in-flight requests finish within
-/// `shutdown_grace`) or SIGINT (fast). SIGHUP reloads the config.
+/// Runs the lb until SIGTERM (graceful: not ready for `shutdown_drain`,
+/// then in-flight requests finish within `shutdown_grace`) or SIGINT (fast). SIGHUP reloads the config.
 ///
 /// Must be called **outside** any tokio runtime: pingora builds and owns
 /// its runtimes. Logs with `tracing` (a subscriber is installed unless the
@@ -45,9 +46,11 @@ pub fn run(args: LbArgs) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     serve(
         &args.config,
-        pingora_core::server::RunArgs::default().shutdown_signal,
+        Box::new(pingora_core::server::UnixShutdownSignalWatch),
     )
 }

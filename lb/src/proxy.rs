@@ -2,7 +2,8 @@
 //! modules (`classify`, `route`, `cache`, `upstream`'s selection, `passive`); this file
 //! wires them to the request lifecycle:
 //!
-//! request_filter: limits, routing, purge ACL, anti-steal token, front
+//! request_filter: `/healthz` and `/readyz` answered here (neither logged
+//! nor counted), limits, routing, purge ACL, anti-steal token, front
 //! prefix strip ->
 //! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
 //! upstream_peer: next untried healthy upstream ->
@@ -51,6 +52,8 @@ pub struct Ctx {
     rejected: Option<u16>,
     /// The cache was looked up and could not answer.
     cache_missed: bool,
+    /// A `/healthz` or `/readyz` probe, answered by the lb itself.
+    probe: bool,
 }
 
 impl Ctx {
@@ -93,6 +96,17 @@ async fn reject(session: &mut Session, r: &Reject) -> Result<()> {
     session.write_response_body(Some(body), true).await
 }
 
+async fn answer_probe(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(3))?;
+    resp.insert_header("content-type", "text/plain")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header("cache-control", "no-store")?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+        .await
+}
+
 fn upstream_error_kind(e: &Error) -> &'static str {
     match e.etype() {
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
@@ -122,11 +136,21 @@ impl ProxyHttp for Lb {
             body_seen: 0,
             rejected: None,
             cache_missed: false,
+            probe: false,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let live = self.shared.live();
+        if let Some((status, body)) =
+            ferrodfs_runtime::metrics::probe(session.req_header().uri.path(), || {
+                !self.shared.is_draining() && crate::ready::view_ready(&live)
+            })
+        {
+            ctx.probe = true;
+            answer_probe(session, status, body).await?;
+            return Ok(true);
+        }
         ctx.live = Some(live.clone());
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -450,6 +474,9 @@ impl ProxyHttp for Lb {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        if ctx.probe {
+            return;
+        }
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
-use pingora_core::server::{RunArgs, Server, ShutdownSignalWatch, ShutdownWatch};
+use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
 
 use crate::cache::disk::DiskCache;
@@ -21,7 +21,10 @@ use crate::state::Shared;
 
 /// Runs the lb described by `config_path` until `stop` says so. Builds its
 /// own tokio runtimes (pingora's), so call it outside any tokio runtime.
-pub fn serve(config_path: &Path, stop: Box<dyn ShutdownSignalWatch>) -> anyhow::Result<()> {
+pub fn serve(
+    config_path: &Path,
+    stop: Box<dyn ShutdownSignalWatch + Send + Sync>,
+) -> anyhow::Result<()> {
     let cfg = Config::load(config_path)?;
     check_bind("listen", cfg.listen)?;
     if let Some(m) = cfg.metrics_listen {
@@ -65,13 +68,40 @@ pub fn serve(config_path: &Path, stop: Box<dyn ShutdownSignalWatch>) -> anyhow::
     );
     proxy.add_tcp(&cfg.listen.to_string());
     server.add_service(proxy);
+    let shared_for_drain = shared.clone();
     server.add_service(background_service("ferrodfs-lb upkeep", Upkeep { shared }));
     tracing::info!(role = ?cfg.role, listen = %cfg.listen, "ferrodfs lb starting");
     server.run(RunArgs {
-        shutdown_signal: stop,
+        shutdown_signal: Box::new(Drain {
+            signal: stop,
+            shared: shared_for_drain,
+        }),
     });
     tracing::info!("ferrodfs lb stopped");
     Ok(())
+}
+
+/// SIGTERM with `shutdown_drain`: `/readyz` turns 503 at once while
+/// requests are served as before; only after the drain does pingora's
+/// graceful shutdown (listener closed, `shutdown_grace` for in-flight
+/// requests) begin. SIGINT and SIGQUIT pass straight through.
+struct Drain {
+    signal: Box<dyn ShutdownSignalWatch + Send + Sync>,
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Drain {
+    async fn recv(&self) -> ShutdownSignal {
+        let signal = self.signal.recv().await;
+        let drain = self.shared.live().cfg.shutdown_drain;
+        if matches!(signal, ShutdownSignal::GracefulTerminate) && !drain.is_zero() {
+            self.shared.start_draining();
+            tracing::info!("SIGTERM: not ready; serving {drain:?} more (shutdown_drain) before closing the listener");
+            tokio::time::sleep(drain).await;
+        }
+        signal
+    }
 }
 
 /// Fails at start, naming the key, when an address cannot be bound
@@ -93,13 +123,11 @@ impl BackgroundService for Upkeep {
         let (trigger, stop) = ferrodfs_runtime::Shutdown::new();
         let live = shared.live();
         if let Some(addr) = live.cfg.metrics_listen {
-            match ferrodfs_runtime::metrics::serve(
-                addr,
-                shared.metrics.registry.clone(),
-                stop.clone(),
-            )
-            .await
-            {
+            let view = shared.clone();
+            let endpoints =
+                ferrodfs_runtime::metrics::Endpoints::new(shared.metrics.registry.clone())
+                    .with_ready(Arc::new(move || crate::ready::is_ready(&view)));
+            match ferrodfs_runtime::metrics::serve_endpoints(addr, endpoints, stop.clone()).await {
                 Ok(bound) => tracing::info!(%bound, "metrics listening"),
                 Err(e) => tracing::error!("{e}"),
             }

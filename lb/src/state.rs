@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cache::disk::DiskCache;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Opened once at start: the cache folder and size cap need a restart.
     pub cache: Option<&'static DiskCache>,
+    /// SIGTERM came: not ready any more, still serving (`shutdown_drain`).
+    draining: AtomicBool,
 }
 
 impl Shared {
@@ -78,12 +81,21 @@ impl Shared {
             learned: Mutex::new(None),
             metrics: Metrics::new(tier),
             cache,
+            draining: AtomicBool::new(false),
         }
     }
 
     /// Readiness of the running snapshot (see [`Live::is_ready`]).
     pub fn is_ready(&self) -> bool {
         self.live().is_ready()
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn live(&self) -> Arc<Live> {
