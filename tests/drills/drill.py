@@ -11,7 +11,9 @@ every upload acknowledged so far is present and byte-identical.
 
 A drill passes only when nothing acknowledged is lost or altered and no
 download returned wrong bytes; failed requests and gaps are reported, not
-judged. Standard library only; `compose` and `ferrodfs` are commands given
+judged. The rolling upgrade (`--upgrade`: every node recreated one at a
+time by compose/upgrade.sh) is judged on failures too: it must fail none.
+Standard library only; `compose` and `ferrodfs` are commands given
 on the command line.
 """
 
@@ -256,7 +258,9 @@ def main():
     ap.add_argument("--settle", type=float, default=5.0, help="seconds of load after recovery")
     ap.add_argument("--recover-limit", type=float, default=90.0)
     ap.add_argument("--verify-limit", type=float, default=60.0)
-    ap.add_argument("--only", nargs="*", help="drill services to run (default: all)")
+    ap.add_argument("--upgrade", help="the rolling upgrade command (compose/upgrade.sh --no-build --force)")
+    ap.add_argument("--upgrade-limit", type=float, default=600.0)
+    ap.add_argument("--only", nargs="*", help="drill services to run, or 'upgrade' (default: all)")
     ap.add_argument("--json", help="write the report here too")
     args = ap.parse_args()
 
@@ -318,6 +322,8 @@ def main():
             + f"\n    {'PASS' if passed else 'FAIL'}",
             flush=True,
         )
+    if args.upgrade and (not args.only or "upgrade" in args.only):
+        report.append(rolling_upgrade(args, cluster, load, ALL))
     load.finish()
 
     if not args.only:
@@ -359,6 +365,45 @@ def main():
     passed = sum(r["passed"] for r in report)
     print(f"drills: {passed} passed, {len(report) - passed} failed")
     sys.exit(0 if report and passed == len(report) else 1)
+
+
+def rolling_upgrade(args, cluster, load, services):
+    """Every node recreated one at a time by the upgrade command while the
+    load runs: unlike the drills above, a pass needs zero failed requests."""
+    print("--- rolling upgrade (every node, one at a time)", flush=True)
+    t0 = time.monotonic()
+    r = subprocess.run(shlex.split(args.upgrade), capture_output=True, text=True, timeout=args.upgrade_limit)
+    done = r.returncode == 0
+    recovered = done and cluster.wait_whole(services, args.recover_limit)
+    t_up = time.monotonic()
+    time.sleep(args.settle)
+    t1 = time.monotonic()
+    up = load.uploads.window(t0, t1)
+    down = load.downloads.window(t0, t1)
+    checked, missing = verify(cluster, load.acked_before(t_up), args.verify_limit)
+    bad_reads = sorted(set(load.mismatches))
+    passed = recovered and not missing and not bad_reads and up[1] == 0 and down[1] == 0
+    steps = [l.removeprefix("upgrade: ") for l in r.stderr.splitlines() if l.startswith("upgrade: ")]
+    print(
+        "\n".join(f"    {l}" for l in steps)
+        + f"\n    uploads   {up[0]:5d} attempted {up[1]:4d} failed   longest gap {up[2]:6.2f} s  {why(up[3])}"
+        f"\n    downloads {down[0]:5d} attempted {down[1]:4d} failed   longest gap {down[2]:6.2f} s  {why(down[3])}"
+        f"\n    upgrade {'finished' if done else 'FAILED: ' + (r.stderr.strip().splitlines() or ['?'])[-1]}"
+        f" in {t_up - t0:.1f} s"
+        f"\n    acknowledged uploads on every member, byte-identical: {checked - len({m[1] for m in missing})}/{checked}"
+        + (f"  LOST/DIFFERENT: {missing[:5]}" if missing else "")
+        + (f"\n    wrong bytes served for {bad_reads[:5]}" if bad_reads else "")
+        + f"\n    {'PASS' if passed else 'FAIL'} (a rolling upgrade must fail no request)",
+        flush=True,
+    )
+    return {
+        "drill": "rolling upgrade", "recovered": recovered, "recovery_s": round(t_up - t0, 2),
+        "uploads_attempted": up[0], "uploads_failed": up[1], "upload_longest_gap_s": round(up[2], 2),
+        "downloads_attempted": down[0], "downloads_failed": down[1], "download_longest_gap_s": round(down[2], 2),
+        "acknowledged_checked": checked, "lost_or_different": len(missing), "wrong_bytes_served": len(bad_reads),
+        "upload_failures": up[3], "download_failures": down[3], "steps": steps,
+        "passed": passed,
+    }
 
 
 def why(reasons):

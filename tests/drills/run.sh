@@ -49,4 +49,5 @@ timeout --kill-after=30 900 python3 "$repo_root/tests/drills/drill.py" \
     --compose "$compose_cmd" --ferrodfs "$ferrodfs_bin" --client-conf "$conf" \
     --trackers "$FERRODFS_NET.11:22122" "$FERRODFS_NET.12:22122" \
     --http-base "http://$FERRODFS_NET.130:88/dfs" --vip "$FERRODFS_NET.130" \
+    --upgrade "$compose_dir/upgrade.sh --no-build --force" \
     --json "$out/report.json" "$@"
