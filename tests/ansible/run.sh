@@ -2,9 +2,12 @@
 # The Ansible rollout, tested for real: 8 containers running systemd as PID 1
 # (a Debian image made here with debootstrap, so no registry is needed)
 # stand in for the hosts of ansible/inventory/hosts.yml; site.yml runs
-# against them over Ansible's docker connection twice (the second run must
-# change nothing), then a file uploaded through the trackers must come back
-# byte-identical over HTTP through the VIP. ansible-lint checks ansible/.
+# against them over Ansible's docker connection in check mode on the fresh
+# hosts, then for real twice (the second run must change nothing), then a
+# file uploaded through the trackers must come back byte-identical over
+# HTTP through the VIP, and upgrade.yml rolls a new binary through every
+# host under client load without a failed request. ansible-lint checks
+# ansible/.
 # Everything it starts is removed on exit. Needs root, docker, debootstrap.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -74,10 +77,15 @@ for h in "${hosts[@]}"; do
     done
 done
 
+# The heartbeat comes as a string (-e key=value), as an operator types it.
+play_args=(-i "$here/inventory.yml" -e @"$here/vars.yml" -e ferrodfs_binary_src="$out/ferrodfs"
+    -e ferrodfs_heart_beat_interval=2)
 playbook() {
-    ansible-playbook -i "$here/inventory.yml" "$root/ansible/site.yml" \
-        -e @"$here/vars.yml" -e ferrodfs_binary_src="$out/ferrodfs"
+    ansible-playbook "${play_args[@]}" "$root/ansible/site.yml" "$@"
 }
+started=$SECONDS
+playbook --check >"$out/check.log" 2>&1 || { cat "$out/check.log"; echo "FAIL: --check on fresh hosts" >&2; exit 1; }
+echo "check mode on fresh hosts: passed in $((SECONDS - started)) s"
 started=$SECONDS
 playbook | tee "$out/converge.log"
 echo "converged in $((SECONDS - started)) s"
@@ -124,13 +132,46 @@ done
 [[ "$now" != 0 && "$now" != "$pid" ]] || { echo "FAIL: ferrodfs-storage was not restarted after kill -9" >&2; exit 1; }
 echo "restart policy: ferrodfs-storage pid $pid killed, running again as pid $now"
 
-# The firewall: each host's ports are open.
+# Each daemon started once by the two runs (no handler restarted a daemon
+# just started), and numbers stay numbers when the variable came in as a
+# string.
+for check in tracker1:ferrodfs-tracker tracker1:ferrodfs-lb storage-g1-2:ferrodfs-storage \
+    lb1:ferrodfs-lb lb1:ferrodfs-vip; do
+    starts="$(docker exec "fdfs-ans-${check%%:*}" journalctl -u "${check#*:}" -o cat --no-pager | grep -c '^Started ' || true)"
+    [[ "$starts" == 1 ]] || { echo "FAIL: ${check%%:*}: ${check#*:} started $starts times, not once" >&2; exit 1; }
+done
+docker exec fdfs-ans-tracker1 grep -qx 'check_active_interval = 10' /etc/ferrodfs/tracker.toml ||
+    { echo "FAIL: tracker.toml: check_active_interval is not 5 heartbeats of 2 s" >&2; exit 1; }
+echo "handlers: every daemon started once; check_active_interval = 10"
+
+# The firewall: each host's ports are open, and only those (policy DROP);
+# the metrics are open to ferrodfs_metrics_allow (this host).
 for check in tracker1:"--dport 22122" tracker1:"--dport 8000" storage-g2-2:"--dport 23000" \
     storage-g2-2:"--dport 8888" lb2:"--dport 88" lb2:"-p vrrp"; do
     docker exec "fdfs-ans-${check%%:*}" iptables -S INPUT | grep -q -- "${check#*:}" ||
         { echo "FAIL: ${check%%:*} has no ACCEPT rule for ${check#*:}" >&2; exit 1; }
 done
-echo "firewall: the ports of every role are open"
+for h in "${hosts[@]}"; do
+    docker exec "fdfs-ans-${h%%:*}" iptables -S INPUT | grep -qx -- '-P INPUT DROP' ||
+        { echo "FAIL: ${h%%:*}: the INPUT policy is not DROP" >&2; exit 1; }
+done
+for probe in 11:9122/readyz 11:9180/readyz 21:9123/readyz 131:9188/readyz 131:9412/healthz; do
+    python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' "http://$subnet.${probe%%:*}:${probe#*:}" ||
+        { echo "FAIL: http://$subnet.${probe%%:*}:${probe#*:} does not answer 200" >&2; exit 1; }
+done
+echo "firewall: the ports of every role are open, policy DROP; metrics, /healthz and /readyz reachable from the allowed network"
+
+# Probes are neither logged nor counted: the front health-checks the edges'
+# /readyz every second and the vip polls the front's; no access line says so.
+if docker exec fdfs-ans-tracker1 journalctl -u ferrodfs-lb --no-pager | grep -F readyz; then
+    echo "FAIL: the edge logged health probes" >&2
+    exit 1
+fi
+if docker exec fdfs-ans-lb1 journalctl -u 'ferrodfs-*' --no-pager | grep -F $'\e['; then
+    echo "FAIL: colour codes in the journal" >&2
+    exit 1
+fi
+echo "logs: no probe lines, no colour codes"
 
 # The VIP daemon may run real-time: its unit keeps CAP_SYS_NICE and
 # CAP_IPC_LOCK, and it locks its memory. (SCHED_RR itself also needs a
@@ -145,5 +186,35 @@ grep -qF "memory locked (mlockall)" <<<"$journal" ||
     { echo "FAIL: ferrodfs-vip did not lock its memory" >&2; exit 1; }
 echo "vip: ferrodfs-vip keeps CAP_SYS_NICE and CAP_IPC_LOCK and locks its memory"
 
+# Rolling upgrade: a new binary (same code, one byte more) through every
+# host, one at a time, under client load; no request may fail, and every
+# daemon must be a new process afterwards.
+main_pids() {
+    docker exec "fdfs-ans-$1" sh -c 'for u in ferrodfs-tracker ferrodfs-storage ferrodfs-lb ferrodfs-vip; do
+        systemctl show -p MainPID --value $u; done' | tr '\n' ' '
+}
+declare -A pids_before
+for h in "${hosts[@]}"; do pids_before[${h%%:*}]="$(main_pids "${h%%:*}")"; done
+printf '\n' >>"$out/ferrodfs"
+started=$SECONDS
+python3 "$root/tests/drills/under_load.py" --ferrodfs "$ferrodfs_bin" --client-conf "$conf" \
+    --http-base "http://$subnet.130:88/dfs" -- \
+    ansible-playbook "${play_args[@]}" "$root/ansible/upgrade.yml" >"$out/upgrade.log" 2>&1 ||
+    { cat "$out/upgrade.log"; echo "FAIL: the rolling upgrade" >&2; exit 1; }
+tail -3 "$out/upgrade.log"
+want="$(sha256sum <"$out/ferrodfs" | cut -d' ' -f1)"
+for h in "${hosts[@]}"; do
+    h="${h%%:*}"
+    [[ "$(docker exec "fdfs-ans-$h" sha256sum /usr/local/bin/ferrodfs | cut -d' ' -f1)" == "$want" ]] ||
+        { echo "FAIL: $h does not have the new binary" >&2; exit 1; }
+    read -ra old <<<"${pids_before[$h]}"
+    read -ra now <<<"$(main_pids "$h")"
+    for i in "${!old[@]}"; do
+        [[ "${old[$i]}" == 0 || "${now[$i]}" != "${old[$i]}" ]] ||
+            { echo "FAIL: $h: a daemon (pid ${old[$i]}) was not restarted on the new binary" >&2; exit 1; }
+    done
+done
+echo "rolling upgrade: every host on the new binary in $((SECONDS - started)) s, no failed request"
+
 (cd "$root/ansible" && ansible-lint --offline)
-echo "ansible: 7 passed, 0 failed"
+echo "ansible: 11 passed, 0 failed"
