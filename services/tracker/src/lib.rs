@@ -112,15 +112,15 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Tracker> {
         history: Mutex::new(history::History::default()),
     });
     let metrics_addr = match metrics_listen {
-        Some(m) => Some(
-            ferrodfs_runtime::metrics::serve_with(
-                m,
-                shared.metrics.registry.clone(),
-                Some(server::status_pages(&shared)),
-                shutdown.clone(),
-            )
-            .await?,
-        ),
+        Some(m) => Some({
+            let mut endpoints =
+                ferrodfs_runtime::metrics::Endpoints::new(shared.metrics.registry.clone());
+            endpoints.pages = Some(server::status_pages(&shared));
+            // `/readyz`: 503 while warming up (see `warm_up`).
+            let s = shared.clone();
+            endpoints.ready = Some(Arc::new(move || s.is_ready()));
+            ferrodfs_runtime::metrics::serve_endpoints(m, endpoints, shutdown.clone()).await?
+        }),
         None => None,
     };
     let ready = shared.clone();
