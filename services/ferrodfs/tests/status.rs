@@ -1,7 +1,7 @@
 //! What an operator sees of a running cluster: the replication lag a
 //! storage measures per peer (metrics, the tracker's status document,
 //! `ferrodfs monitor`) and the tracker's status page rendered by a real
-//! browser (headless Chromium) as members come and go.
+//! browser (headless Chromium) as members come and go and are scrubbed.
 
 mod common;
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use ferrodfs_client::UploadKind;
 use ferrodfs_proto::cluster::state;
-use ferrodfs_proto::overview::ClusterStatus;
+use ferrodfs_proto::overview::{ClusterStatus, ScrubView};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn spec(group: &'static str) -> StorageSpec {
@@ -66,6 +66,18 @@ async fn reported_lag(tracker_http: &str, source: &str, peer: &str) -> Option<u6
         .flat_map(|m| &m.lag)
         .find(|l| l.peer == peer)
         .map(|l| l.pending_records)
+}
+
+/// The last scrub pass of `member` (`ip:port`) in the tracker's status document.
+async fn last_scrub(tracker_http: &str, member: &str) -> Option<ScrubView> {
+    let body = http_get(tracker_http, "/status.json").await?;
+    let s: ClusterStatus = serde_json::from_str(&body).ok()?;
+    s.groups
+        .iter()
+        .flat_map(|g| &g.members)
+        .find(|m| format!("{}:{}", m.ip, m.port) == member)?
+        .last_scrub
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,7 +314,8 @@ fn member_state(dom: &str, addr: &str, st: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_status_page_shows_members_in_a_browser_and_a_stopped_one_goes_offline() {
+async fn the_status_page_shows_members_and_their_last_scrub_in_a_browser_and_a_stopped_one_goes_offline(
+) {
     let Some(browser) = chromium() else {
         assert!(
             std::env::var_os("FERRODFS_BROWSER_REQUIRED").is_none(),
@@ -362,6 +375,58 @@ async fn the_status_page_shows_members_in_a_browser_and_a_stopped_one_goes_offli
         |dom| addrs.iter().all(|a| member_state(dom, a, "ACTIVE")),
     )
     .await;
+
+    // `ferrodfs scrub` on group2: its member's pass shows in the document
+    // and the page once its next heartbeat reports it.
+    let id = c
+        .client()
+        .upload(b"scrubbed", "txt", Some("group2"), UploadKind::Normal)
+        .await
+        .unwrap();
+    let scrub = Command::new(BIN)
+        .args(["scrub", "--group", "group2", "-c"])
+        .arg(c.client_conf())
+        .output()
+        .unwrap();
+    assert!(
+        scrub.status.success(),
+        "ferrodfs scrub: {}",
+        String::from_utf8_lossy(&scrub.stderr)
+    );
+    let tracker_http = metrics_addr(&c.trackers[0]);
+    eventually(
+        Duration::from_secs(30),
+        "the scrub pass in /status.json",
+        &c,
+        || {
+            let (t, member) = (tracker_http.clone(), addrs[2].clone());
+            async move {
+                last_scrub(&t, &member)
+                    .await
+                    .is_some_and(|p| p.checked == 1)
+            }
+        },
+    )
+    .await;
+    let pass = last_scrub(&tracker_http, &addrs[2]).await.unwrap();
+    assert_eq!(
+        (pass.missing, pass.corrupt, pass.repaired),
+        (0, 0, 0),
+        "{id}"
+    );
+    assert!(
+        pass.finished >= pass.started && pass.started > 0,
+        "{pass:?}"
+    );
+    let dom = wait_page(
+        &c,
+        page,
+        Duration::from_secs(60),
+        "the scrub pass in the page",
+        |dom| dom.contains("data-scrub=\"checked=1 bad=0 repaired=0\""),
+    )
+    .await;
+    assert!(dom.contains("1 checked, 0 bad, 0 repaired"), "{dom}");
 
     c.storages[1].kill9();
     let dom = wait_page(

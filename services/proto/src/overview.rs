@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{PathUsage, SyncLag};
+use crate::cluster::{PathUsage, ScrubReport, SyncLag};
 use crate::stat::Count;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -80,6 +80,43 @@ pub struct MemberView {
     pub copy_pending: Option<u64>,
     /// Its lag to each peer it pushes to.
     pub lag: Vec<SyncLag>,
+    /// Its last finished scrub pass (none since it started).
+    pub last_scrub: Option<ScrubView>,
+}
+
+/// What a member's last scrub pass found, without the names of the copies
+/// it could not repair (`ferrodfs scrub` prints those).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ScrubView {
+    /// Unix times the pass started and finished.
+    pub started: i64,
+    pub finished: i64,
+    /// Copies checked, and the bytes read to check them.
+    pub checked: u64,
+    pub bytes: u64,
+    /// Copies found bad: absent, or whose size or CRC32 differs from their name.
+    pub missing: u64,
+    pub corrupt: u64,
+    /// Bad copies replaced from a member.
+    pub repaired: u64,
+    /// Bad copies no member had a good copy of.
+    pub unrepaired: u64,
+}
+
+impl From<&ScrubReport> for ScrubView {
+    fn from(r: &ScrubReport) -> ScrubView {
+        ScrubView {
+            started: r.started,
+            finished: r.finished,
+            checked: r.checked,
+            bytes: r.bytes,
+            missing: r.missing,
+            corrupt: r.corrupt,
+            repaired: r.repaired,
+            unrepaired: r.unrepaired_count,
+        }
+    }
 }
 
 /// One change of a member's state.

@@ -4,7 +4,7 @@
 //! answers CLUSTER_STATUS for `ferrodfs monitor`).
 
 use ferrodfs_proto::cluster::state;
-use ferrodfs_proto::overview::{ClusterStatus, GroupView, MemberView, TrackerView};
+use ferrodfs_proto::overview::{ClusterStatus, GroupView, MemberView, ScrubView, TrackerView};
 
 use crate::cluster::{Cluster, Group, Storage};
 use crate::commands::list::{group_stat, reserved_mb};
@@ -110,6 +110,7 @@ fn member_view(cfg: &Config, g: &Group, s: &Storage) -> MemberView {
         sync_src: init.sync_src,
         copy_pending,
         lag: r.sync_lag.clone(),
+        last_scrub: r.last_scrub.as_ref().map(ScrubView::from),
     }
 }
 
@@ -119,10 +120,10 @@ mod tests {
 
     use super::*;
     use crate::cluster::tests::{at, report};
-    use ferrodfs_proto::cluster::{InitState, SyncLag};
+    use ferrodfs_proto::cluster::{InitState, ScrubReport, SyncLag};
 
     #[test]
-    fn the_document_shows_members_lag_copy_progress_leader_and_changes() {
+    fn the_document_shows_members_lag_copy_progress_last_scrub_leader_and_changes() {
         let cfg = Config::default();
         let mut c = Cluster::default();
         let mut h = History::default();
@@ -135,6 +136,17 @@ mod tests {
             age_secs: 12,
             full_copy: true,
         }];
+        a.last_scrub = Some(ScrubReport {
+            started: 50,
+            finished: 60,
+            checked: 9,
+            missing: 1,
+            corrupt: 2,
+            repaired: 2,
+            unrepaired: vec!["M00/00/00/x".into()],
+            unrepaired_count: 1,
+            ..Default::default()
+        });
         let (_, t) = c.join(a, at(t0, 0)).unwrap();
         h.record(1, &t.into_iter().collect::<Vec<_>>());
         let mut b = report("group1", "10.0.0.2");
@@ -156,6 +168,13 @@ mod tests {
         assert_eq!(g.members[0].version, "6.08");
         assert_eq!(g.members[1].state, "WAIT_SYNC");
         assert_eq!(g.members[1].copy_pending, Some(7));
+        let scrub = g.members[0].last_scrub.as_ref().unwrap();
+        assert_eq!(
+            (scrub.finished, scrub.checked, scrub.missing + scrub.corrupt),
+            (60, 9, 3)
+        );
+        assert_eq!((scrub.repaired, scrub.unrepaired), (2, 1));
+        assert_eq!(g.members[1].last_scrub, None, "never scrubbed");
         assert_eq!(g.members[0].reserved_mb, [100], "10% of 1000 MB");
         let changes: Vec<(&str, &str)> = d
             .changes
