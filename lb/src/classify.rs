@@ -19,6 +19,18 @@ fn header_bytes(req: &RequestHeader) -> usize {
         .sum()
 }
 
+/// `max_uri_len` and `max_header_size`, which every request meets.
+pub fn head_limits(cfg: &crate::config::Config, req: &RequestHeader) -> Result<(), Reject> {
+    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    if uri.len() > cfg.max_uri_len {
+        return Err(Reject::UriTooLong);
+    }
+    if header_bytes(req) > cfg.max_header_size {
+        return Err(Reject::HeadersTooLarge);
+    }
+    Ok(())
+}
+
 /// The request-phase checks, pure over what the request says; `now` (Unix
 /// seconds) judges anti-steal tokens.
 pub fn classify(
@@ -28,13 +40,8 @@ pub fn classify(
     now: i64,
 ) -> Result<Target, Reject> {
     let cfg = &live.cfg;
+    head_limits(cfg, req)?;
     let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
-    if uri.len() > cfg.max_uri_len {
-        return Err(Reject::UriTooLong);
-    }
-    if header_bytes(req) > cfg.max_header_size {
-        return Err(Reject::HeadersTooLarge);
-    }
     let declared_body = req
         .headers
         .get(http::header::CONTENT_LENGTH)

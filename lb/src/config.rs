@@ -81,6 +81,19 @@ struct RawFront {
     prefix: Option<String>,
     upstreams: Vec<RawWeighted>,
     status: Option<RawStatus>,
+    upload: Option<RawUpload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpload {
+    path: Option<String>,
+    trackers: Vec<String>,
+    allow: Option<Vec<String>>,
+    token: Option<String>,
+    max_size: Option<String>,
+    group: Option<String>,
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +220,31 @@ pub struct FrontConfig {
     pub upstreams: Vec<(SocketAddr, usize)>,
     /// The trackers' status page, passed through at a path of its own.
     pub status: Option<StatusRoute>,
+    /// HTTP upload into the cluster; `None`: off (the path is a 404).
+    pub upload: Option<UploadRoute>,
+}
+
+/// `[front.upload]`: `POST path` stores the request's file in the cluster
+/// through `trackers` (FastDFS protocol, as any client) and answers its
+/// file ID and URL as JSON. Only for clients of the `allow` networks, and
+/// with `token` set only for requests carrying `Authorization: Bearer
+/// <token>`. The file is held in memory until it is sent to the storage,
+/// so one upload takes up to `max_size` of memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRoute {
+    pub path: String,
+    /// FastDFS trackers, `host:port` (their `port`, 22122 by default).
+    pub trackers: Vec<String>,
+    pub allow: Vec<IpNet>,
+    pub token: Option<String>,
+    pub max_size: u64,
+    /// Upload into this group; `None`: the trackers choose
+    /// (their `store_lookup`).
+    pub group: Option<String>,
+    /// What the answered `url` starts with, the file ID appended
+    /// (e.g. `https://files.example.com/dfs`); `None`:
+    /// `http://<the request's Host><front.prefix>`.
+    pub public_url: Option<String>,
 }
 
 /// `[front.status]`: `path` (the page) and `path.json` (what it polls) go
@@ -553,10 +591,116 @@ fn check_front(f: RawFront, err: &ErrFn) -> Result<FrontConfig, ConfigError> {
         .status
         .map(|st| check_status(st, &prefix, err))
         .transpose()?;
+    let upload = f
+        .upload
+        .map(|up| check_upload(up, &prefix, status.as_ref(), err))
+        .transpose()?;
     Ok(FrontConfig {
         prefix,
         upstreams,
         status,
+        upload,
+    })
+}
+
+/// Shortest `front.upload.token` accepted: a guessable token would make the
+/// upload path an open one.
+const MIN_UPLOAD_TOKEN: usize = 16;
+
+fn check_upload(
+    up: RawUpload,
+    prefix: &str,
+    status: Option<&StatusRoute>,
+    err: &ErrFn,
+) -> Result<UploadRoute, ConfigError> {
+    let path = up.path.unwrap_or_else(|| "/upload".into());
+    if !path.starts_with('/') || path.ends_with('/') || path.len() < 2 || path.contains('?') {
+        return Err(err(
+            "front.upload.path",
+            format!("{path:?}: write it like \"/upload\" (leading slash, none at the end)"),
+        ));
+    }
+    if path == prefix || path.starts_with(&format!("{prefix}/")) {
+        return Err(err(
+            "front.upload.path",
+            format!("{path:?} is under front.prefix {prefix:?}, where files are"),
+        ));
+    }
+    if let Some(st) = status {
+        if path == st.path || path.strip_suffix(".json") == Some(st.path.as_str()) {
+            return Err(err(
+                "front.upload.path",
+                format!("{path:?} is the status page's (front.status.path)"),
+            ));
+        }
+    }
+    if up.trackers.is_empty() {
+        return Err(err(
+            "front.upload.trackers",
+            "is empty; list the trackers \"host:22122\"".into(),
+        ));
+    }
+    for (i, t) in up.trackers.iter().enumerate() {
+        let port_ok = t.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(err(
+                &format!("front.upload.trackers[{i}]"),
+                format!("{t:?} is not \"host:port\" (the trackers' port, like \"10.0.0.1:22122\")"),
+            ));
+        }
+    }
+    let allow = up
+        .allow
+        .unwrap_or_else(|| vec!["127.0.0.0/8".into()])
+        .iter()
+        .enumerate()
+        .map(|(i, n)| parse_net(n).map_err(|p| err(&format!("front.upload.allow[{i}]"), p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(t) = &up.token {
+        if t.len() < MIN_UPLOAD_TOKEN || t.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(err(
+                "front.upload.token",
+                format!("must be at least {MIN_UPLOAD_TOKEN} printable characters without spaces; remove the key to upload without one"),
+            ));
+        }
+    }
+    let max_size = parse_size(up.max_size.as_deref().unwrap_or("64M"))
+        .map_err(|p| err("front.upload.max_size", p))?;
+    if max_size == 0 {
+        return Err(err(
+            "front.upload.max_size",
+            "must be above 0; remove [front.upload] to turn uploads off".into(),
+        ));
+    }
+    if let Some(g) = &up.group {
+        if !crate::route::is_group_name(g) {
+            return Err(err(
+                "front.upload.group",
+                format!("{g:?}: a group name is 1-16 letters, digits, '_' or '-'"),
+            ));
+        }
+    }
+    if let Some(u) = &up.public_url {
+        let scheme_ok = u.starts_with("http://") || u.starts_with("https://");
+        if !scheme_ok || u.ends_with('/') || u.parse::<http::Uri>().is_err() {
+            return Err(err(
+                "front.upload.public_url",
+                format!(
+                    "{u:?}: write it like \"https://files.example.com/dfs\" (no slash at the end)"
+                ),
+            ));
+        }
+    }
+    Ok(UploadRoute {
+        path,
+        trackers: up.trackers,
+        allow,
+        token: up.token,
+        max_size,
+        group: up.group,
+        public_url: up.public_url,
     })
 }
 
@@ -694,6 +838,61 @@ mod tests {
             let e = err_of(&format!("{base}{extra}"));
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn front_upload_is_off_unless_configured_and_errors_name_the_key() {
+        let base = "role = \"front\"\n[front]\nupstreams = [{ addr = \"127.0.0.1:8000\" }]\n";
+        assert_eq!(parse(base).unwrap().front.unwrap().upload, None);
+        let on = format!("{base}[front.upload]\ntrackers = [\"tracker1:22122\"]\n");
+        let up = parse(&on).unwrap().front.unwrap().upload.unwrap();
+        assert_eq!(up.path, "/upload");
+        assert_eq!(up.trackers, vec!["tracker1:22122"]);
+        assert_eq!(up.allow, vec![parse_net("127.0.0.0/8").unwrap()]);
+        assert_eq!(up.max_size, 64 << 20);
+        assert_eq!((up.token, up.group, up.public_url), (None, None, None));
+        for (extra, key) in [
+            ("trackers = []\n", "front.upload.trackers"),
+            ("trackers = [\"a:1\", \"b\"]\n", "front.upload.trackers[1]"),
+            (
+                "trackers = [\"a:1\"]\npath = \"/dfs/up\"\n",
+                "front.upload.path",
+            ),
+            (
+                "trackers = [\"a:1\"]\npath = \"up/\"\n",
+                "front.upload.path",
+            ),
+            (
+                "trackers = [\"a:1\"]\nallow = [\"10.0.0.0/8\", \"x\"]\n",
+                "front.upload.allow[1]",
+            ),
+            (
+                "trackers = [\"a:1\"]\ntoken = \"short\"\n",
+                "front.upload.token",
+            ),
+            (
+                "trackers = [\"a:1\"]\nmax_size = \"0\"\n",
+                "front.upload.max_size",
+            ),
+            (
+                "trackers = [\"a:1\"]\nmax_size = \"lots\"\n",
+                "front.upload.max_size",
+            ),
+            (
+                "trackers = [\"a:1\"]\ngroup = \"a/b\"\n",
+                "front.upload.group",
+            ),
+            (
+                "trackers = [\"a:1\"]\npublic_url = \"files.example\"\n",
+                "front.upload.public_url",
+            ),
+            ("trackers = [\"a:1\"]\nsize = 1\n", "size"),
+        ] {
+            let e = err_of(&format!("{base}[front.upload]\n{extra}"));
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let e = err_of(&format!("{base}[front.status]\ntrackers = [\"1.2.3.4:1\"]\n[front.upload]\ntrackers = [\"a:1\"]\npath = \"/status\"\n"));
+        assert!(e.contains("front.upload.path"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `:8000`) sends `/groupN/Mxx/...` to the storages of group N, learned from
 //! the trackers or listed statically, with retries, health checks, a disk
 //! cache and `/purge/...`; the **front** tier (LB nodes, `:88`) strips `/dfs`
-//! and spreads requests over the edge nodes by weight.
+//! and spreads requests over the edge nodes by weight; with `[front.upload]`
+//! it also stores files `POST`ed to it in the cluster.
 //!
 //! Configuration, every key with its default: `examples/edge.toml` and
 //! `examples/front.toml` (a unit test keeps them valid).
@@ -20,6 +21,7 @@ pub mod ready;
 pub mod route;
 pub mod server;
 pub mod state;
+pub mod upload;
 pub mod upstream;
 
 use std::path::PathBuf;

@@ -28,6 +28,11 @@ pub struct Metrics {
     pub pool_members: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub tracker_refreshes: IntCounterVec,
+    /// HTTP uploads (front tier) by result: ok, forbidden, too_large,
+    /// bad_request, refused (by the cluster), unreachable (the cluster).
+    pub uploads: IntCounterVec,
+    /// Bytes of files stored through HTTP uploads.
+    pub upload_bytes: IntCounter,
 }
 
 impl Metrics {
@@ -81,6 +86,19 @@ impl Metrics {
             "Membership polls of the trackers by result",
             &["result"],
         );
+        let uploads = counter(
+            "uploads_total",
+            "HTTP uploads into the cluster by result",
+            &["result"],
+        );
+        let upload_bytes = IntCounter::new(
+            "upload_bytes_total",
+            "Bytes of files stored through HTTP uploads",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(upload_bytes.clone()))
+            .expect("unique metric");
         let cache_errors = IntCounter::new(
             "cache_errors_total",
             "Cache entries that could not be read and fills that could not be written",
@@ -122,6 +140,8 @@ impl Metrics {
             pool_members,
             config_reloads,
             tracker_refreshes,
+            uploads,
+            upload_bytes,
             registry,
         }
     }

@@ -3,8 +3,8 @@
 //! wires them to the request lifecycle:
 //!
 //! request_filter: `/healthz` and `/readyz` answered here (neither logged
-//! nor counted), limits, routing, purge ACL, anti-steal token, front
-//! prefix strip ->
+//! nor counted), the front upload path (answered here, see `upload`),
+//! limits, routing, purge ACL, anti-steal token, front prefix strip ->
 //! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
 //! upstream_peer: next untried healthy upstream ->
 //! upstream_request_filter: X-Real-IP / X-Forwarded-* ->
@@ -28,7 +28,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, RangeType, Session};
 
 use crate::cache;
-use crate::classify::classify;
+use crate::classify::{classify, head_limits};
 use crate::config::Role;
 use crate::route::Reject;
 use crate::state::{Live, Shared};
@@ -152,6 +152,19 @@ impl ProxyHttp for Lb {
             return Ok(true);
         }
         ctx.live = Some(live.clone());
+        if let Some(up) = &live.upload {
+            if up.is_path(session.req_header().uri.path()) {
+                if let Err(r) = head_limits(&live.cfg, session.req_header()) {
+                    ctx.rejected = Some(r.status());
+                    reject(session, &r).await?;
+                    return Ok(true);
+                }
+                let prefix = live.cfg.front.as_ref().map_or("", |f| f.prefix.as_str());
+                let ip = client_ip(session);
+                up.handle(session, ip, prefix, &self.shared.metrics).await?;
+                return Ok(true);
+            }
+        }
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);

@@ -14,6 +14,7 @@ use crate::cache::disk::DiskCache;
 use crate::config::{Config, Membership};
 use crate::membership::GroupMembers;
 use crate::metrics::Metrics;
+use crate::upload::Uploader;
 use crate::upstream::Pool;
 
 /// The front tier's pool of edge nodes is named this.
@@ -29,6 +30,8 @@ pub struct Live {
     /// unknown group then means "not learned yet" (503), not "does not
     /// exist" (404).
     pub membership_known: bool,
+    /// `[front.upload]`, with its cluster client.
+    pub upload: Option<Arc<Uploader>>,
 }
 
 impl Live {
@@ -172,6 +175,7 @@ impl Shared {
                 cfg: live.cfg.clone(),
                 pools,
                 membership_known: true,
+                upload: live.upload.clone(),
             });
         }
     }
@@ -219,10 +223,16 @@ pub async fn build_live(cfg: Config, learned: Option<&GroupMembers>) -> Live {
             }
         }
     }
+    let upload = cfg
+        .front
+        .as_ref()
+        .and_then(|f| f.upload.clone())
+        .map(|route| Arc::new(Uploader::new(route, &cfg.upstream)));
     Live {
         cfg,
         pools,
         membership_known,
+        upload,
     }
 }
 

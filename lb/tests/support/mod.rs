@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
+pub mod cluster;
 pub mod storage;
 pub mod tracker;
 
@@ -131,6 +132,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent (`body` is its lossy text).
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -169,6 +172,68 @@ pub async fn request(
     parse(&raw, method == "HEAD")
 }
 
+/// One HTTP/1.1 request with a body, from source address `from`. A
+/// `Content-Length` is added unless the headers set it or a
+/// `Transfer-Encoding` (then `body` is sent as given). With `Expect:
+/// 100-continue`, the body goes only after the server's `100 Continue`;
+/// a final answer instead ends the exchange, as curl does.
+pub async fn send(
+    from: &str,
+    to: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Resp> {
+    let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(format!("{from}:0").parse().unwrap())?;
+    let mut stream = sock.connect(to).await?;
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n");
+    if !has("content-length") && !has("transfer-encoding") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    let within =
+        |what: &'static str| move |_| std::io::Error::new(std::io::ErrorKind::TimedOut, what);
+    let mut raw = Vec::new();
+    if has("expect") {
+        let mut buf = [0u8; 4096];
+        while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+                .await
+                .map_err(within("no interim answer within 20 s"))??;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        if !raw.starts_with(b"HTTP/1.1 100") {
+            tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+                .await
+                .map_err(within("no response within 20 s"))??;
+            return parse(&raw, false);
+        }
+        raw.clear();
+    }
+    stream.write_all(body).await?;
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .map_err(within("no response within 20 s"))??;
+    // A 100 Continue the client did not wait for comes first.
+    let mut answer = &raw[..];
+    if answer.starts_with(b"HTTP/1.1 100") {
+        if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            answer = &answer[i + 4..];
+        }
+    }
+    parse(answer, method == "HEAD")
+}
+
 pub async fn get(to: SocketAddr, target: &str) -> Resp {
     request("127.0.0.1", to, "GET", target, &[]).await.unwrap()
 }
@@ -202,6 +267,7 @@ fn parse(raw: &[u8], head: bool) -> std::io::Result<Resp> {
         status,
         headers,
         body: String::from_utf8_lossy(&body).to_string(),
+        bytes: body,
     })
 }
 
