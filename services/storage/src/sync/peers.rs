@@ -15,6 +15,7 @@ use crate::ctx::Ctx;
 
 struct Worker {
     info: watch::Sender<PeerView>,
+    mark: Arc<mark::MarkFile>,
     task: JoinHandle<()>,
 }
 
@@ -69,8 +70,17 @@ impl Peers {
                         state::name(m.member.status)
                     );
                     let (info, rx) = watch::channel((*m).clone());
-                    let task = tokio::spawn(super::push::run(ctx.clone(), rx, shutdown.clone()));
-                    workers.insert(key(m), Worker { info, task });
+                    let mark = Arc::new(mark::MarkFile::new(mark::peer_mark_path(
+                        ctx.binlog.dir(),
+                        &m.member,
+                    )));
+                    let task = tokio::spawn(super::push::run(
+                        ctx.clone(),
+                        rx,
+                        mark.clone(),
+                        shutdown.clone(),
+                    ));
+                    workers.insert(key(m), Worker { info, mark, task });
                 }
             }
         }
@@ -90,8 +100,7 @@ impl Peers {
                     w.task.abort();
                     tracing::info!("{k} was removed from the group: sync to it stopped");
                     ctx.repl.forget_peer(&k);
-                    let path = mark::peer_mark_path(ctx.binlog.dir(), &w.info.borrow().member);
-                    tokio::task::spawn_blocking(move || std::fs::remove_file(path));
+                    tokio::task::spawn_blocking(move || w.mark.remove_blocking());
                 }
             }
         }
