@@ -41,6 +41,7 @@ mod tests {
             cfg,
             pools: map,
             membership_known: known,
+            upload: None,
         }
     }
 

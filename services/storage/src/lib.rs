@@ -127,7 +127,15 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
             let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
                 .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
             let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
-            anyhow::Ok((cfg, refill, persisted, Arc::new(store), binlog, counters, repl))
+            anyhow::Ok((
+                cfg,
+                refill,
+                persisted,
+                Arc::new(store),
+                binlog,
+                counters,
+                repl,
+            ))
         })
         .await
         .context("start-up preparation panicked")??;
