@@ -105,9 +105,9 @@ impl Storage {
 /// once the storage accepts connections.
 pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     let up_time = unix_now();
-    // Directories, state, counters, store paths, binlog and synced
-    // timestamps: disk work, done on the blocking pool before serving.
-    let (cfg, refill, persisted, store, binlog, counters, repl) =
+    // Directories, state, counters, store paths and binlog: disk work,
+    // done on the blocking pool before serving.
+    let (cfg, refill, persisted, store, binlog, counters) =
         tokio::task::spawn_blocking(move || {
             // A store path without its data directory is new or was wiped (a
             // replaced disk): a scrub pass refills it from the group at once.
@@ -126,20 +126,12 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
             };
             let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
                 .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
-            let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
-            anyhow::Ok((
-                cfg,
-                refill,
-                persisted,
-                Arc::new(store),
-                binlog,
-                counters,
-                repl,
-            ))
+            anyhow::Ok((cfg, refill, persisted, Arc::new(store), binlog, counters))
         })
         .await
         .context("start-up preparation panicked")??;
     let mut cfg = cfg;
+    let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
 
     let listener = TcpListener::bind((cfg.bind, cfg.port))
         .await

@@ -107,46 +107,6 @@ pub(crate) fn save(path: &Path, m: &Mark) -> io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// One peer's mark file, shared by its push worker (which saves it) and
-/// the member list (which removes it when the peer leaves the group).
-/// Saves run on the blocking pool and may finish after their worker was
-/// aborted: once removed, the file is never written again, so a peer
-/// added back starts afresh.
-pub(crate) struct MarkFile {
-    pub path: PathBuf,
-    /// Set once the file is removed.
-    removed: std::sync::Mutex<bool>,
-}
-
-impl MarkFile {
-    pub fn new(path: PathBuf) -> MarkFile {
-        MarkFile {
-            path,
-            removed: std::sync::Mutex::new(false),
-        }
-    }
-
-    /// [`save`] unless the file was removed (blocking).
-    pub fn save_blocking(&self, m: &Mark) -> io::Result<()> {
-        let removed = self.removed.lock().unwrap_or_else(|e| e.into_inner());
-        if *removed {
-            return Ok(());
-        }
-        save(&self.path, m)
-    }
-
-    /// Removes the file for good (blocking).
-    pub fn remove_blocking(&self) {
-        let mut removed = self.removed.lock().unwrap_or_else(|e| e.into_inner());
-        *removed = true;
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot remove sync mark {}: {e}", self.path.display()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,17 +134,6 @@ mod tests {
             text.contains("binlog_offset=4096\nneed_sync_old=1\n"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn a_removed_mark_file_is_not_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = MarkFile::new(mark_path(dir.path(), "10.0.0.2", 23000));
-        f.save_blocking(&Mark::default()).unwrap();
-        assert!(f.path.exists());
-        f.remove_blocking();
-        f.save_blocking(&Mark::default()).unwrap();
-        assert!(!f.path.exists(), "a late save does not bring it back");
     }
 
     #[test]

@@ -15,7 +15,6 @@ use crate::ctx::Ctx;
 
 struct Worker {
     info: watch::Sender<PeerView>,
-    mark: Arc<mark::MarkFile>,
     task: JoinHandle<()>,
 }
 
@@ -70,17 +69,8 @@ impl Peers {
                         state::name(m.member.status)
                     );
                     let (info, rx) = watch::channel((*m).clone());
-                    let mark = Arc::new(mark::MarkFile::new(mark::peer_mark_path(
-                        ctx.binlog.dir(),
-                        &m.member,
-                    )));
-                    let task = tokio::spawn(super::push::run(
-                        ctx.clone(),
-                        rx,
-                        mark.clone(),
-                        shutdown.clone(),
-                    ));
-                    workers.insert(key(m), Worker { info, mark, task });
+                    let task = tokio::spawn(super::push::run(ctx.clone(), rx, shutdown.clone()));
+                    workers.insert(key(m), Worker { info, task });
                 }
             }
         }
@@ -100,7 +90,8 @@ impl Peers {
                     w.task.abort();
                     tracing::info!("{k} was removed from the group: sync to it stopped");
                     ctx.repl.forget_peer(&k);
-                    tokio::task::spawn_blocking(move || w.mark.remove_blocking());
+                    let path = mark::peer_mark_path(ctx.binlog.dir(), &w.info.borrow().member);
+                    tokio::task::spawn_blocking(move || std::fs::remove_file(path));
                 }
             }
         }

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::SeekFrom;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,17 +23,15 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::mark::{self, Mark, MarkFile};
+use super::mark::{self, Mark};
 use super::plan::{self, claim, should_push, PeerView};
-use crate::binlog::{Entry, Op, Pos, Reader, Record};
+use crate::binlog::{read_from, Op, Pos, Record};
 use crate::ctx::Ctx;
 
 /// Binlog bytes read per batch.
 const BATCH_BYTES: usize = 256 << 10;
-/// The mark file is written at most this often (and at shutdown, when a
-/// session ends, and when a full copy starts or ends): a crash replays
-/// what was pushed since, which the receiver applies idempotently.
-const MARK_INTERVAL: Duration = Duration::from_secs(1);
+/// The mark is saved at least this often while records flow.
+const MARK_EVERY: u64 = 64;
 /// An idle push still tells the peer it is synced this often.
 const IDLE_PROGRESS: Duration = Duration::from_millis(500);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -46,15 +45,10 @@ struct Worker {
     ctx: Arc<Ctx>,
     peer: watch::Receiver<PeerView>,
     key: String,
-    mark_file: Arc<MarkFile>,
+    mark_path: PathBuf,
     mark: Mark,
-    /// Mark changes not yet written to its file.
+    /// Marks not yet saved.
     unsaved: u64,
-    /// When the mark file was last written.
-    saved_at: Instant,
-    /// The binlog, kept open between wake-ups; taken while a read runs
-    /// on the blocking pool.
-    reader: Option<Reader>,
     /// Our own files created up to this time are on the peer.
     claimed: i64,
     /// The record starting here goes as a whole file (the peer lacked it).
@@ -123,22 +117,21 @@ impl Retry {
 pub(crate) async fn run(
     ctx: Arc<Ctx>,
     mut peer: watch::Receiver<PeerView>,
-    mark_file: Arc<MarkFile>,
     mut shutdown: Shutdown,
 ) {
     let me = ctx.cfg.ip.to_string();
-    let key = mark::peer_key(&peer.borrow().member);
+    let (key, mark_path) = {
+        let p = peer.borrow();
+        (
+            mark::peer_key(&p.member),
+            mark::peer_mark_path(ctx.binlog.dir(), &p.member),
+        )
+    };
     let mark = loop {
-        let loaded = {
-            let f = mark_file.clone();
-            tokio::task::spawn_blocking(move || mark::load(&f.path)).await
-        };
-        let saved = loaded
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-            .unwrap_or_else(|e| {
-                tracing::warn!("sync mark {}: {e}; starting over", mark_file.path.display());
-                None
-            });
+        let saved = mark::load(&mark_path).unwrap_or_else(|e| {
+            tracing::warn!("sync mark {}: {e}; starting over", mark_path.display());
+            None
+        });
         let m = match saved {
             Some(m) if plan::needs_restart(&me, &peer.borrow(), &m) => {
                 plan::first_mark(&me, &peer.borrow())
@@ -157,22 +150,19 @@ pub(crate) async fn run(
     if mark.full_copy && !mark.full_copy_done {
         tracing::info!("sending the full copy to new member {key}");
     }
-    let reader = Some(Reader::new(ctx.binlog.dir()));
     let mut w = Worker {
         ctx,
         peer,
         key,
-        mark_file,
+        mark_path,
         mark,
         unsaved: 1,
-        saved_at: Instant::now(),
-        reader,
         claimed: 0,
         force_whole: None,
         progressed: false,
         retry: Retry::default(),
     };
-    w.save_mark(true).await;
+    w.save_mark();
     loop {
         w.progressed = false;
         let r = tokio::select! {
@@ -197,65 +187,25 @@ pub(crate) async fn run(
                 }
             }
         }
-        w.save_mark(true).await;
+        w.save_mark();
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tokio::time::sleep(w.retry.backoff) => {}
         }
     }
-    w.save_mark(true).await;
+    w.save_mark();
 }
 
 impl Worker {
-    /// Publishes the mark to the lag count and writes its file, when it
-    /// moved and `force` or [`MARK_INTERVAL`] has passed since the last
-    /// write (on the blocking pool). The file only ever lags the pushes,
-    /// so a crash replays records and never skips one.
-    async fn save_mark(&mut self, force: bool) {
+    fn save_mark(&mut self) {
         self.ctx.repl.lag.mark(&self.key, &self.mark);
-        if self.unsaved == 0 || !(force || self.mark_due()) {
+        if self.unsaved == 0 {
             return;
         }
-        let (f, m) = (self.mark_file.clone(), self.mark);
-        let saved = tokio::task::spawn_blocking(move || f.save_blocking(&m))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        match saved {
-            Ok(()) => {
-                self.unsaved = 0;
-                self.saved_at = Instant::now();
-            }
-            Err(e) => tracing::warn!(
-                "cannot save sync mark {}: {e}",
-                self.mark_file.path.display()
-            ),
+        match mark::save(&self.mark_path, &self.mark) {
+            Ok(()) => self.unsaved = 0,
+            Err(e) => tracing::warn!("cannot save sync mark {}: {e}", self.mark_path.display()),
         }
-    }
-
-    fn mark_due(&self) -> bool {
-        self.saved_at.elapsed() >= MARK_INTERVAL
-    }
-
-    /// The binlog records from the mark up to `end`, read on the
-    /// blocking pool through the reader kept open; no trip when there is
-    /// nothing new.
-    async fn read_binlog(&mut self, end: Pos) -> anyhow::Result<Vec<Entry>> {
-        let from = self.mark.pos;
-        if from >= end {
-            return Ok(Vec::new());
-        }
-        let mut reader = self
-            .reader
-            .take()
-            .unwrap_or_else(|| Reader::new(self.ctx.binlog.dir()));
-        let (reader, read) = tokio::task::spawn_blocking(move || {
-            let read = reader.read(from, end, BATCH_BYTES);
-            (reader, read)
-        })
-        .await
-        .context("binlog read panicked")?;
-        self.reader = Some(reader);
-        read.context("reading the binlog")
     }
 
     fn header(&self) -> PushHeader {
@@ -292,10 +242,11 @@ impl Worker {
         let mut binlog = self.ctx.binlog.watch();
         let mut last_progress: Option<(Instant, i64)> = None;
         loop {
-            self.restart_if_chosen().await;
+            self.restart_if_chosen();
             let now = crate::unix_now();
             let end = *binlog.borrow_and_update();
-            let entries = self.read_binlog(end).await?;
+            let entries = read_from(self.ctx.binlog.dir(), self.mark.pos, end, BATCH_BYTES)
+                .context("reading the binlog")?;
             if entries.is_empty() {
                 self.claimed = self.claimed.max(claim(now));
                 if self.mark.full_copy {
@@ -307,7 +258,7 @@ impl Worker {
                     self.send(&mut stream, self.header()).await?;
                     last_progress = Some((Instant::now(), self.claimed));
                 }
-                self.save_mark(false).await;
+                self.save_mark();
                 tokio::select! {
                     r = binlog.changed() => r.context("binlog closed")?,
                     _ = tokio::time::sleep(IDLE_PROGRESS) => {}
@@ -393,8 +344,8 @@ impl Worker {
         self.mark.pushed += 1;
         self.unsaved += 1;
         self.ctx.repl.acked(&self.key, self.mark.pos);
-        if self.mark_due() {
-            self.save_mark(false).await;
+        if self.unsaved >= MARK_EVERY {
+            self.save_mark();
         }
         Ok(())
     }
@@ -402,7 +353,7 @@ impl Worker {
     /// Trackers may describe a new peer late or, for a moment, not
     /// alike: once it is clear that we are its full-copy source and have
     /// not sent the copy, start it from the first record.
-    async fn restart_if_chosen(&mut self) {
+    fn restart_if_chosen(&mut self) {
         let me = self.ctx.cfg.ip.to_string();
         let peer = self.peer.borrow().clone();
         if plan::needs_restart(&me, &peer, &self.mark) {
@@ -410,7 +361,7 @@ impl Worker {
                 tracing::info!("sending the full copy to new member {}", self.key);
                 self.mark = m;
                 self.unsaved += 1;
-                self.save_mark(true).await;
+                self.save_mark();
             }
         }
     }
@@ -427,7 +378,7 @@ impl Worker {
         self.mark.full_copy = false;
         self.mark.full_copy_done = true;
         self.unsaved += 1;
-        self.save_mark(true).await;
+        self.save_mark();
         tracing::info!(
             "full copy to {} complete ({} records)",
             self.key,
