@@ -71,7 +71,10 @@ impl Daemon {
         d
     }
 
+    /// Starts the daemon again; a running one is killed first, so it never
+    /// outlives the test holding its ports.
     pub fn restart(&mut self) {
+        self.kill9();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
