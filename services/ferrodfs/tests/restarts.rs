@@ -74,7 +74,20 @@ async fn restarted_trackers_never_say_an_existing_group_does_not_exist() {
     }
 
     restart_trackers(&mut c);
-    // Asking both trackers, waiting while they warm up: no error at all.
+    // Once they listen again (a refused connection is not an answer)...
+    let t = Instant::now();
+    while !c
+        .tracker_addrs()
+        .iter()
+        .all(|a| std::net::TcpStream::connect(a).is_ok())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "trackers never listened again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...asking both trackers, waiting while they warm up: no error at all.
     let again = client
         .upload(
             b"after the restart",
