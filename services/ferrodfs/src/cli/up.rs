@@ -86,7 +86,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
 }
 
 /// Writes a file that holds the cluster secret: owner-only permissions.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -94,11 +94,11 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("write {}", path.display()))?;
+        .with_context(|| format!("cannot write {}", path.display()))?;
     // A file left by an older run keeps its mode on open: set it.
     f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())?;
-    Ok(())
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The cluster's secret: made on the first run and kept in

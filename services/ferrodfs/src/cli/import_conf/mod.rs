@@ -223,21 +223,6 @@ fn classify(a: &ImportConfArgs) -> anyhow::Result<Vec<(Kind, PathBuf)>> {
     Ok(out)
 }
 
-/// Writes a file readable by its owner only: the outputs hold secrets.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 pub fn run(a: ImportConfArgs) -> anyhow::Result<()> {
     let files = classify(&a)?;
     let mut inputs = Inputs::default();
@@ -305,7 +290,7 @@ pub fn run(a: ImportConfArgs) -> anyhow::Result<()> {
     }
     if let Some(text) = &out.tracker {
         let p = a.out.join("tracker.toml");
-        write_private(&p, text)?;
+        super::up::write_private(&p, text)?;
         check(
             "tracker.toml",
             ferrodfs_tracker::Config::load(&p).map(drop),
@@ -314,7 +299,7 @@ pub fn run(a: ImportConfArgs) -> anyhow::Result<()> {
     }
     if let Some(text) = &out.storage {
         let p = a.out.join("storage.toml");
-        write_private(&p, text)?;
+        super::up::write_private(&p, text)?;
         check(
             "storage.toml",
             ferrodfs_storage::Config::load(&p).map(drop),
@@ -323,7 +308,7 @@ pub fn run(a: ImportConfArgs) -> anyhow::Result<()> {
     }
     if let Some(text) = &out.edge {
         let p = a.out.join("edge.toml");
-        write_private(&p, text)?;
+        super::up::write_private(&p, text)?;
         check(
             "edge.toml",
             ferrodfs_lb::config::Config::load(&p).map(drop),
