@@ -69,6 +69,8 @@ struct RawEdge {
 struct RawCache {
     path: PathBuf,
     max_size: Option<String>,
+    memory: Option<String>,
+    memory_max_body: Option<String>,
     inactive: Option<String>,
     valid: Option<BTreeMap<String, String>>,
     revalidate_after: Option<String>,
@@ -138,6 +140,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub connect_timeout: Duration,
+    /// Longest silence on any one read of an upstream's response: the head
+    /// and every read of the body after it (pingora times each read), so a
+    /// storage that stalls mid-file ends the request, while a slow one
+    /// whose bytes keep coming is never cut, whatever the file's size.
     pub read_timeout: Duration,
     /// Attempts per request, the first included (nginx `proxy_next_upstream_tries`).
     pub max_tries: usize,
@@ -200,6 +206,11 @@ pub struct EdgeToken {
 pub struct CacheConfig {
     pub path: PathBuf,
     pub max_size: u64,
+    /// Bytes of memory for the entries read most recently: their parsed
+    /// headers, and their bodies up to `memory_max_body`, so a hit on them
+    /// reads no file (0: every hit reads its file).
+    pub memory: u64,
+    pub memory_max_body: u64,
     /// Entries not read for this long are removed (nginx `inactive=`).
     pub inactive: Duration,
     /// How long a stored 200 stays fresh (nginx `proxy_cache_valid 200`).
@@ -314,7 +325,7 @@ fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
     };
     let shutdown_grace = dur("shutdown_grace", &raw.shutdown_grace, "5s")?;
     let shutdown_drain = dur("shutdown_drain", &raw.shutdown_drain, "0s")?;
-    let upstream = check_upstream(&raw.upstream, &err, &dur)?;
+    let upstream = check_upstream(&raw.upstream, raw.role, &err, &dur)?;
 
     let (edge, front) = match raw.role {
         Role::Edge => {
@@ -387,6 +398,7 @@ type DurFn<'a> = dyn Fn(&str, &Option<String>, &str) -> Result<Duration, ConfigE
 
 fn check_upstream(
     u: &RawUpstream,
+    role: Role,
     err: &ErrFn,
     dur: &DurFn,
 ) -> Result<UpstreamConfig, ConfigError> {
@@ -417,7 +429,18 @@ fn check_upstream(
     };
     Ok(UpstreamConfig {
         connect_timeout: dur("upstream.connect_timeout", &u.connect_timeout, "2s")?,
-        read_timeout: dur("upstream.read_timeout", &u.read_timeout, "30s")?,
+        // An edge reads from storages on the same network, which answer
+        // in milliseconds: one that sends nothing for 5 s is frozen or cut
+        // off, and the request goes to the next member. A front waits on
+        // edges, which may themselves be retrying such a storage.
+        read_timeout: dur(
+            "upstream.read_timeout",
+            &u.read_timeout,
+            match role {
+                Role::Edge => "5s",
+                Role::Front => "30s",
+            },
+        )?,
         max_tries,
         max_fails: u.max_fails.unwrap_or(1),
         fail_timeout: dur("upstream.fail_timeout", &u.fail_timeout, "10s")?,
@@ -491,6 +514,10 @@ fn check_cache(c: RawCache, err: &ErrFn, dur: &DurFn) -> Result<CacheConfig, Con
             "must be above 0; remove [cache] to turn caching off".into(),
         ));
     }
+    let memory =
+        parse_size(c.memory.as_deref().unwrap_or("64M")).map_err(|p| err("cache.memory", p))?;
+    let memory_max_body = parse_size(c.memory_max_body.as_deref().unwrap_or("1M"))
+        .map_err(|p| err("cache.memory_max_body", p))?;
     let inactive = dur("cache.inactive", &c.inactive, "1d")?;
     let mut valid = Duration::from_secs(12 * 3600);
     for (status, ttl) in c.valid.unwrap_or_default() {
@@ -520,6 +547,8 @@ fn check_cache(c: RawCache, err: &ErrFn, dur: &DurFn) -> Result<CacheConfig, Con
     Ok(CacheConfig {
         path: c.path,
         max_size,
+        memory,
+        memory_max_body,
         inactive,
         valid,
         revalidate_after,
@@ -805,6 +834,7 @@ mod tests {
         assert_eq!(cache.valid, Duration::from_secs(12 * 3600));
         assert_eq!(cache.revalidate_after, Duration::from_secs(60));
         assert_eq!(cache.purge_allow, vec![parse_net("127.0.0.0/8").unwrap()]);
+        assert_eq!((cache.memory, cache.memory_max_body), (64 << 20, 1 << 20));
     }
 
     #[test]
@@ -945,6 +975,21 @@ mod tests {
     }
 
     #[test]
+    fn an_edge_gives_up_on_a_silent_storage_sooner_than_a_front_on_an_edge() {
+        let edge = parse("role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n").unwrap();
+        assert_eq!(edge.upstream.read_timeout, Duration::from_secs(5));
+        let front =
+            parse("role = \"front\"\n[front]\nupstreams = [{ addr = \"127.0.0.1:8000\" }]\n")
+                .unwrap();
+        assert_eq!(front.upstream.read_timeout, Duration::from_secs(30));
+        let set = parse(
+            "role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n[upstream]\nread_timeout = \"12s\"\n",
+        )
+        .unwrap();
+        assert_eq!(set.upstream.read_timeout, Duration::from_secs(12));
+    }
+
+    #[test]
     fn the_edge_token_check_needs_a_secret_and_a_ttl() {
         let base = "role = \"edge\"\n[edge]\ntrackers = [\"a:1\"]\n";
         let c = parse(&format!("{base}token_secret = \"s3\"\n")).unwrap();
@@ -965,6 +1010,14 @@ mod tests {
             "{base}[cache]\npath = \"/c\"\nrevalidate_after = \"soon\"\n"
         ));
         assert!(e.contains("cache.revalidate_after"), "{e}");
+        let e = err_of(&format!(
+            "{base}[cache]\npath = \"/c\"\nmemory = \"lots\"\n"
+        ));
+        assert!(e.contains("cache.memory"), "{e}");
+        let e = err_of(&format!(
+            "{base}[cache]\npath = \"/c\"\nmemory_max_body = \"-1\"\n"
+        ));
+        assert!(e.contains("cache.memory_max_body"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub cache_errors: IntCounter,
     pub cache_bytes: IntGauge,
     pub cache_entries: IntGauge,
+    /// Bytes of cache entries also held in memory (`cache.memory`).
+    pub cache_memory_bytes: IntGauge,
     /// Request latency, first byte in to last byte out.
     pub latency: Histogram,
     /// Upstream members per pool, and how many pass active health checks.
@@ -109,6 +111,10 @@ impl Metrics {
             .expect("unique metric");
         let cache_bytes = gauge("cache_bytes", "Bytes held by the disk cache");
         let cache_entries = gauge("cache_entries", "Entries held by the disk cache");
+        let cache_memory_bytes = gauge(
+            "cache_memory_bytes",
+            "Bytes of cache entries also held in memory for hits",
+        );
         let latency = HistogramVec::new(
             HistogramOpts::new("request_duration_seconds", "Request latency").buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -136,6 +142,7 @@ impl Metrics {
             cache_errors,
             cache_bytes,
             cache_entries,
+            cache_memory_bytes,
             latency: latency.with_label_values(&[]),
             pool_members,
             config_reloads,

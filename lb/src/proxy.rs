@@ -8,7 +8,7 @@
 //! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
 //! upstream_peer: next untried healthy upstream ->
 //! upstream_request_filter: X-Real-IP / X-Forwarded-* ->
-//! upstream_response_filter: 502/504 from an upstream become a retry; a 404
+//! upstream_response_filter: 502/503/504 from an upstream become a retry; a 404
 //! while revalidating evicts the stored copy ->
 //! response_cache_filter: only 200s are stored, fresh for
 //! min(valid, revalidate_after) -> range_header_filter: `-0` is 416 ->
@@ -384,9 +384,11 @@ impl ProxyHttp for Lb {
                 }
             }
         }
-        if (status == 502 || status == 504) && ctx.can_retry() {
-            // nginx `proxy_next_upstream http_502 http_504`: nothing has been
-            // sent downstream yet, so the next upstream can still answer.
+        if matches!(status, 502..=504) && ctx.can_retry() {
+            // nginx `proxy_next_upstream http_502 http_503 http_504`: nothing
+            // has been sent downstream yet, so the next upstream can still
+            // answer (a storage that just started and does not know its
+            // group yet answers 503 for a file it has not received).
             return Err(Error::explain(
                 ErrorType::HTTPStatus(status),
                 format!("upstream {addr} answered {status}"),
@@ -510,16 +512,16 @@ impl ProxyHttp for Lb {
         let req = session.req_header();
         tracing::info!(
             target: "ferrodfs_lb::access",
-            client = %client_ip(session).map_or("-".to_string(), |ip| ip.to_string()),
+            client = %Shown(client_ip(session), "-"),
             method = %req.method,
             uri = %req.uri,
             status,
             bytes = session.body_bytes_sent(),
-            upstream = %ctx.current.map_or("-".to_string(), |a| a.to_string()),
+            upstream = %Shown(ctx.current, "-"),
             tries = ctx.tried.len(),
             cache,
             ms = elapsed.as_secs_f64() * 1000.0,
-            error = %e.map_or(String::new(), |e| e.to_string()),
+            error = %Shown(e, ""),
         );
     }
 }
@@ -536,6 +538,19 @@ impl Lb {
             if pool.failed(a) {
                 tracing::warn!(pool = %pool.name, upstream = %a, "upstream marked failed (max_fails reached): {e}");
             }
+        }
+    }
+}
+
+/// An optional access-log field, written straight into the line (no
+/// string built for it), `absent` when there is none.
+struct Shown<T>(Option<T>, &'static str);
+
+impl<T: std::fmt::Display> std::fmt::Display for Shown<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str(self.1),
         }
     }
 }

@@ -10,14 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
 
-use crate::cache::disk::DiskCache;
+use crate::cache::disk::{DiskCache, MemoryTier};
 use crate::config::{Config, Membership, Role};
 use crate::proxy::Lb;
 use crate::state::Shared;
+
+/// Write buffer per client connection. pingora writes a response's head
+/// and body separately, and with its default buffer (one segment) the head
+/// of every small file went out in a send of its own; with room for both,
+/// a head and a body up to about this size leave in one. Larger writes pass
+/// straight through, and chunked bodies are still flushed chunk by chunk.
+const WRITE_BUFFER: usize = 32 * 1024;
 
 /// Runs the lb described by `config_path` until `stop` says so. Builds its
 /// own tokio runtimes (pingora's), so call it outside any tokio runtime.
@@ -32,7 +40,11 @@ pub fn serve(
     }
     let cache = match cfg.edge.as_ref().and_then(|e| e.cache.as_ref()) {
         Some(c) => {
-            let disk = DiskCache::open(&c.path, c.max_size)?;
+            let memory = MemoryTier {
+                budget: c.memory,
+                max_body: c.memory_max_body,
+            };
+            let disk = DiskCache::open(&c.path, c.max_size, memory)?;
             tracing::info!(path = %c.path.display(), entries = disk.entries(), bytes = disk.total_size(), "cache opened");
             Some(&*Box::leak(Box::new(disk)))
         }
@@ -66,7 +78,10 @@ pub fn serve(
         },
         name,
     );
-    proxy.add_tcp(&cfg.listen.to_string());
+    proxy.add_listener(
+        ListenerConfig::tcp(cfg.listen.to_string())
+            .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
+    );
     server.add_service(proxy);
     let shared_for_drain = shared.clone();
     server.add_service(background_service("ferrodfs-lb upkeep", Upkeep { shared }));
@@ -250,6 +265,7 @@ fn update_gauges(shared: &Shared) {
     if let Some(disk) = shared.cache {
         m.cache_bytes.set(disk.total_size() as i64);
         m.cache_entries.set(disk.entries() as i64);
+        m.cache_memory_bytes.set(disk.memory_size() as i64);
         // The counter follows the cache's own tally.
         let errors = disk.stats.errors.load(std::sync::atomic::Ordering::Relaxed);
         m.cache_errors

@@ -256,10 +256,12 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         c.edge
             .as_ref()
             .and_then(|e| e.cache.as_ref())
-            .map(|c| (c.path.clone(), c.max_size))
+            .map(|c| (c.path.clone(), c.max_size, c.memory, c.memory_max_body))
     };
     if cache_of(old) != cache_of(new) {
-        out.push("cache.path / cache.max_size / [cache] presence");
+        out.push(
+            "cache.path / cache.max_size / cache.memory / cache.memory_max_body / [cache] presence",
+        );
     }
     out
 }
@@ -274,6 +276,8 @@ fn keep_restart_only(old: &Config, new: &mut Config) {
             (Some(nc), Some(oc)) => {
                 nc.path = oc.path.clone();
                 nc.max_size = oc.max_size;
+                nc.memory = oc.memory;
+                nc.memory_max_body = oc.memory_max_body;
             }
             _ => n.cache = o.cache.clone(),
         }

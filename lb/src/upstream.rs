@@ -153,7 +153,10 @@ impl Pool {
 }
 
 /// Timeouts every upstream attempt gets, so a dead or hung upstream costs a
-/// bounded time before the next one is tried.
+/// bounded time before the next one is tried. `read_timeout` bounds each
+/// read, the body's included (tests/body_reads.rs): once the head has gone
+/// to the client a stall cannot be retried, so the client's connection is
+/// closed with the body short and the upstream counted as a timeout.
 pub fn peer_options(peer: &mut pingora_core::upstreams::peer::HttpPeer, cfg: &UpstreamConfig) {
     peer.options.connection_timeout = Some(cfg.connect_timeout);
     peer.options.total_connection_timeout = Some(cfg.connect_timeout);

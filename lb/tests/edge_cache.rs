@@ -278,3 +278,54 @@ async fn a_file_deleted_through_the_cluster_stops_being_served_from_the_cache() 
     assert!(!after.body.contains("soon deleted"));
     edge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hit_entries_held_in_memory_are_counted_and_leave_with_a_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let metrics = free_addr("127.0.0.1");
+    // Gauges follow the health-check tick: a short one.
+    let toml = format!(
+        "role = \"edge\"\nlisten = \"{}\"\nmetrics_listen = \"{metrics}\"\nshutdown_grace = \"0s\"\n\
+         [upstream]\nhealth_check_interval = \"100ms\"\n\
+         [edge.groups]\ngroup1 = [\"{}\"]\n{}",
+        free_addr("127.0.0.1"),
+        s1.addr,
+        cache_toml(dir.path(), "memory = \"1M\""),
+    );
+    let edge = Lb::start(dir.path(), "edge", &toml).await;
+    let memory = |r: &support::Resp| -> f64 {
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix("ferrodfs_lb_cache_memory_bytes{"))
+            .and_then(|l| l.split_once("} "))
+            .map_or(-1.0, |(_, v)| v.trim().parse().unwrap())
+    };
+    let file = "/group1/M00/00/00/m.jpg";
+    assert_eq!(cache_status(&get(edge.addr, file).await), "MISS");
+    let hit = get(edge.addr, file).await;
+    assert_eq!(cache_status(&hit), "HIT");
+    wait_for(
+        metrics,
+        "/metrics",
+        Duration::from_secs(10),
+        "memory held",
+        |r| memory(r) > 0.0,
+    )
+    .await;
+    let again = get(edge.addr, file).await;
+    assert_eq!((cache_status(&again), &again.body), ("HIT", &hit.body));
+    let asked = s1.requests().len();
+    assert_eq!(get(edge.addr, &format!("/purge{file}")).await.status, 200);
+    wait_for(
+        metrics,
+        "/metrics",
+        Duration::from_secs(10),
+        "memory freed",
+        |r| memory(r) == 0.0,
+    )
+    .await;
+    assert_eq!(cache_status(&get(edge.addr, file).await), "MISS");
+    assert_eq!(s1.requests().len(), asked + 1, "the storage is asked again");
+    edge.stop().await;
+}

@@ -201,21 +201,66 @@ async fn hung_storages_give_504_within_the_read_timeouts() {
     edge.stop().await;
 }
 
+/// A storage frozen by SIGSTOP (or cut off after the connection was made)
+/// as the network sees it: the kernel accepts connections, nothing answers.
+async fn frozen_storage() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind(free_addr("127.0.0.1"))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    (addr, accepted)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_502_from_one_storage_is_retried_on_the_next() {
+async fn gets_sent_to_a_frozen_storage_are_answered_by_its_partner() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = Origin::start(free_addr("127.0.0.1"), "bad", 502).await;
+    let (frozen, accepted) = frozen_storage().await;
     let good = Origin::start(free_addr("127.0.0.1"), "good", 200).await;
     let edge_addr = free_addr("127.0.0.1");
-    let groups = format!("group1 = [\"{}\", \"{}\"]", bad.addr, good.addr);
+    let groups = format!("group1 = [\"{frozen}\", \"{}\"]", good.addr);
     let edge = Lb::start(dir.path(), "edge", &edge_toml(edge_addr, &groups, "")).await;
     for i in 0..6 {
-        let r = get(edge.addr, &format!("/group1/M00/00/00/r{i}")).await;
+        let r = get(edge.addr, &format!("/group1/M00/00/00/f{i}.jpg")).await;
         assert_eq!(r.status, 200, "{r:?}");
-        assert!(r.body.starts_with("good "));
+        assert!(r.body.starts_with("good "), "{}", r.body);
     }
-    assert!(!bad.requests().is_empty(), "the 502 storage was tried");
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the frozen storage was tried, and given up after read_timeout"
+    );
     edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_502_or_503_from_one_storage_is_retried_on_the_next() {
+    // 503: a storage that just started and does not know its group yet.
+    for status in [502, 503] {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = Origin::start(free_addr("127.0.0.1"), "bad", status).await;
+        let good = Origin::start(free_addr("127.0.0.1"), "good", 200).await;
+        let edge_addr = free_addr("127.0.0.1");
+        let groups = format!("group1 = [\"{}\", \"{}\"]", bad.addr, good.addr);
+        let edge = Lb::start(dir.path(), "edge", &edge_toml(edge_addr, &groups, "")).await;
+        for i in 0..6 {
+            let r = get(edge.addr, &format!("/group1/M00/00/00/r{i}")).await;
+            assert_eq!(r.status, 200, "{status}: {r:?}");
+            assert!(r.body.starts_with("good "));
+        }
+        assert!(!bad.requests().is_empty(), "the {status} storage was tried");
+        edge.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

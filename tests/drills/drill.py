@@ -10,11 +10,15 @@ again, and then checks on disk, on every member of the file's group, that
 every upload acknowledged so far is present and byte-identical.
 
 A drill passes only when nothing acknowledged is lost or altered and no
-download returned wrong bytes; failed requests and gaps are reported, not
-judged. The rolling upgrade (`--upgrade`: every node recreated one at a
+download returned wrong bytes; failed requests and gaps are reported, and
+judged only where the drill says so (see DRILLS): restarting both trackers
+must never make the load hear that a group or an acknowledged file does not
+exist (ENOENT, HTTP 404), and a storage cut off the network must fail no
+upload (placement and the client's retry go to its partner). The rolling upgrade (`--upgrade`: every node recreated one at a
 time by compose/upgrade.sh) is judged on failures too: it must fail none.
 Standard library only; `compose` and `ferrodfs` are commands given
-on the command line.
+on the command line. hosts.py runs the drills of the Ansible hosts with this
+file's load, checks and report.
 """
 
 import argparse
@@ -58,14 +62,14 @@ class Ops:
         the longest time with no request of this kind succeeding (between two
         successes, or a window edge and a success), whether the requests in
         it failed or were slow. At a steady load it is about the interval
-        between requests; and the commonest reasons for failures."""
+        between requests; and every reason for failures, commonest first."""
         with self.lock:
             ev = [e for e in self.events if t0 <= e[0] <= t1]
         attempted = len(ev)
         failed = sum(1 for _, ok, _ in ev if not ok)
         oks = [t0, *(t for t, ok, _ in ev if ok), t1]
         gap = max(b - a for a, b in zip(oks, oks[1:]))
-        reasons = collections.Counter(why for _, ok, why in ev if not ok).most_common(3)
+        reasons = collections.Counter(why for _, ok, why in ev if not ok).most_common()
         return attempted, failed, gap, reasons
 
 
@@ -234,12 +238,91 @@ def verify(cluster, acked, limit):
 
 
 DRILLS = [
-    # name, the service taken down, how: `compose stop` (SIGTERM) or SIGKILL
-    ("stop tracker1", "tracker1", "stop"),
-    ("stop storage-g1-1", "storage-g1-1", "stop"),
-    ("stop lb1 (VIP to lb2)", "lb1", "stop"),
-    ("kill -9 storage-g2-1", "storage-g2-1", "kill"),
+    # name; the key `--only` selects it by; the services taken down; how:
+    # `compose stop` (SIGTERM), SIGKILL, or `cut` (the container taken off
+    # the cluster network, still running); and what it must not fail:
+    # "any" (no failed upload or download), "uploads", "downloads",
+    # "not found" (no ENOENT upload and no HTTP 404 download: a node that is
+    # down may refuse, but nothing may say an acknowledged file or a group
+    # does not exist) or nothing (failures are reported, not judged).
+    ("stop tracker1", "tracker1", ["tracker1"], "stop", None),
+    ("stop storage-g1-1", "storage-g1-1", ["storage-g1-1"], "stop", None),
+    ("stop lb1 (VIP to lb2)", "lb1", ["lb1"], "stop", None),
+    ("kill -9 storage-g2-1", "storage-g2-1", ["storage-g2-1"], "kill", None),
+    # Stopped together and started again at once: each tracker node runs
+    # an edge too, so the edges restart with them.
+    ("restart both trackers", "trackers", ["tracker1", "tracker2"], "restart", "not found"),
+    ("network cut storage-g1-2", "cut-storage-g1-2", ["storage-g1-2"], "cut", "uploads"),
 ]
+
+
+def not_found(reasons):
+    """How many of the failures in `reasons` said "does not exist"."""
+    return sum(n for r, n in reasons if "ENOENT" in r or r == "HTTP 404")
+
+
+def judge(rule, up, down):
+    """Whether the load's outcomes in a drill keep its rule (see DRILLS);
+    `up` and `down` are Ops.window results with every failure reason."""
+    if rule == "any":
+        return up[1] == 0 and down[1] == 0
+    if rule == "uploads":
+        return up[1] == 0
+    if rule == "downloads":
+        return down[1] == 0
+    if rule == "not found":
+        return not_found(up[3]) == 0 and not_found(down[3]) == 0
+    return True
+
+
+class Cut:
+    """A container taken off the cluster network and put back on it with
+    the same address: to its peers a cut cable (no RST, no answer), while
+    its processes run on."""
+
+    def __init__(self, container):
+        self.container = container
+        r = subprocess.run(
+            ["docker", "inspect", "-f",
+             "{{range $n, $c := .NetworkSettings.Networks}}{{$n}} {{$c.IPAddress}}\n{{end}}", container],
+            capture_output=True, text=True, check=True,
+        )
+        self.network, self.ip = r.stdout.split()[:2]
+
+    def __enter__(self):
+        subprocess.run(["docker", "network", "disconnect", self.network, self.container],
+                       capture_output=True, check=True)
+        return self
+
+    def reconnect(self):
+        subprocess.run(["docker", "network", "connect", "--ip", self.ip, self.network, self.container],
+                       capture_output=True, check=True)
+
+    def __exit__(self, *exc):
+        # Put back even when the drill fails half-way; a second connect of
+        # an attached container is refused, which is fine.
+        subprocess.run(["docker", "network", "connect", "--ip", self.ip, self.network, self.container],
+                       capture_output=True)
+
+
+def take_down(cluster, services, how, hold):
+    """Takes `services` down as `how` says, keeps them down `hold` s and
+    brings them back. Returns when they were all down (monotonic)."""
+    if how == "cut":
+        with Cut(cluster.container(services[0])) as cut:
+            t_down = time.monotonic()
+            time.sleep(hold)
+            cut.reconnect()
+        return t_down
+    if how == "kill":
+        for s in services:
+            subprocess.run(["docker", "kill", "-s", "KILL", cluster.container(s)], capture_output=True)
+    else:
+        cluster.run("stop", *services)
+    t_down = time.monotonic()
+    time.sleep(0 if how == "restart" else hold)
+    cluster.run("start", *services)
+    return t_down
 
 
 def main():
@@ -260,7 +343,8 @@ def main():
     ap.add_argument("--verify-limit", type=float, default=60.0)
     ap.add_argument("--upgrade", help="the rolling upgrade command (compose/upgrade.sh --no-build --force)")
     ap.add_argument("--upgrade-limit", type=float, default=600.0)
-    ap.add_argument("--only", nargs="*", help="drill services to run, or 'upgrade' (default: all)")
+    ap.add_argument("--upgrade-log", help="write the upgrade command's output here")
+    ap.add_argument("--only", nargs="*", help="drill keys to run (see DRILLS: tracker1, trackers, cut-storage-g1-2...), or 'upgrade' (default: all)")
     ap.add_argument("--json", help="write the report here too")
     args = ap.parse_args()
 
@@ -273,55 +357,28 @@ def main():
     time.sleep(args.settle)
 
     report = []
-    for name, service, how in DRILLS:
-        if service not in ALL or (args.only and service not in args.only):
+    for name, key, services, how, rule in DRILLS:
+        if any(s not in ALL for s in services) or (args.only and key not in args.only):
             continue
         print(f"--- {name}", flush=True)
         t0 = time.monotonic()
-        if how == "kill":
-            subprocess.run(["docker", "kill", "-s", "KILL", cluster.container(service)], capture_output=True)
-        else:
-            cluster.run("stop", service)
-        t_down = time.monotonic()
         vip_holder = None
-        if service.startswith("lb"):
+        if key == "lb1":
+            cluster.run("stop", "lb1")
+            t_down = time.monotonic()
             vip_holder = vip_owner(args.vip)
-        time.sleep(args.down)
-        cluster.run("start", service)
+            time.sleep(args.down)
+            cluster.run("start", "lb1")
+        else:
+            t_down = take_down(cluster, services, how, args.down)
+        hold = 0 if how == "restart" else args.down
         recovered = cluster.wait_whole(ALL, args.recover_limit)
         t_up = time.monotonic()
-        time.sleep(args.settle)
-        t1 = time.monotonic()
-        up = load.uploads.window(t0, t1)
-        down = load.downloads.window(t0, t1)
-        checked, missing = verify(cluster, load.acked_before(t_up), args.verify_limit)
-        bad_reads = sorted(set(load.mismatches))
-        passed = recovered and not missing and not bad_reads
-        row = {
-            "drill": name,
-            "stopped_in_s": round(t_down - t0, 2),
-            "recovered": recovered,
-            "recovery_s": round(t_up - t_down - args.down, 2),
-            "uploads_attempted": up[0], "uploads_failed": up[1], "upload_longest_gap_s": round(up[2], 2),
-            "downloads_attempted": down[0], "downloads_failed": down[1], "download_longest_gap_s": round(down[2], 2),
-            "acknowledged_checked": checked, "lost_or_different": len(missing), "wrong_bytes_served": len(bad_reads),
-            "upload_failures": up[3], "download_failures": down[3],
-            "passed": passed,
-        }
+        notes = [f"VIP on {vip_holder} while lb1 was down"] if vip_holder is not None else []
+        row = outcome(args, cluster, load, name, rule, (t0, t_down, t_up), hold, recovered, notes)
         if vip_holder is not None:
             row["vip_on_while_lb1_down"] = vip_holder
         report.append(row)
-        print(
-            f"    uploads   {up[0]:5d} attempted {up[1]:4d} failed   longest gap {up[2]:6.2f} s  {why(up[3])}\n"
-            f"    downloads {down[0]:5d} attempted {down[1]:4d} failed   longest gap {down[2]:6.2f} s  {why(down[3])}\n"
-            f"    recovered {'yes' if recovered else 'NO'} ({row['recovery_s']} s after restart)"
-            + (f"; VIP on {vip_holder} while lb1 was down" if vip_holder is not None else "")
-            + f"\n    acknowledged uploads on every member, byte-identical: {checked - len({m[1] for m in missing})}/{checked}"
-            + (f"  LOST/DIFFERENT: {missing[:5]}" if missing else "")
-            + (f"\n    wrong bytes served for {bad_reads[:5]}" if bad_reads else "")
-            + f"\n    {'PASS' if passed else 'FAIL'}",
-            flush=True,
-        )
     if args.upgrade and (not args.only or "upgrade" in args.only):
         report.append(rolling_upgrade(args, cluster, load, ALL))
     load.finish()
@@ -352,6 +409,54 @@ def main():
             flush=True,
         )
 
+    sys.exit(0 if summary(report, args.json) else 1)
+
+def outcome(args, cluster, load, name, rule, times, hold, recovered, notes=(), holds=True):
+    """Judges one drill after its node came back: `settle` s more load, the
+    load's window since the drill began, every acknowledged upload checked
+    on disk; prints the drill's lines and returns its report row. `times` is
+    (began, node down, cluster whole again); `hold` the seconds it was held
+    down; `notes` extra lines; `holds` False fails it for a reason of its own
+    (named in `notes`)."""
+    t0, t_down, t_up = times
+    time.sleep(args.settle)
+    t1 = time.monotonic()
+    up = load.uploads.window(t0, t1)
+    down = load.downloads.window(t0, t1)
+    checked, missing = verify(cluster, load.acked_before(t_up), args.verify_limit)
+    bad_reads = sorted(set(load.mismatches))
+    kept = judge(rule, up, down)
+    passed = recovered and not missing and not bad_reads and kept and holds
+    row = {
+        "drill": name,
+        "stopped_in_s": round(t_down - t0, 2),
+        "recovered": recovered,
+        "recovery_s": round(t_up - t_down - hold, 2),
+        "uploads_attempted": up[0], "uploads_failed": up[1], "upload_longest_gap_s": round(up[2], 2),
+        "downloads_attempted": down[0], "downloads_failed": down[1], "download_longest_gap_s": round(down[2], 2),
+        "acknowledged_checked": checked, "lost_or_different": len(missing), "wrong_bytes_served": len(bad_reads),
+        "upload_failures": up[3], "download_failures": down[3],
+        "must_not_fail": rule, "rule_kept": kept,
+        "passed": passed,
+    }
+    print(
+        f"    uploads   {up[0]:5d} attempted {up[1]:4d} failed   longest gap {up[2]:6.2f} s  {why(up[3])}\n"
+        f"    downloads {down[0]:5d} attempted {down[1]:4d} failed   longest gap {down[2]:6.2f} s  {why(down[3])}\n"
+        f"    recovered {'yes' if recovered else 'NO'} ({row['recovery_s']} s after restart)"
+        + "".join(f"\n    {n}" for n in notes)
+        + f"\n    acknowledged uploads on every member, byte-identical: {checked - len({m[1] for m in missing})}/{checked}"
+        + (f"  LOST/DIFFERENT: {missing[:5]}" if missing else "")
+        + (f"\n    wrong bytes served for {bad_reads[:5]}" if bad_reads else "")
+        + (f"\n    must fail no request of: {rule} -- {'kept' if kept else 'BROKEN'}" if rule else "")
+        + f"\n    {'PASS' if passed else 'FAIL'}",
+        flush=True,
+    )
+    return row
+
+
+def summary(report, json_path):
+    """Prints the table of every drill (and writes `json_path`); true when
+    there was a drill and every one passed."""
     print("\ndrill                       uploads(att/fail)  gap s   downloads(att/fail)  gap s   lost  result")
     for r in report:
         print(
@@ -359,12 +464,12 @@ def main():
             f"   {r['downloads_attempted']:>9}/{r['downloads_failed']:<9} {r['download_longest_gap_s']:>7.2f}"
             f"   {r['lost_or_different']:>4}  {'PASS' if r['passed'] else 'FAIL'}"
         )
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(report, f, indent=2)
     passed = sum(r["passed"] for r in report)
     print(f"drills: {passed} passed, {len(report) - passed} failed")
-    sys.exit(0 if report and passed == len(report) else 1)
+    return bool(report) and passed == len(report)
 
 
 def rolling_upgrade(args, cluster, load, services):
@@ -373,6 +478,9 @@ def rolling_upgrade(args, cluster, load, services):
     print("--- rolling upgrade (every node, one at a time)", flush=True)
     t0 = time.monotonic()
     r = subprocess.run(shlex.split(args.upgrade), capture_output=True, text=True, timeout=args.upgrade_limit)
+    if args.upgrade_log:
+        with open(args.upgrade_log, "w") as f:
+            f.write(r.stdout + r.stderr)
     done = r.returncode == 0
     recovered = done and cluster.wait_whole(services, args.recover_limit)
     t_up = time.monotonic()
@@ -385,8 +493,8 @@ def rolling_upgrade(args, cluster, load, services):
     passed = recovered and not missing and not bad_reads and up[1] == 0 and down[1] == 0
     steps = [l.removeprefix("upgrade: ") for l in r.stderr.splitlines() if l.startswith("upgrade: ")]
     print(
-        "\n".join(f"    {l}" for l in steps)
-        + f"\n    uploads   {up[0]:5d} attempted {up[1]:4d} failed   longest gap {up[2]:6.2f} s  {why(up[3])}"
+        "".join(f"    {l}\n" for l in steps)
+        + f"    uploads   {up[0]:5d} attempted {up[1]:4d} failed   longest gap {up[2]:6.2f} s  {why(up[3])}"
         f"\n    downloads {down[0]:5d} attempted {down[1]:4d} failed   longest gap {down[2]:6.2f} s  {why(down[3])}"
         f"\n    upgrade {'finished' if done else 'FAILED: ' + (r.stderr.strip().splitlines() or ['?'])[-1]}"
         f" in {t_up - t0:.1f} s"
@@ -407,7 +515,7 @@ def rolling_upgrade(args, cluster, load, services):
 
 
 def why(reasons):
-    return "; ".join(f"{n}x {r}" for r, n in reasons)
+    return "; ".join(f"{n}x {r}" for r, n in reasons[:3])
 
 
 def vip_owner(vip):

@@ -4,7 +4,11 @@
 # measured with wrk at the same threads/connections/duration.
 #
 #   tests/http/bench.sh                 # builds target/release/ferrodfs if needed
-#   FERRODFS_BIN=/path/ferrodfs CONNS=64 THREADS=2 DURATION=10s tests/http/bench.sh
+#   FERRODFS_BIN=/path/ferrodfs CONNS=64 THREADS=2 DURATION=10s ROUNDS=2 tests/http/bench.sh
+#
+# Each row has wrk's requests/s, transfer/s and p99 latency, and the
+# server's CPU time (user + system, all its threads or workers) per
+# request over the run.
 #
 # Needs: nginx, wrk (Debian: apt-get install -y nginx wrk), python3.
 set -euo pipefail
@@ -14,6 +18,7 @@ BIN=${FERRODFS_BIN:-${CARGO_TARGET_DIR:-target}/release/ferrodfs}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-1}
 FERRO_PORT=${FERRO_PORT:-18888}
 NGINX_PORT=${NGINX_PORT:-18889}
 
@@ -65,6 +70,7 @@ cluster_secret = "$("$BIN" secret)"
 CONF
 RUST_LOG=warn "$BIN" storage -c "$work/storage.toml" &
 pids+=($!)
+ferro_pid=$!
 
 cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes auto;
@@ -86,6 +92,7 @@ http {
 CONF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 pids+=($!)
+nginx_pid=$!
 
 wait_for() {
     for _ in $(seq 100); do
@@ -98,24 +105,54 @@ wait_for() {
 }
 wait_for "http://127.0.0.1:$FERRO_PORT/group1/M00/00/00/$small"
 wait_for "http://127.0.0.1:$NGINX_PORT/group1/M00/00/00/$small"
+# The storage creates its 256x256 data directories in the background after
+# it starts serving; measuring before that ends would bill ferrodfs for it.
+for _ in $(seq 600); do
+    [ -d "$store/data/FF/FF" ] && break
+    sleep 0.1
+done
+[ -d "$store/data/FF/FF" ] || { echo "bench.sh: the store path was never prepared" >&2; exit 1; }
 
-# Prints "requests/s transfer/s p99" for one wrk run.
+# CPU time (user + system, in clock ticks) of a process and its children
+# (nginx's workers), as /proc/PID/stat counts it.
+cpu_ticks() {
+    local p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        # utime and stime are fields 14 and 15; the command name (field 2)
+        # may hold spaces, so count from the ")" that closes it.
+        sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }'
+    done | awk '{ t += $1 } END { print t }'
+}
+TICK=$(getconf CLK_TCK)
+
+# Prints "requests/s transfer/s p99 cpu-µs-per-request" for one wrk run
+# against the server whose process is $2.
 measure() {
-    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$1" | awk '
+    local before after
+    before=$(cpu_ticks "$2")
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$1" >"$work/wrk.out"
+    after=$(cpu_ticks "$2")
+    awk -v ticks=$((after - before)) -v hz="$TICK" '
         /Requests\/sec:/ { rps = $2 }
         /Transfer\/sec:/ { tps = $2 }
+        / requests in / { n = $1 }
         $1 == "99%" { p99 = $2 }
-        END { print rps, tps, p99 }'
+        END { printf "%s %s %s %.1f\n", rps, tps, p99, ticks / hz * 1e6 / n }' "$work/wrk.out"
 }
 
-printf 'wrk -t%s -c%s -d%s, %s core(s)\n' "$THREADS" "$CONNS" "$DURATION" "$(nproc)"
-printf '%-6s %-9s %12s %12s %10s\n' size server requests/s transfer/s p99
-for pair in "16KiB:$small" "1MiB:$large"; do
-    label=${pair%%:*}
-    name=${pair#*:}
-    read -r f_rps f_tps f_p99 < <(measure "http://127.0.0.1:$FERRO_PORT/group1/M00/00/00/$name")
-    read -r n_rps n_tps n_p99 < <(measure "http://127.0.0.1:$NGINX_PORT/group1/M00/00/00/$name")
-    printf '%-6s %-9s %12s %12s %10s\n' "$label" ferrodfs "$f_rps" "$f_tps" "$f_p99"
-    printf '%-6s %-9s %12s %12s %10s\n' "$label" nginx "$n_rps" "$n_tps" "$n_p99"
-    python3 -c "import sys; print('%-6s ferrodfs/nginx requests/s ratio: %.2f' % (sys.argv[1], float(sys.argv[2]) / float(sys.argv[3])))" "$label" "$f_rps" "$n_rps"
+printf 'wrk -t%s -c%s -d%s, %s core(s), %s round(s)\n' "$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$ROUNDS"
+printf '%-6s %-9s %12s %12s %10s %12s\n' size server requests/s transfer/s p99 "CPU µs/req"
+# Each round measures ferrodfs then nginx back to back, so a noisy
+# machine skews both sides of a ratio alike.
+for _ in $(seq "$ROUNDS"); do
+    for pair in "16KiB:$small" "1MiB:$large"; do
+        label=${pair%%:*}
+        name=${pair#*:}
+        read -r f_rps f_tps f_p99 f_cpu < <(measure "http://127.0.0.1:$FERRO_PORT/group1/M00/00/00/$name" "$ferro_pid")
+        read -r n_rps n_tps n_p99 n_cpu < <(measure "http://127.0.0.1:$NGINX_PORT/group1/M00/00/00/$name" "$nginx_pid")
+        printf '%-6s %-9s %12s %12s %10s %12s\n' "$label" ferrodfs "$f_rps" "$f_tps" "$f_p99" "$f_cpu"
+        printf '%-6s %-9s %12s %12s %10s %12s\n' "$label" nginx "$n_rps" "$n_tps" "$n_p99" "$n_cpu"
+        python3 -c "import sys; a = [float(x) for x in sys.argv[2:]]; print('%-6s ferrodfs/nginx requests/s ratio: %.2f, CPU per request ratio: %.2f' % (sys.argv[1], a[0] / a[1], a[2] / a[3]))" \
+            "$label" "$f_rps" "$n_rps" "$f_cpu" "$n_cpu"
+    done
 done

@@ -2,7 +2,8 @@
 //! scheduling and memory locked in RAM, so a busy or swapping host delays
 //! neither the adverts nor the reading of them. Best effort: a refusal
 //! (no CAP_SYS_NICE / CAP_IPC_LOCK, e.g. in a container) is logged and the
-//! daemon runs on as an ordinary process.
+//! daemon runs on as an ordinary process, at nice -20 where only the
+//! real-time budget is missing.
 
 use std::io;
 
@@ -49,10 +50,21 @@ pub fn apply(rttime_us: Option<u64>) {
             threads,
             "real-time scheduling (SCHED_RR)"
         ),
-        Err(e) => tracing::warn!(
-            "real-time scheduling refused, running as an ordinary process \
-             (grant CAP_SYS_NICE or set realtime = false): {e}"
-        ),
+        // Refused with CAP_SYS_NICE held: no real-time budget (a container
+        // on cgroup v1 with RT group scheduling). The highest ordinary
+        // priority still puts the daemon ahead of busy loops on its CPU
+        // share (keepalived's `vrrp_priority -20`).
+        Err(e) => match highest_nice() {
+            Ok(threads) => tracing::warn!(
+                nice = HIGHEST_NICE,
+                threads,
+                "real-time scheduling refused, running at the highest ordinary priority instead: {e}"
+            ),
+            Err(nice) => tracing::warn!(
+                "real-time scheduling refused, running as an ordinary process \
+                 (grant CAP_SYS_NICE or set realtime = false): {e}; nice {HIGHEST_NICE} refused too: {nice}"
+            ),
+        },
     }
 }
 
@@ -101,17 +113,35 @@ fn round_robin(priority: i32) -> io::Result<usize> {
     let param = libc::sched_param {
         sched_priority: priority,
     };
+    // SAFETY: `param` outlives the call.
+    each_thread(|tid| unsafe {
+        libc::sched_setscheduler(tid, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param)
+    })
+}
+
+/// The nice value of the fallback: the highest ordinary priority.
+const HIGHEST_NICE: i32 = -20;
+
+/// Sets nice HIGHEST_NICE on each thread in /proc/self/task (on Linux a
+/// nice value is per thread); the number set.
+fn highest_nice() -> io::Result<usize> {
+    // SAFETY: setpriority takes plain integers. (`which` is a u32 in glibc's
+    // prototype and an i32 in musl's, hence the inferred cast.)
+    each_thread(|tid| unsafe {
+        libc::setpriority(libc::PRIO_PROCESS as _, tid as libc::id_t, HIGHEST_NICE)
+    })
+}
+
+/// Calls `set` (a libc call: 0 or -1 with errno) for each thread in
+/// /proc/self/task; the number it succeeded for. A thread that exited since
+/// the listing (ESRCH) is skipped; any other failure is returned.
+fn each_thread(set: impl Fn(libc::pid_t) -> libc::c_int) -> io::Result<usize> {
     let mut threads = 0;
     for entry in std::fs::read_dir("/proc/self/task")? {
         let Some(tid) = entry?.file_name().to_str().and_then(|s| s.parse().ok()) else {
             continue;
         };
-        // SAFETY: `param` outlives the call; a thread that exited since the
-        // listing makes it fail with ESRCH, which is skipped.
-        let r = unsafe {
-            libc::sched_setscheduler(tid, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param)
-        };
-        if r != 0 {
+        if set(tid) != 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ESRCH) {
                 continue;

@@ -196,7 +196,14 @@ fn false_failovers_under_cpu_hogs_benchmark() {
         "{:<26} {:>7} {:>12} {:>12} {:>14} {:>11}",
         "daemon", "advert", "backup->MST", "master->BKP", "failed probes", "longest gap"
     );
-    for (name, daemon, advert) in cases {
+    // BENCH_CASES=1,3 runs only those rows (1-based), e.g. one long run.
+    let only: Option<Vec<usize>> = std::env::var("BENCH_CASES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    for (i, (name, daemon, advert)) in cases.into_iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&(i + 1))) {
+            continue;
+        }
         let net = lbs_and_client().expect("network namespaces");
         let r = under_hogs(&net, daemon, advert, secs);
         println!(

@@ -12,7 +12,7 @@ use std::any::Any;
 use std::io::{SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -26,8 +26,11 @@ use pingora_cache::{CacheEntryKey, CacheKey, CacheMeta, Storage};
 use pingora_error::{Error, ErrorType, OkOrErr, Result};
 use tokio::io::AsyncWriteExt;
 
-use super::entry::{encode_meta, read_entry, DiskHit, Entry};
+use super::entry::{
+    encode_meta, read_entry, read_entry_cached, reopen, DiskHit, Entry, HitBody, INLINE_BODY,
+};
 use super::index::Index;
+use super::memo::{Memo, MemoHit};
 
 /// Size and eviction counters the metrics read.
 #[derive(Default)]
@@ -39,9 +42,20 @@ pub struct DiskStats {
     pub errors: AtomicU64,
 }
 
+/// How much of the cache is also kept in memory (`cache.memory`,
+/// `cache.memory_max_body`): every entry read since it was stored keeps
+/// its parsed meta, and its body when at most `max_body` bytes, within
+/// `budget` bytes in all (0: nothing is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryTier {
+    pub budget: u64,
+    pub max_body: u64,
+}
+
 pub struct DiskCache {
     root: PathBuf,
-    index: Mutex<Index>,
+    index: Mutex<Index<Memo>>,
+    memory: MemoryTier,
     tmp_seq: AtomicU64,
     pub stats: DiskStats,
 }
@@ -60,7 +74,7 @@ pub(super) fn io_err(context: String) -> impl FnOnce(std::io::Error) -> Box<Erro
 impl DiskCache {
     /// Opens (creating if needed) the cache folder and indexes the entries
     /// already there, so a restart keeps the cache warm and within its cap.
-    pub fn open(root: &Path, max_size: u64) -> anyhow::Result<DiskCache> {
+    pub fn open(root: &Path, max_size: u64, memory: MemoryTier) -> anyhow::Result<DiskCache> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)
@@ -96,7 +110,8 @@ impl DiskCache {
         found.sort();
         let cache = DiskCache {
             root: root.to_path_buf(),
-            index: Mutex::new(Index::new(max_size)),
+            index: Mutex::new(Index::new(max_size, memory.budget)),
+            memory,
             tmp_seq: AtomicU64::new(0),
             stats: DiskStats::default(),
         };
@@ -125,6 +140,20 @@ impl DiskCache {
         self.index.lock().expect("index lock").len()
     }
 
+    /// Bytes held in memory for hits (see [`MemoryTier`]).
+    pub fn memory_size(&self) -> u64 {
+        self.index.lock().expect("index lock").memo_size()
+    }
+
+    /// The largest body read whole with its meta: what a memo may keep.
+    fn inline_max(&self) -> u64 {
+        if self.memory.budget == 0 {
+            INLINE_BODY
+        } else {
+            INLINE_BODY.max(self.memory.max_body)
+        }
+    }
+
     /// Removes entries not read for `inactive_secs`; run periodically.
     pub async fn expire_inactive(&self, inactive_secs: u64) {
         let gone = self
@@ -140,12 +169,17 @@ impl DiskCache {
         }
     }
 
-    /// Reads an entry's meta, and its body too when small, in one blocking
-    /// call: each `tokio::fs` operation is a thread-pool hop, and a cache
-    /// hit made of six of them cost a third of nginx's throughput.
+    /// Reads an entry's meta, and its body too when small, on this thread
+    /// when it is all in the kernel's caches, else in one blocking call:
+    /// each `tokio::fs` operation is a thread-pool hop, and a cache hit
+    /// made of six of them cost a third of nginx's throughput.
     async fn read_entry(&self, key: &str) -> std::io::Result<Entry> {
         let path = self.path_of(key);
-        tokio::task::spawn_blocking(move || read_entry(&path))
+        let inline_max = self.inline_max();
+        if let Some(hot) = read_entry_cached(&path, inline_max) {
+            return Ok(hot);
+        }
+        tokio::task::spawn_blocking(move || read_entry(&path, inline_max))
             .await
             .map_err(std::io::Error::other)?
     }
@@ -179,20 +213,41 @@ impl Storage for DiskCache {
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let k = key.combined();
-        if !self.index.lock().expect("index lock").touch(&k, now_secs()) {
+        let Some(found) = self.index.lock().expect("index lock").touch(&k, now_secs()) else {
             return Ok(None);
+        };
+        if let Some(memo) = found.memo {
+            let hit = match memo.hit() {
+                MemoHit::Ready(hit) => Some(hit),
+                MemoHit::File { id, start } => reopen(&self.path_of(&k), id)
+                    .await
+                    .map(|file| DiskHit::new(HitBody::File { file, start }, memo.body_len())),
+            };
+            // A file that is no longer the one the memo was made from
+            // (replaced or removed meanwhile) is read again below.
+            if let Some(hit) = hit {
+                return Ok(Some((memo.meta()?, Box::new(hit))));
+            }
         }
         match self.read_entry(&k).await {
             Ok(e) => {
-                let hit = DiskHit {
-                    file: e.file,
-                    inline: e.inline,
-                    body_start: e.body_start,
-                    body_len: e.body_len,
-                    pos: 0,
-                    end: e.body_len,
+                if self.memory.budget > 0 {
+                    let (memo, weight) = Memo::of(&e, self.memory.max_body);
+                    self.index.lock().expect("index lock").remember(
+                        &k,
+                        found.generation,
+                        Arc::new(memo),
+                        weight,
+                    );
+                }
+                let body = match e.inline {
+                    Some(b) => HitBody::Memory(b),
+                    None => HitBody::File {
+                        file: e.file,
+                        start: e.body_start,
+                    },
                 };
-                Ok(Some((e.meta, Box::new(hit))))
+                Ok(Some((e.meta, Box::new(DiskHit::new(body, e.body_len)))))
             }
             Err(e) => {
                 // Deleted behind our back or corrupt: treat as a miss and forget it.
@@ -385,7 +440,11 @@ mod tests {
     use std::time::Duration;
 
     fn open(dir: &Path, max: u64) -> &'static DiskCache {
-        Box::leak(Box::new(DiskCache::open(dir, max).unwrap()))
+        let memory = MemoryTier {
+            budget: 1 << 20,
+            max_body: 64 << 10,
+        };
+        Box::leak(Box::new(DiskCache::open(dir, max, memory).unwrap()))
     }
 
     fn meta() -> CacheMeta {
@@ -544,6 +603,87 @@ mod tests {
             dir.path().join("..x").exists(),
             "nothing outside is touched"
         );
+    }
+
+    /// The stored header `x-v` of `uri`'s entry.
+    async fn version(cache: &'static DiskCache, uri: &str) -> Option<String> {
+        let span = Span::inactive().handle();
+        let (meta, _) = cache
+            .lookup(&crate::cache::key(uri), &span)
+            .await
+            .unwrap()?;
+        let v = meta.headers().get("x-v")?;
+        Some(v.to_str().unwrap().to_string())
+    }
+
+    fn meta_v(v: &str) -> CacheMeta {
+        let now = SystemTime::now();
+        let mut header = ResponseHeader::build(200, None).unwrap();
+        header.append_header("x-v", v).unwrap();
+        CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header)
+    }
+
+    #[tokio::test]
+    async fn hits_after_the_first_read_are_answered_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 1 << 20);
+        put(cache, "/g/M00/m", b"in memory").await;
+        assert_eq!(cache.memory_size(), 0, "nothing is kept before a read");
+        assert_eq!(get(cache, "/g/M00/m", None).await.unwrap(), b"in memory");
+        assert!(cache.memory_size() > 9);
+        // The file is gone, the copy in memory still answers...
+        std::fs::remove_file(cache.path_of(&crate::cache::key("/g/M00/m").combined())).unwrap();
+        assert_eq!(
+            get(cache, "/g/M00/m", Some((3, 9))).await.unwrap(),
+            b"memory"
+        );
+        // ... until the entry itself goes.
+        let span = Span::inactive().handle();
+        let key = crate::cache::key("/g/M00/m").to_compact();
+        cache
+            .purge(PurgeTarget::Active(&key), PurgeType::Invalidation, &span)
+            .await
+            .unwrap();
+        assert_eq!(get(cache, "/g/M00/m", None).await, None);
+        assert_eq!(cache.memory_size(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_new_fill_or_a_revalidation_replaces_the_copy_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 1 << 20);
+        put(cache, "/g/M00/n", b"first").await;
+        assert_eq!(get(cache, "/g/M00/n", None).await.unwrap(), b"first");
+        put(cache, "/g/M00/n", b"second").await;
+        assert_eq!(get(cache, "/g/M00/n", None).await.unwrap(), b"second");
+        assert_eq!(get(cache, "/g/M00/n", None).await.unwrap(), b"second");
+        let span = Span::inactive().handle();
+        let key = crate::cache::key("/g/M00/n");
+        assert!(cache.update_meta(&key, &meta_v("2"), &span).await.unwrap());
+        assert_eq!(version(cache, "/g/M00/n").await.as_deref(), Some("2"));
+        assert_eq!(version(cache, "/g/M00/n").await.as_deref(), Some("2"));
+        assert_eq!(get(cache, "/g/M00/n", None).await.unwrap(), b"second");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_memory_max_body_is_read_from_its_file_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 1 << 22);
+        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        put(cache, "/g/M00/l", &body).await;
+        assert_eq!(get(cache, "/g/M00/l", None).await.unwrap(), body);
+        let kept = cache.memory_size();
+        assert!(kept > 0 && kept < 10_000, "the meta only: {kept}");
+        assert_eq!(get(cache, "/g/M00/l", None).await.unwrap(), body);
+        // Replaced behind the memo's back: the file is read afresh, never
+        // its body under the old meta's offsets.
+        let path = cache.path_of(&crate::cache::key("/g/M00/l").combined());
+        let mut other = encode_meta(&meta_v("other")).unwrap();
+        other.extend_from_slice(b"short");
+        std::fs::write(path.with_extension("new"), &other).unwrap();
+        std::fs::rename(path.with_extension("new"), &path).unwrap();
+        assert_eq!(get(cache, "/g/M00/l", None).await.unwrap(), b"short");
+        assert_eq!(version(cache, "/g/M00/l").await.as_deref(), Some("other"));
     }
 
     /// Cache files on disk, tmp excluded.

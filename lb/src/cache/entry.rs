@@ -1,17 +1,20 @@
 //! One cache entry on disk: the file format and reading it back.
 //!
 //! `MAGIC | u32 internal_len | u32 header_len | internal | header | body`,
-//! the two meta blobs being `CacheMeta::serialize`'s output. A hit costs one
-//! blocking call (open, meta, and the body when small); larger bodies are
-//! read in chunks at their offset, so range requests seek for free.
+//! the two meta blobs being `CacheMeta::serialize`'s output. A read takes
+//! the meta, and the body when small, on the proxy thread when all of it
+//! is in the kernel's caches ([`ferrodfs_runtime::nowait`]), else in one
+//! blocking call; larger bodies are read in chunks at their offset the same
+//! way, so range requests seek for free.
 
 use std::any::Any;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use ferrodfs_runtime::nowait;
 use pingora_cache::storage::HandleHit;
 use pingora_cache::trace::SpanHandle;
 use pingora_cache::{CacheKey, CacheMeta, Storage};
@@ -21,32 +24,94 @@ use super::disk::io_err;
 
 const MAGIC: &[u8; 6] = b"FDLB1\n";
 const PREFIX_LEN: u64 = 6 + 4 + 4;
-const CHUNK: usize = 64 * 1024;
+/// Reads of a large body: a quarter of a 1 MiB file per read, so a cold
+/// one costs four blocking-pool hops, not sixteen.
+const CHUNK: usize = 256 * 1024;
+
+/// Which file an entry was read from: a new fill or a revalidation writes
+/// a new file (a new inode) and renames it over the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+}
+
+impl FileId {
+    pub(super) fn of(file: &std::fs::File) -> std::io::Result<FileId> {
+        let md = file.metadata()?;
+        Ok(FileId {
+            dev: md.dev(),
+            ino: md.ino(),
+            len: md.len(),
+        })
+    }
+}
 
 /// A cache file opened for reading.
 pub(super) struct Entry {
     pub(super) meta: CacheMeta,
+    /// The serialized internal meta, as stored.
+    pub(super) internal: Vec<u8>,
     pub(super) file: Arc<std::fs::File>,
+    pub(super) id: FileId,
     pub(super) body_start: u64,
     pub(super) body_len: u64,
-    /// The whole body, when it is at most [`INLINE_BODY`] bytes.
+    /// The whole body, when it is at most the `inline_max` it was read with.
     pub(super) inline: Option<Bytes>,
 }
 
 /// Bodies up to this size are read together with the meta.
-const INLINE_BODY: u64 = 256 * 1024;
+pub(super) const INLINE_BODY: u64 = 256 * 1024;
 
-pub(super) fn read_entry(path: &Path) -> std::io::Result<Entry> {
+/// Reads an entry on the blocking pool, with bodies up to `inline_max`.
+pub(super) fn read_entry(path: &Path, inline_max: u64) -> std::io::Result<Entry> {
+    parse_entry(std::fs::File::open(path)?, inline_max, |f, buf, at| {
+        f.read_exact_at(buf, at)
+    })
+}
+
+/// Reads an entry on the calling thread if nothing needs the disk; `None`
+/// leaves it to [`read_entry`], which also reports what is wrong.
+pub(super) fn read_entry_cached(path: &Path, inline_max: u64) -> Option<Entry> {
+    parse_entry(nowait::open(path)?, inline_max, nowait::read_exact_at).ok()
+}
+
+/// Opens the file of an entry known by its meta, on the calling thread if
+/// that needs no I/O, else on the blocking pool; `None` unless it is still
+/// the file `id` names.
+pub(super) async fn reopen(path: &Path, id: FileId) -> Option<Arc<std::fs::File>> {
+    let file = match nowait::open(path) {
+        Some(f) => f,
+        None => {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || std::fs::File::open(path))
+                .await
+                .ok()?
+                .ok()?
+        }
+    };
+    (FileId::of(&file).ok()? == id).then(|| Arc::new(file))
+}
+
+fn parse_entry(
+    file: std::fs::File,
+    inline_max: u64,
+    read_at: impl Fn(&std::fs::File, &mut [u8], u64) -> std::io::Result<()>,
+) -> std::io::Result<Entry> {
     let bad = || {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "not a ferrodfs-lb cache file",
         )
     };
-    let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
+    let id = FileId::of(&file)?;
+    let len = id.len;
     let mut prefix = [0u8; PREFIX_LEN as usize];
-    file.read_exact_at(&mut prefix, 0)?;
+    if len < PREFIX_LEN {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    read_at(&file, &mut prefix, 0)?;
     if &prefix[..6] != MAGIC {
         return Err(bad());
     }
@@ -57,18 +122,21 @@ pub(super) fn read_entry(path: &Path) -> std::io::Result<Entry> {
         return Err(bad());
     }
     let body_len = len - body_start;
-    let inline_len = if body_len <= INLINE_BODY {
+    let inline_len = if body_len <= inline_max {
         body_len as usize
     } else {
         0
     };
     let mut buf = vec![0u8; ilen + hlen + inline_len];
-    file.read_exact_at(&mut buf, PREFIX_LEN)?;
+    read_at(&file, &mut buf, PREFIX_LEN)?;
     let meta = CacheMeta::deserialize(&buf[..ilen], &buf[ilen..ilen + hlen]).map_err(|_| bad())?;
-    let inline = (body_len <= INLINE_BODY).then(|| Bytes::from(buf).slice(ilen + hlen..));
+    let internal = buf[..ilen].to_vec();
+    let inline = (body_len <= inline_max).then(|| Bytes::from(buf).slice(ilen + hlen..));
     Ok(Entry {
         meta,
+        internal,
         file: Arc::new(file),
+        id,
         body_start,
         body_len,
         inline,
@@ -86,14 +154,34 @@ pub(super) fn encode_meta(meta: &CacheMeta) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Streams a cached body from disk in chunks; seekable for range requests.
+/// Where a hit's body comes from.
+pub(super) enum HitBody {
+    /// All of it, from the entry's memo or read with its meta.
+    Memory(Bytes),
+    /// Read in chunks from the entry's file, the body starting at `start`.
+    File {
+        file: Arc<std::fs::File>,
+        start: u64,
+    },
+}
+
+/// Streams a cached body; seekable for range requests.
 pub(super) struct DiskHit {
-    pub(super) file: Arc<std::fs::File>,
-    pub(super) inline: Option<Bytes>,
-    pub(super) body_start: u64,
-    pub(super) body_len: u64,
-    pub(super) pos: u64,
-    pub(super) end: u64,
+    body: HitBody,
+    body_len: u64,
+    pos: u64,
+    end: u64,
+}
+
+impl DiskHit {
+    pub(super) fn new(body: HitBody, body_len: u64) -> DiskHit {
+        DiskHit {
+            body,
+            body_len,
+            pos: 0,
+            end: body_len,
+        }
+    }
 }
 
 #[async_trait]
@@ -103,12 +191,20 @@ impl HandleHit for DiskHit {
             return Ok(None);
         }
         let (pos, end) = (self.pos as usize, self.end as usize);
-        if let Some(body) = &self.inline {
-            self.pos = self.end;
-            return Ok(Some(body.slice(pos..end)));
-        }
+        let (file, start) = match &self.body {
+            HitBody::Memory(body) => {
+                self.pos = self.end;
+                return Ok(Some(body.slice(pos..end)));
+            }
+            HitBody::File { file, start } => (file.clone(), *start),
+        };
         let want = (end - pos).min(CHUNK);
-        let (file, offset) = (self.file.clone(), self.body_start + self.pos);
+        let offset = start + self.pos;
+        let mut hot = vec![0u8; want];
+        if nowait::read_exact_at(&file, &mut hot, offset).is_ok() {
+            self.pos += want as u64;
+            return Ok(Some(Bytes::from(hot)));
+        }
         let chunk = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0u8; want];
             file.read_exact_at(&mut buf, offset).map(|_| buf)
@@ -182,7 +278,7 @@ mod prop {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e");
         std::fs::write(&path, bytes).unwrap();
-        read_entry(&path)
+        read_entry(&path, INLINE_BODY)
     }
 
     /// A prefix announcing any meta lengths, then fewer bytes than that.
@@ -243,6 +339,7 @@ mod prop {
             prop_assert_eq!(e.body_start, meta_len);
             prop_assert_eq!(e.body_len, body.len() as u64);
             prop_assert_eq!(e.inline.as_deref(), Some(&body[..]));
+            prop_assert_eq!(&e.internal, &m.serialize().unwrap().0);
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod disk;
 mod entry;
 pub mod index;
+mod memo;
 
 use std::time::{Duration, SystemTime};
 

@@ -151,6 +151,9 @@ async fn a_tracker_and_storage_started_from_imported_configs_take_an_upload() {
             ("port", &port),
             ("base_path", &base("tracker")),
             ("allow_hosts", "127.0.0.0/8"),
+            // The sample's 10% would refuse uploads on a host whose disk
+            // is more than 90% full; storage.toml gets the same value.
+            ("reserved_storage_space", "16MB"),
         ],
     );
     let storage_port = free_port(&storage_ip).to_string();

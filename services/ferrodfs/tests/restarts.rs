@@ -279,7 +279,7 @@ async fn uploads_go_on_through_the_other_member_when_one_is_cut_off() {
             .unwrap();
     }
 
-    c.storages[0].freeze();
+    let _frozen = c.storages[0].frozen();
     let cut = ip_of(&c.storages[0]);
     for i in 0..12u8 {
         let id = client
@@ -295,7 +295,104 @@ async fn uploads_go_on_through_the_other_member_when_one_is_cut_off() {
             .to_string();
         assert_ne!(source, cut, "upload {i} landed on the frozen member");
     }
-    c.storages[0].thaw();
+}
+
+/// A frozen member stays ACTIVE all through these tests: what tells it
+/// apart is only that it stopped beating.
+const LONG_CHECK_ACTIVE: &str = "check_active_interval = 300";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_go_on_through_the_other_member_while_one_is_frozen_but_still_active() {
+    let c = Cluster::start_with(1, LONG_CHECK_ACTIVE, vec![group1(), group1()]);
+    c.wait_active(2).await;
+    let mut cfg = ClientConfig::new(c.tracker_addrs());
+    cfg.connect_timeout = Duration::from_secs(1);
+    cfg.network_timeout = Duration::from_secs(2);
+    let client = Client::new(cfg);
+    // Files from both members (uploads alternate between them).
+    let mut files = Vec::new();
+    for i in 0..8u64 {
+        let data = random_bytes(1000 + i as usize, i);
+        let id = client
+            .upload(&data, "bin", None, UploadKind::Normal)
+            .await
+            .unwrap();
+        files.push((id, data));
+    }
+    let (client, files) = (&client, &files);
+    eventually(
+        Duration::from_secs(30),
+        "the tracker counts every file on both members",
+        &c,
+        move || async move {
+            for (id, _) in files {
+                if client
+                    .query_fetch_all(id)
+                    .await
+                    .map(|t| t.storages.len())
+                    .ok()
+                    != Some(2)
+                {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+
+    let frozen_ip = ip_of(&c.storages[0]);
+    let tracker = c.trackers[0].addr.clone();
+    let _frozen = c.storages[0].frozen();
+    let frozen = frozen_ip.as_str();
+    // Silent for the tracker (no beat for two of its 0.3 s intervals plus
+    // 0.5 s): its last beat is two seconds behind its partner's.
+    eventually(
+        Duration::from_secs(20),
+        "the tracker has not heard from the frozen member for 2 s",
+        &c,
+        move || async move {
+            let Ok(list) = client.list_storages("group1", None).await else {
+                return false;
+            };
+            let beat = |frozen_one: bool| {
+                list.iter()
+                    .find(|s| (s.ip == frozen) == frozen_one)
+                    .map(|s| s.stats.last_heart_beat_time)
+            };
+            matches!((beat(true), beat(false)), (Some(f), Some(o)) if f + 2 <= o)
+        },
+    )
+    .await;
+
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        for (id, data) in files {
+            match client.download(id, 0, 0).await {
+                Ok(got) if got == *data => {}
+                Ok(_) => failures.push(format!("{id}: wrong bytes")),
+                Err(e) => failures.push(format!("{id}: {e}")),
+            }
+        }
+    }
+    assert_eq!(
+        status_of(&tracker, "group1", &frozen_ip).await,
+        Some(ferrodfs_proto::cluster::state::ACTIVE),
+        "the frozen member was still ACTIVE"
+    );
+    assert_eq!(
+        failures,
+        Vec::<String>::new(),
+        "{} downloads with a member frozen",
+        3 * files.len()
+    );
+    for (id, _) in files {
+        let update = client.query_update(id).await.unwrap();
+        assert_ne!(update.storages[0].ip, frozen_ip, "update of {id}");
+        let all = client.query_fetch_all(id).await.unwrap();
+        let ips: Vec<&str> = all.storages.iter().map(|a| a.ip.as_str()).collect();
+        assert_eq!(ips.last(), Some(&frozen), "fetch-all of {id} lists it last");
+    }
 }
 
 /// Figures, not judgements (ignored by default; run with `cargo test

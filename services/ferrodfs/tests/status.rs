@@ -22,16 +22,6 @@ fn spec(group: &'static str) -> StorageSpec {
     }
 }
 
-/// The `metrics_listen` address in a daemon's config.
-fn metrics_addr(d: &Daemon) -> String {
-    let cfg = std::fs::read_to_string(&d.config).unwrap();
-    cfg.lines()
-        .find_map(|l| l.strip_prefix("metrics_listen = "))
-        .expect("metrics_listen in the config")
-        .trim_matches('"')
-        .to_string()
-}
-
 /// The body of `GET path` (HTTP/1.0, so the server closes when done).
 async fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;

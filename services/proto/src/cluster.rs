@@ -148,6 +148,11 @@ pub struct Member {
     pub port: u16,
     pub http_port: u16,
     pub status: u8,
+    /// It joined the tracker with FastDFS's own binary protocol (a FastDFS
+    /// storage of a mixed group): ferrodfs members push to it with
+    /// FastDFS's storage sync commands, if their `fastdfs_peers` allows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fastdfs: bool,
 }
 
 /// The tracker's answer to a join or heartbeat.
@@ -306,7 +311,7 @@ mod prop {
             prop_assert_eq!(back, r);
             let reply = BeatReply {
                 status,
-                members: vec![Member { id: ip.clone(), ip: ip.clone(), port, http_port, status }],
+                members: vec![Member { id: ip.clone(), ip: ip.clone(), port, http_port, status, fastdfs: port % 2 == 0 }],
                 member_init: init.iter().map(|i| (ip.clone(), i.clone())).collect(),
                 init,
                 ..Default::default()

@@ -59,6 +59,33 @@ pub const STORAGE_BEAT: u8 = 83;
 // `commands::fastdfs`)
 pub const STORAGE_GET_MY_IP: u8 = 60;
 pub const STORAGE_REPORT_DISK_USAGE: u8 = 84;
+pub const STORAGE_CHANGE_STATUS: u8 = 59;
+pub const STORAGE_GET_SERVER_ID: u8 = 70;
+pub const STORAGE_GET_STATUS: u8 = 71;
+pub const STORAGE_REPORT_TRUNK_FREE: u8 = 74;
+pub const STORAGE_REPORT_TRUNK_FID: u8 = 73;
+pub const STORAGE_FETCH_TRUNK_FID: u8 = 72;
+pub const STORAGE_REPORT_STATUS: u8 = 76;
+pub const STORAGE_CHANGELOG_REQ: u8 = 77;
+pub const STORAGE_REPORT_IP_CHANGED: u8 = 78;
+pub const STORAGE_SYNC_DEST_QUERY: u8 = 79;
+pub const STORAGE_REPLICA_CHG: u8 = 85;
+pub const STORAGE_SYNC_SRC_REQ: u8 = 86;
+pub const STORAGE_SYNC_DEST_REQ: u8 = 87;
+pub const STORAGE_SYNC_NOTIFY: u8 = 88;
+pub const STORAGE_SYNC_REPORT: u8 = 89;
+pub const STORAGE_GET_GROUP_NAME: u8 = 109;
 
 // storage -> storage (group sync; ferrodfs framing, see `sync`)
 pub const SYNC_PUSH: u8 = 240;
+// storage -> storage as FastDFS storages push (binary bodies, see the
+// storage's `sync::fastdfs`)
+pub const REPORT_SERVER_ID: u8 = 9;
+pub const SYNC_CREATE_FILE: u8 = 16;
+pub const SYNC_DELETE_FILE: u8 = 17;
+pub const SYNC_UPDATE_FILE: u8 = 18;
+pub const SYNC_CREATE_LINK: u8 = 19;
+pub const SYNC_APPEND_FILE: u8 = 25;
+pub const SYNC_MODIFY_FILE: u8 = 35;
+pub const SYNC_TRUNCATE_FILE: u8 = 37;
+pub const SYNC_RENAME_FILE: u8 = 40;

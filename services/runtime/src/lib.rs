@@ -6,6 +6,7 @@ pub mod config;
 pub mod guard;
 pub mod metrics;
 pub mod net;
+pub mod nowait;
 pub mod shutdown;
 
 pub use config::{load_toml, parse_reserved, ConfigError, Reserved};

@@ -2,20 +2,19 @@
 
 use std::path::PathBuf;
 
-use ferrodfs_proto::cluster::StorageReport;
+use ferrodfs_proto::cluster::{Member, StorageReport};
 use ferrodfs_proto::file_id::LogicalName;
-use ferrodfs_proto::status;
 use ferrodfs_proto::sync::PushHeader;
 
 use crate::binlog::{Binlog, Op, Pos};
-use crate::cmd::CmdError;
 use crate::config::Config;
+use crate::error::{disk, Error};
+use crate::replication::Replication;
 use crate::stats::Stats;
 use crate::store::Store;
-use crate::sync::Replication;
 
 /// FastDFS's default `upload_priority`.
-const UPLOAD_PRIORITY: i64 = 10;
+pub(crate) const UPLOAD_PRIORITY: i64 = 10;
 
 pub(crate) struct Ctx {
     pub cfg: Config,
@@ -26,9 +25,9 @@ pub(crate) struct Ctx {
     pub stats: Stats,
     pub join_time: i64,
     pub up_time: i64,
-    /// The group's members as the trackers last listed them (BeatReply),
-    /// this storage included; empty until a tracker answered. HTTP access
-    /// reads a source storage's HTTP port here.
+    /// The group's members as the trackers listed them (BeatReply), this
+    /// storage included; empty until a tracker answered. HTTP access reads
+    /// a source storage's address and port here. See [`merge_members`].
     pub members: std::sync::RwLock<Vec<ferrodfs_proto::cluster::Member>>,
     /// Group sync: initial-copy state, synced timestamps, push workers.
     pub repl: Replication,
@@ -37,8 +36,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub fn set_members(&self, members: &[ferrodfs_proto::cluster::Member]) {
-        *self.members.write().unwrap_or_else(|e| e.into_inner()) = members.to_vec();
+    /// Takes in the members one tracker listed and the ids it reports
+    /// deleted (see [`merge_members`]).
+    pub fn set_members(&self, listed: &[Member], deleted: &[String]) {
+        let mut known = self.members.write().unwrap_or_else(|e| e.into_inner());
+        merge_members(&mut known, listed, deleted);
     }
 
     /// Whether `ip` is a member of this group as the trackers last listed
@@ -52,32 +54,35 @@ impl Ctx {
     }
 
     /// The data file of `name`; EINVAL when its store path is not ours.
-    pub fn data_path(&self, name: &LogicalName) -> Result<PathBuf, CmdError> {
+    pub fn data_path(&self, name: &LogicalName) -> Result<PathBuf, Error> {
         self.store
             .data_path(name)
-            .ok_or(CmdError::Status(status::EINVAL))
+            .ok_or(Error::Invalid("store path not ours"))
     }
 
     /// Records a change made as the source. Called only once the change is
     /// on disk; a binlog that cannot be written fails the request (EIO),
     /// since the change would otherwise never replicate. Returns where the
     /// record ends, for [`Ctx::replicated`].
-    pub async fn log(&self, op: Op, name: &str) -> Result<Pos, CmdError> {
-        self.binlog
-            .write(crate::unix_now(), op, name)
+    pub async fn log(&self, op: Op, name: &str) -> Result<Pos, Error> {
+        let end = self
+            .binlog
+            .write(crate::clock::unix_now(), op, name)
             .await
             .map_err(|e| {
                 tracing::error!("binlog write failed for {name}: {e}");
-                CmdError::Status(status::EIO)
-            })
+                Error::Binlog(e)
+            })?;
+        self.repl.delays.logged(end, std::time::Instant::now());
+        Ok(end)
     }
 
     /// With `fsync_after_write`: the file's data is on the disk before the
     /// change is logged and acknowledged (tokio runs the fsync on its
     /// blocking pool).
-    pub async fn durable(&self, file: &tokio::fs::File) -> Result<(), CmdError> {
+    pub async fn durable(&self, file: &tokio::fs::File) -> Result<(), Error> {
         if self.cfg.fsync_after_write {
-            file.sync_data().await.map_err(crate::cmd::disk)?;
+            file.sync_data().await.map_err(disk)?;
         }
         Ok(())
     }
@@ -89,11 +94,11 @@ impl Ctx {
     /// waits until enough other members hold every change up to `pos`;
     /// ETIMEDOUT when they do not within `min_copies_timeout` (the caller
     /// undoes what it can first).
-    pub async fn replicated(&self, pos: Pos) -> Result<(), CmdError> {
+    pub async fn replicated(&self, pos: Pos) -> Result<(), Error> {
         if self.cfg.fsync_after_write {
             if let Err(e) = self.binlog.sync().await {
                 tracing::error!("cannot fsync the binlog: {e}");
-                return Err(CmdError::Status(status::EIO));
+                return Err(Error::Binlog(e));
             }
         }
         let copies = self.cfg.min_copies.saturating_sub(1);
@@ -110,7 +115,7 @@ impl Ctx {
             copies,
             self.cfg.min_copies_timeout
         );
-        Err(CmdError::Status(status::ETIMEDOUT))
+        Err(Error::NotReplicated)
     }
 
     /// Takes note of what a pushing peer says about its progress: its
@@ -193,5 +198,75 @@ impl Ctx {
 fn save_state(base: &std::path::Path, s: &crate::state::PersistedState) {
     if let Err(e) = crate::state::save(base, s) {
         tracing::warn!("cannot save the storage state: {e}");
+    }
+}
+
+/// Folds one tracker's member list into what this storage knows. A tracker
+/// that just restarted lists only the members that have joined it again,
+/// and trackers answer in turn, so a list replacing the last one would
+/// make a member vanish for a heartbeat: a file whose source is that
+/// member, asked for here before it replicated, would then be a false
+/// "no such file". So a listed member is added or updated (keyed by its
+/// storage id, so a new address replaces the old one) and one that is not
+/// listed is kept; only a tracker that reports it deleted removes it.
+pub(crate) fn merge_members(known: &mut Vec<Member>, listed: &[Member], deleted: &[String]) {
+    for m in listed {
+        match known.iter_mut().find(|k| k.id == m.id) {
+            Some(k) => *k = m.clone(),
+            None => known.push(m.clone()),
+        }
+    }
+    known.retain(|k| !deleted.iter().any(|d| *d == k.id || *d == k.ip));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, ip: &str, status: u8) -> Member {
+        Member {
+            id: id.into(),
+            ip: ip.into(),
+            port: 23000,
+            http_port: 8888,
+            status,
+            fastdfs: false,
+        }
+    }
+
+    #[test]
+    fn a_member_missing_from_one_tracker_s_list_is_kept() {
+        use ferrodfs_proto::cluster::state::{ACTIVE, OFFLINE};
+        let mut known = Vec::new();
+        merge_members(
+            &mut known,
+            &[
+                member("10.0.0.1", "10.0.0.1", ACTIVE),
+                member("10.0.0.2", "10.0.0.2", ACTIVE),
+            ],
+            &[],
+        );
+        // A restarted tracker knows only us so far.
+        merge_members(&mut known, &[member("10.0.0.1", "10.0.0.1", ACTIVE)], &[]);
+        let ips: Vec<&str> = known.iter().map(|m| m.ip.as_str()).collect();
+        assert_eq!(ips, ["10.0.0.1", "10.0.0.2"]);
+        // A listed member's state and address follow the newest list.
+        merge_members(&mut known, &[member("10.0.0.2", "10.0.0.9", OFFLINE)], &[]);
+        assert_eq!(known[1].ip, "10.0.0.9");
+        assert_eq!(known[1].status, OFFLINE);
+        assert_eq!(known.len(), 2);
+    }
+
+    #[test]
+    fn only_a_deleted_member_leaves() {
+        use ferrodfs_proto::cluster::state::ACTIVE;
+        let mut known = vec![
+            member("1", "10.0.0.1", ACTIVE),
+            member("2", "10.0.0.2", ACTIVE),
+        ];
+        merge_members(&mut known, &[], &["2".into()]);
+        assert_eq!(known, vec![member("1", "10.0.0.1", ACTIVE)]);
+        merge_members(&mut known, &[], &["10.0.0.1".into()]);
+        assert!(known.is_empty());
     }
 }

@@ -210,7 +210,7 @@ fn resolve(
     data: &Path,
     done: &mut Resolved,
 ) -> io::Result<()> {
-    let log = |op: Op| binlog.write_blocking(crate::unix_now(), op, &name.to_string());
+    let log = |op: Op| binlog.write_blocking(crate::clock::unix_now(), op, &name.to_string());
     match kind {
         Kind::Deleting => {
             let of_data = name.name.strip_suffix("-m").map(|d| data.with_file_name(d));

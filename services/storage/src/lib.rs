@@ -4,23 +4,41 @@
 //! path can be adopted unchanged, writes the binlog replication will
 //! replay, and reports to every tracker.
 //!
-//! Layout: [`config`] (storage.toml), `distribute` (placement decisions),
-//! `store` (disk layout, temp files), `hold` (holding files of changes in
-//! progress, settled at start after a crash), `binlog`, `cmd/*` (one file per
-//! command group), `server` (connections), `tracker` (join/beat), `stats`,
-//! [`http`] (HTTP file access, what nginx with fastdfs-nginx-module did).
+//! Layout, in layers: every module imports only from the layers below
+//! it (`tests/module_layering.rs` checks that no import circle forms).
+//! - Bottom: `config` (storage.toml, with its `[http]` table), `binlog`,
+//!   `clock`, `distribute` (placement decisions), `hold` (holding files of
+//!   changes in progress, settled at start after a crash), `store` (disk
+//!   layout, temp files), `stats`, `error` (what a request fails with and
+//!   the status byte the client sees), `replication` (sync state: marks,
+//!   lag, synced timestamps), `scrub` (the copy check), `listen` (the
+//!   accept loop), `request` (one request on a client connection).
+//! - `ctx`: what every connection and background task shares.
+//! - Above it: `cmd/*` (client commands, one file per group), `sync` (peer
+//!   sync: push workers and the handler of incoming pushes), `repair`
+//!   (scrub passes), `tracker` (join/beat; with `tracker_protocol =
+//!   "fastdfs"`, `tracker_fastdfs`), [`http`] (HTTP file access, what
+//!   nginx with fastdfs-nginx-module did).
+//! - Top: `server` (the client port; routes sync commands to `sync`, the
+//!   rest to `cmd`) and this file, which starts everything.
 
 #[cfg(test)]
 mod arb;
 mod binlog;
+mod clock;
 mod cmd;
 mod config;
 mod ctx;
 mod distribute;
+mod error;
 mod fastdfs_files;
 mod file_locks;
 mod hold;
 pub mod http;
+mod listen;
+mod repair;
+mod replication;
+mod request;
 mod scrub;
 mod server;
 mod state;
@@ -28,6 +46,7 @@ mod stats;
 mod store;
 mod sync;
 mod tracker;
+mod tracker_fastdfs;
 mod zerocopy;
 
 use std::net::SocketAddr;
@@ -42,7 +61,7 @@ use ferrodfs_runtime::Shutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, DistributeMode, StorePathPolicy};
+pub use config::{Config, DistributeMode, StorePathPolicy, TrackerProtocol};
 
 use crate::binlog::Binlog;
 use crate::ctx::Ctx;
@@ -56,12 +75,6 @@ pub struct StorageArgs {
     /// storage.toml path
     #[arg(long, short)]
     pub config: PathBuf,
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Loads the config, starts, and runs until SIGTERM/SIGINT.
@@ -104,7 +117,7 @@ impl Storage {
 /// Prepares the directories, binds the ports and starts serving; returns
 /// once the storage accepts connections.
 pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
-    let up_time = unix_now();
+    let up_time = clock::unix_now();
     // Directories, state, counters, store paths and binlog: disk work,
     // done on the blocking pool before serving.
     let (cfg, refill, persisted, store, binlog, counters) =
@@ -131,7 +144,7 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         .await
         .context("start-up preparation panicked")??;
     let mut cfg = cfg;
-    let repl = sync::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
+    let repl = replication::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
 
     let listener = TcpListener::bind((cfg.bind, cfg.port))
         .await
@@ -205,11 +218,28 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     }
 
     let mut background = tokio::task::JoinSet::new();
+    let fastdfs_trackers = Arc::new(tracker_fastdfs::Shared::default());
+    // The push workers, started and stopped as the trackers list members.
+    let peers = Arc::new(sync::Peers::default());
     for addr in ctx.cfg.tracker_servers.clone() {
-        background.spawn(tracker::report_to(ctx.clone(), addr, shutdown.clone()));
+        match ctx.cfg.tracker_protocol {
+            TrackerProtocol::Ferrodfs => background.spawn(tracker::report_to(
+                ctx.clone(),
+                peers.clone(),
+                addr,
+                shutdown.clone(),
+            )),
+            TrackerProtocol::Fastdfs => background.spawn(tracker_fastdfs::report_to(
+                ctx.clone(),
+                fastdfs_trackers.clone(),
+                peers.clone(),
+                addr,
+                shutdown.clone(),
+            )),
+        };
     }
     background.spawn(housekeeping(ctx.clone(), persisted, shutdown.clone()));
-    background.spawn(scrub::background(ctx.clone(), refill, shutdown.clone()));
+    background.spawn(repair::background(ctx.clone(), refill, shutdown.clone()));
     background.spawn(sync::lag::run(ctx.clone(), shutdown.clone()));
     if let Some(l) = http_listener {
         tracing::info!(
@@ -222,7 +252,7 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     let task = tokio::spawn(async move {
         server::serve(ctx.clone(), listener, shutdown).await;
         while background.join_next().await.is_some() {}
-        ctx.repl.peers.join().await;
+        peers.join().await;
         let flushed = ctx.clone();
         tokio::task::spawn_blocking(move || {
             flushed

@@ -8,15 +8,17 @@ use std::time::Duration;
 use ferrodfs_proto::auth::ServerAuth;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::io::{read_header, send_error};
-use ferrodfs_proto::{cmd, status};
-use ferrodfs_runtime::guard::{AllowHosts, ConnLimit};
+use ferrodfs_proto::status;
+use ferrodfs_runtime::guard::ConnLimit;
 use ferrodfs_runtime::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
-use crate::cmd::{dispatch, CmdError, Request};
 use crate::ctx::Ctx;
+use crate::error::Error;
+use crate::listen::accept_until_shutdown;
+use crate::request::{Conn, Request};
+use crate::{cmd, sync};
 
 /// After a refused request, an unread body up to this size is read and
 /// dropped so the connection stays usable; a larger one closes it.
@@ -43,63 +45,6 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, shutdown: Shutdo
     .await
 }
 
-/// The accept loop both storage ports share: one task per connection,
-/// at most `limit` at once, only from `allow` (when given), until
-/// shutdown; then up to `grace` for the open ones before they are aborted.
-pub(crate) async fn accept_until_shutdown<F, Fut>(
-    what: &str,
-    listener: TcpListener,
-    mut shutdown: Shutdown,
-    grace: Duration,
-    limit: ConnLimit,
-    allow: Option<AllowHosts>,
-    mut handle: F,
-) where
-    F: FnMut(TcpStream, SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let mut conns = JoinSet::new();
-    let (l, lim) = (&listener, &limit);
-    let accept = move || async move {
-        let permit = lim.acquire().await;
-        l.accept().await.map(|(s, p)| (s, p, permit))
-    };
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            r = accept() => match r {
-                Ok((stream, peer, permit)) => {
-                    if allow.as_ref().is_some_and(|a| !a.allows(peer.ip())) {
-                        tracing::warn!(%peer, "{what}: connection refused: not in allow_hosts");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    let conn = handle(stream, peer);
-                    conns.spawn(async move {
-                        let _permit = permit;
-                        conn.await
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("{what}: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    let finished =
-        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
-    if finished.is_err() {
-        tracing::warn!(
-            "{what}: {} connection(s) still busy after {grace:?}; closing them",
-            conns.len()
-        );
-        conns.shutdown().await;
-    }
-}
-
 async fn connection(
     ctx: Arc<Ctx>,
     mut stream: TcpStream,
@@ -109,13 +54,6 @@ async fn connection(
     ctx.stats.connection_opened();
     serve_requests(&ctx, &mut stream, peer, &mut shutdown).await;
     ctx.stats.connection_closed();
-}
-
-/// What one connection has established: where it comes from and
-/// whether it proved the cluster secret (sync pushes need both).
-pub(crate) struct Conn {
-    pub peer: SocketAddr,
-    pub auth: ServerAuth,
 }
 
 async fn serve_requests(
@@ -151,40 +89,42 @@ async fn serve_requests(
                 return linger_close(stream).await;
             }
         };
-        if header.cmd == cmd::QUIT {
+        if header.cmd == ferrodfs_proto::cmd::QUIT {
             return;
         }
         let mut req = Request::new(stream, header, ctx.cfg.network_timeout);
-        let result = dispatch(ctx, &mut req, &mut conn).await;
+        let result = if sync::handles(header.cmd) {
+            sync::dispatch(ctx, &mut req, &mut conn).await
+        } else {
+            cmd::dispatch(ctx, &mut req, &mut conn).await
+        };
         let (st, payload) = match &result {
             Ok(n) => (status::OK, *n),
-            Err(CmdError::Status(s)) => (*s, 0),
-            Err(CmdError::Unsupported) => (status::EINVAL, 0),
-            Err(CmdError::Conn(_)) => (status::EIO, 0),
+            Err(e) => (e.status(), 0),
         };
         let keep_open = match result {
             Ok(_) => true,
-            Err(CmdError::Conn(e)) => {
+            Err(Error::Conn(e)) => {
                 tracing::debug!("{peer}: connection lost during command {}: {e}", header.cmd);
                 false
             }
-            Err(CmdError::Unsupported) => {
+            Err(Error::Unsupported) => {
                 tracing::debug!("{peer}: unsupported command {}", header.cmd);
-                refuse(&mut req, status::EINVAL, true).await
+                refuse(&mut req, st, true).await
             }
-            Err(CmdError::Status(s)) => {
-                if s == status::EIO {
-                    tracing::error!("{peer}: command {} failed with a disk error", header.cmd);
+            Err(e) => {
+                if st == status::EIO {
+                    tracing::error!("{peer}: command {} failed: {e}", header.cmd);
                 } else {
                     tracing::debug!(
-                        "{peer}: command {} refused: {}",
+                        "{peer}: command {} refused: {}: {e}",
                         header.cmd,
-                        status::name(s)
+                        status::name(st)
                     );
                 }
                 // FastDFS answers and reads the next request on the same
                 // connection; pooled clients depend on that.
-                refuse(&mut req, s, true).await
+                refuse(&mut req, st, true).await
             }
         };
         ctx.stats

@@ -9,7 +9,10 @@ use ferrodfs_proto::cluster::SyncLag;
 use ferrodfs_proto::stat::StorageStats;
 use ferrodfs_proto::{cmd, status};
 use ferrodfs_runtime::Reserved;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 use crate::store::Store;
 
@@ -52,13 +55,14 @@ pub(crate) struct Stats {
     lag_seconds: IntGaugeVec,
     pending_records: IntGaugeVec,
     pending_bytes: IntGaugeVec,
+    sync_delay: HistogramVec,
     /// A tracker has accepted this storage's join since it started: the
     /// readiness this storage reports on `/readyz`.
     joined: AtomicBool,
 }
 
 fn now() -> i64 {
-    crate::unix_now()
+    crate::clock::unix_now()
 }
 
 impl Stats {
@@ -121,6 +125,17 @@ impl Stats {
             "ferrodfs_storage_sync_pending_bytes",
             "File content bytes those pending records carry",
         );
+        let sync_delay = HistogramVec::new(
+            HistogramOpts::new(
+                "ferrodfs_storage_sync_delay_seconds",
+                "Time from logging a change of this storage (its client was answered) to the peer's acknowledgement of it",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+            ]),
+            &["peer"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(bytes_in.clone()),
@@ -132,6 +147,7 @@ impl Stats {
             Box::new(lag_seconds.clone()),
             Box::new(pending_records.clone()),
             Box::new(pending_bytes.clone()),
+            Box::new(sync_delay.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -148,6 +164,7 @@ impl Stats {
             lag_seconds,
             pending_records,
             pending_bytes,
+            sync_delay,
             joined: AtomicBool::new(false),
         }
     }
@@ -286,6 +303,11 @@ impl Stats {
         }
     }
 
+    /// The replication delay histogram of one peer.
+    pub fn sync_delay(&self, peer: &str) -> Histogram {
+        self.sync_delay.with_label_values(&[peer])
+    }
+
     /// Sets the replication lag gauges; `gone`: peers that left the
     /// group, whose series are dropped.
     pub fn set_sync_lag(&self, lag: &[SyncLag], gone: &[String]) {
@@ -307,6 +329,7 @@ impl Stats {
             ] {
                 let _ = g.remove_label_values(&[p]);
             }
+            let _ = self.sync_delay.remove_label_values(&[p]);
         }
     }
 }

@@ -10,11 +10,11 @@ use std::sync::Mutex;
 
 use ferrodfs_proto::cluster::PathUsage;
 use ferrodfs_proto::file_id::{ext_segment, FileInfo, LogicalName, Source, EXT_SEGMENT_LEN};
-use ferrodfs_proto::status;
 use ferrodfs_runtime::Reserved;
 
 use crate::config::{Config, DistributeMode, StorePathPolicy};
 use crate::distribute::{choose_store_path, has_room, hashed_subdir, subdir_for, Rotor};
+use crate::error::Error;
 
 /// Before this layout, temp files lived here; start-up removes the
 /// directory if a store path still has it.
@@ -207,10 +207,10 @@ impl Store {
 
     /// Store path to write into: the client's index if valid, our policy
     /// for 255, EINVAL otherwise.
-    pub fn choose(&self, requested: Option<u8>) -> Result<usize, u8> {
+    pub fn choose(&self, requested: Option<u8>) -> Result<usize, Error> {
         match requested {
             Some(i) if (i as usize) < self.paths.len() => Ok(i as usize),
-            Some(_) => Err(status::EINVAL),
+            Some(_) => Err(Error::Invalid("no such store path")),
             None => {
                 let free: Vec<u64> = match self.policy {
                     StorePathPolicy::RoundRobin => vec![0; self.paths.len()],
@@ -227,15 +227,15 @@ impl Store {
     /// ENOSPC unless `incoming` bytes fit in store path `idx` and leave the
     /// reserved space free; the bytes count as written until the next
     /// [`Store::refresh_space`].
-    pub fn check_room(&self, idx: usize, incoming: u64) -> Result<(), u8> {
-        let space = self.space(idx).ok_or(status::EIO)?;
+    pub fn check_room(&self, idx: usize, incoming: u64) -> Result<(), Error> {
+        let space = self.space(idx).ok_or(Error::SpaceUnknown)?;
         if has_room(self.reserved, space.free, space.total, incoming) {
             self.space[idx]
                 .admitted
                 .fetch_add(incoming, Ordering::Relaxed);
             Ok(())
         } else {
-            Err(status::ENOSPC)
+            Err(Error::NoSpace)
         }
     }
 
@@ -372,7 +372,7 @@ impl Store {
         durable: bool,
         ext: String,
         make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo + Send + 'static,
-    ) -> Result<LogicalName, u8> {
+    ) -> Result<LogicalName, Error> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let seq = store.tmp_seq.fetch_add(1, Ordering::Relaxed);
@@ -392,12 +392,12 @@ impl Store {
             });
             match placed {
                 Ok(()) => Ok(name.expect("named before placing")),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(status::EBUSY),
-                Err(e) => Err(disk_status(&e)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::NoFreeName),
+                Err(e) => Err(Error::Disk(e)),
             }
         })
         .await
-        .unwrap_or(Err(status::EIO))
+        .unwrap_or(Err(Error::Task("writing the new file")))
     }
 
     /// As [`Store::write_new`], under the given name `dest` (a slave
@@ -414,6 +414,20 @@ impl Store {
         .map_err(io::Error::other)?
     }
 
+    /// Writes a whole file received in memory to `dest`, replacing what
+    /// is there (a synced copy always wins over an older copy of it), in
+    /// ONE trip to the blocking pool: temp file beside `dest`, write,
+    /// fsync when `durable` (file, then directory), rename. Readers see
+    /// the old file or the new one, never a mix.
+    pub async fn replace_at(&self, dest: PathBuf, body: Vec<u8>, durable: bool) -> io::Result<()> {
+        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let tmp = self.temp_name(&dir, seq);
+        tokio::task::spawn_blocking(move || write_and_replace(&tmp, &body, durable, &dest))
+            .await
+            .map_err(io::Error::other)?
+    }
+
     /// Gives a received temp file its FastDFS name and moves it into
     /// place (on the blocking pool): see [`Store::write_new`].
     pub async fn place_new(
@@ -423,7 +437,7 @@ impl Store {
         ext: String,
         durable: bool,
         make_info: impl Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo + Send + 'static,
-    ) -> Result<LogicalName, u8> {
+    ) -> Result<LogicalName, Error> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut tmp = tmp;
@@ -433,13 +447,13 @@ impl Store {
                 match tmp.place_blocking(&dest, durable) {
                     Ok(()) => return Ok(name),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(disk_status(&e)),
+                    Err(e) => return Err(Error::Disk(e)),
                 }
             }
-            Err(status::EBUSY)
+            Err(Error::NoFreeName)
         })
         .await
-        .unwrap_or(Err(status::EIO))
+        .unwrap_or(Err(Error::Task("placing the received file")))
     }
 
     /// A fresh FastDFS name beside `old`, from `make_info`: same store
@@ -546,30 +560,21 @@ fn write_and_publish(
     durable: bool,
     mut dest: impl FnMut() -> Option<PathBuf>,
 ) -> io::Result<()> {
-    use std::io::Write;
-    let result = create_new(tmp)
-        .and_then(|mut f| {
-            f.write_all(body)?;
-            if durable {
-                f.sync_data()?;
-            }
-            Ok(())
-        })
-        .and_then(|()| loop {
-            let Some(to) = dest() else {
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-            };
-            match rename_noreplace(tmp, &to) {
-                Ok(()) => {
-                    if durable {
-                        sync_dir(&to)?;
-                    }
-                    return Ok(());
+    let result = write_temp(tmp, body, durable).and_then(|()| loop {
+        let Some(to) = dest() else {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        };
+        match rename_noreplace(tmp, &to) {
+            Ok(()) => {
+                if durable {
+                    sync_dir(&to)?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
+                return Ok(());
             }
-        });
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    });
     match result {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -577,6 +582,34 @@ fn write_and_publish(
             Err(e)
         }
     }
+}
+
+/// Creates the temp file `tmp` holding `body`, on the disk when
+/// `durable` (blocking).
+fn write_temp(tmp: &Path, body: &[u8], durable: bool) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = create_new(tmp)?;
+    f.write_all(body)?;
+    if durable {
+        f.sync_data()?;
+    }
+    Ok(())
+}
+
+/// The blocking part of [`Store::replace_at`]; the temp file is removed
+/// on failure.
+fn write_and_replace(tmp: &Path, body: &[u8], durable: bool, dest: &Path) -> io::Result<()> {
+    let result = write_temp(tmp, body, durable).and_then(|()| {
+        std::fs::rename(tmp, dest)?;
+        if durable {
+            sync_dir(dest)?;
+        }
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
 }
 
 /// fsyncs the directory holding `path`, so its entry survives a power
@@ -594,18 +627,6 @@ pub(crate) async fn rename_new(from: PathBuf, to: PathBuf) -> io::Result<()> {
     tokio::task::spawn_blocking(move || rename_noreplace(&from, &to))
         .await
         .map_err(io::Error::other)?
-}
-
-/// The status byte for a disk error: its errno when it is one clients
-/// know (ENOENT, ENOSPC, EISDIR...), EIO otherwise.
-pub(crate) fn disk_status(e: &io::Error) -> u8 {
-    match e.raw_os_error() {
-        Some(n) if matches!(n, 1 | 2 | 13 | 17 | 21 | 22 | 28) => n as u8,
-        _ => {
-            tracing::error!("disk error: {e}");
-            status::EIO
-        }
-    }
 }
 
 /// A file being received in several writes. Dropped without being placed
@@ -725,6 +746,7 @@ fn rename_noreplace_once(from: &Path, to: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodfs_proto::status;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -864,10 +886,13 @@ mod tests {
     fn store_path_index_out_of_range_is_einval() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path(), 2);
-        assert_eq!(store.choose(Some(1)), Ok(1));
-        assert_eq!(store.choose(Some(2)), Err(status::EINVAL));
-        assert_eq!(store.choose(None), Ok(0));
-        assert_eq!(store.choose(None), Ok(1));
+        assert_eq!(store.choose(Some(1)).map_err(|e| e.status()), Ok(1));
+        assert_eq!(
+            store.choose(Some(2)).map_err(|e| e.status()),
+            Err(status::EINVAL)
+        );
+        assert_eq!(store.choose(None).map_err(|e| e.status()), Ok(0));
+        assert_eq!(store.choose(None).map_err(|e| e.status()), Ok(1));
     }
 
     #[test]
@@ -903,10 +928,16 @@ mod tests {
         let free = store.space(0).unwrap().free;
         assert!(free > 1);
         // Some room must stay free (the reservation is "more than 0%").
-        assert_eq!(store.check_room(0, free - 1), Ok(()));
-        assert_eq!(store.check_room(0, 1), Err(status::ENOSPC));
+        assert_eq!(
+            store.check_room(0, free - 1).map_err(|e| e.status()),
+            Ok(())
+        );
+        assert_eq!(
+            store.check_room(0, 1).map_err(|e| e.status()),
+            Err(status::ENOSPC)
+        );
         assert!(store.is_full());
         store.refresh_space();
-        assert_eq!(store.check_room(0, 1), Ok(()));
+        assert_eq!(store.check_room(0, 1).map_err(|e| e.status()), Ok(()));
     }
 }

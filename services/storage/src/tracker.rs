@@ -15,10 +15,11 @@ use ferrodfs_runtime::Shutdown;
 use tokio::net::TcpStream;
 
 use crate::ctx::Ctx;
+use crate::sync::Peers;
 
 /// Replies larger than this are not a BeatReply.
 const MAX_REPLY: u64 = 1 << 20;
-const FIRST_RETRY: Duration = Duration::from_millis(200);
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(200);
 
 /// The wait before the next reconnect: doubling from [`FIRST_RETRY`],
 /// never longer than the heartbeat interval.
@@ -36,7 +37,7 @@ async fn exchange(ctx: &Ctx, stream: &mut TcpStream, command: u8) -> anyhow::Res
     .map_err(|_| ProtoError::Io(std::io::ErrorKind::TimedOut.into()))??;
     let reply: BeatReply = serde_json::from_slice(&reply)
         .map_err(|e| ProtoError::BadReply(format!("not a BeatReply: {e}")))?;
-    ctx.set_members(&reply.members);
+    ctx.set_members(&reply.members, &reply.deleted);
     if ctx.store.set_filename_id(reply.filename_id) {
         match reply.filename_id {
             Some(id) => tracing::info!("new file names carry storage id {id} (use_storage_id)"),
@@ -50,7 +51,7 @@ async fn exchange(ctx: &Ctx, stream: &mut TcpStream, command: u8) -> anyhow::Res
 /// `Ok` only on shutdown.
 /// Takes in what a tracker answered: the leader's decision for our
 /// initial copy, and the group's members to sync with.
-fn take_reply(ctx: &Arc<Ctx>, reply: &BeatReply, shutdown: &Shutdown) {
+fn take_reply(ctx: &Arc<Ctx>, peers: &Peers, reply: &BeatReply, shutdown: &Shutdown) {
     if let Some(d) = &reply.init {
         if ctx.repl.adopt(d) {
             let i = ctx.repl.init();
@@ -63,11 +64,12 @@ fn take_reply(ctx: &Arc<Ctx>, reply: &BeatReply, shutdown: &Shutdown) {
             ctx.save_state();
         }
     }
-    ctx.repl.peers.update(ctx, reply, shutdown);
+    peers.update(ctx, reply, shutdown);
 }
 
 async fn session(
     ctx: &Arc<Ctx>,
+    peers: &Peers,
     addr: &str,
     shutdown: &mut Shutdown,
     outage: &mut bool,
@@ -87,7 +89,7 @@ async fn session(
     .await
     .map_err(|_| anyhow::anyhow!("cluster authentication timed out"))??;
     let joined = exchange(ctx, &mut stream, cmd::STORAGE_JOIN).await?;
-    take_reply(ctx, &joined, shutdown);
+    take_reply(ctx, peers, &joined, shutdown);
     ctx.stats.tracker_joined();
     tracing::info!(
         "joined tracker {addr}{}: status {}, {} member(s) in {}",
@@ -104,7 +106,7 @@ async fn session(
             _ = tokio::time::sleep(ctx.cfg.heart_beat_interval) => {}
         }
         let reply = exchange(ctx, &mut stream, cmd::STORAGE_BEAT).await?;
-        take_reply(ctx, &reply, shutdown);
+        take_reply(ctx, peers, &reply, shutdown);
         ctx.stats.heart_beat_sent();
         if reply.status != last_status {
             tracing::info!(
@@ -118,7 +120,12 @@ async fn session(
 }
 
 /// One tracker's reporting loop; ends at shutdown.
-pub(crate) async fn report_to(ctx: Arc<Ctx>, addr: String, mut shutdown: Shutdown) {
+pub(crate) async fn report_to(
+    ctx: Arc<Ctx>,
+    peers: Arc<Peers>,
+    addr: String,
+    mut shutdown: Shutdown,
+) {
     let cap = ctx.cfg.heart_beat_interval;
     let mut backoff = FIRST_RETRY.min(cap);
     let mut outage = false;
@@ -126,7 +133,7 @@ pub(crate) async fn report_to(ctx: Arc<Ctx>, addr: String, mut shutdown: Shutdow
     loop {
         let result = tokio::select! {
             _ = stop.wait() => return,
-            r = session(&ctx, &addr, &mut shutdown, &mut outage) => r,
+            r = session(&ctx, &peers, &addr, &mut shutdown, &mut outage) => r,
         };
         match result {
             Ok(()) => return,

@@ -43,8 +43,11 @@ pub async fn send_file(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }
-        // Let other connections on this worker run between large chunks.
-        tokio::task::yield_now().await;
+        // Let other connections on this worker run between large chunks
+        // (not after the last: that would cost every reply a reschedule).
+        if left > 0 {
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }

@@ -117,6 +117,7 @@ async fn fake_tracker() -> (String, Reports) {
                     port: report.port,
                     http_port: report.http_port,
                     status: state::ACTIVE,
+                    fastdfs: false,
                 }],
                 ..Default::default()
             };

@@ -81,6 +81,7 @@ impl FakeTracker {
             port: report.port,
             http_port: report.http_port,
             status: state::ACTIVE,
+            fastdfs: false,
         };
         let at = match joined.iter().position(|m| m.ip == me.ip) {
             Some(i) => {
@@ -320,4 +321,31 @@ async fn an_unreachable_source_is_a_bad_gateway() {
     assert_eq!(get(b.http(), &url(&name)).await.status, 502);
     b.stop().await;
     drop(tracker);
+}
+
+#[tokio::test]
+async fn before_any_tracker_answered_a_missing_file_is_503_not_404() {
+    // No tracker listens there: the storage never learns its group, so it
+    // cannot tell whether the file's source is a member.
+    let b = node("127.0.0.2", "127.0.0.2:1", "").await;
+    let mut rng = rand::thread_rng();
+    let info = FileInfo::normal(Ipv4Addr::new(127, 0, 0, 1), 1_700_000_000, 1, 0, &mut rng);
+    let name = format!(
+        "M00/00/00/{}{}",
+        info.encode(),
+        ext_segment("jpg", &mut rng)
+    );
+    let r = get(b.http(), &url(&name)).await;
+    assert_eq!(r.status, 503, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // A file that names this storage as its source and is not here is
+    // missing whatever the trackers say.
+    let info = FileInfo::normal(Ipv4Addr::new(127, 0, 0, 2), 1_700_000_000, 1, 0, &mut rng);
+    let own = format!(
+        "M00/00/00/{}{}",
+        info.encode(),
+        ext_segment("jpg", &mut rng)
+    );
+    assert_eq!(get(b.http(), &url(&own)).await.status, 404);
+    b.stop().await;
 }

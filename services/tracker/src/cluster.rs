@@ -163,6 +163,9 @@ pub struct Storage {
     /// The leader's decision for its initial copy, until the storage
     /// reports having taken it.
     pub decided: Option<InitState>,
+    /// It joined with FastDFS's binary protocol (a FastDFS storage, let
+    /// in by `fastdfs_storages`), not ferrodfs's authenticated one.
+    pub fastdfs: bool,
 }
 
 impl Storage {
@@ -207,6 +210,7 @@ impl Storage {
                 i.done = d.done;
                 i.sync_src = d.sync_src.clone();
                 i.sync_until = d.sync_until;
+                i.receiving |= d.receiving;
             }
         }
         i
@@ -264,9 +268,18 @@ impl Group {
                 port: s.report.port,
                 http_port: s.report.http_port,
                 status: s.status,
+                fastdfs: s.fastdfs,
             })
             .collect()
     }
+}
+
+/// Who a join made of a connection: the storage it owns and how it joined.
+struct Joined {
+    session: u64,
+    id: String,
+    access: Access,
+    fastdfs: bool,
 }
 
 /// Every group this tracker knows, sorted by name.
@@ -389,6 +402,26 @@ impl Cluster {
         report: StorageReport,
         now: Now,
     ) -> Result<(u64, Option<Transition>), ReportError> {
+        self.join_as(report, now, false)
+    }
+
+    /// [`Cluster::join`] of a FastDFS storage (its binary join): the
+    /// members list flags it so ferrodfs members push to it in FastDFS's
+    /// sync protocol.
+    pub fn join_fastdfs(
+        &mut self,
+        report: StorageReport,
+        now: Now,
+    ) -> Result<(u64, Option<Transition>), ReportError> {
+        self.join_as(report, now, true)
+    }
+
+    fn join_as(
+        &mut self,
+        report: StorageReport,
+        now: Now,
+        fastdfs: bool,
+    ) -> Result<(u64, Option<Transition>), ReportError> {
         validate_group(&report.group).map_err(|_| ReportError::BadGroup(report.group.clone()))?;
         let ip: Ipv4Addr = report
             .ip
@@ -412,10 +445,13 @@ impl Cluster {
         }
         self.next_session += 1;
         let session = self.next_session;
-        Ok((
+        let joined = Joined {
             session,
-            self.record(session, id, access, report, now, "joined"),
-        ))
+            id,
+            access,
+            fastdfs,
+        };
+        Ok((session, self.record(joined, report, now, "joined")))
     }
 
     /// A heartbeat on the connection that joined as `session`.
@@ -430,19 +466,28 @@ impl Cluster {
         if group != report.group || joined.report.ip != report.ip {
             return Err(ReportError::NotTheJoinedStorage);
         }
-        let access = joined.access;
-        Ok(self.record(session, id, access, report, now, "heartbeat resumed"))
+        let joined = Joined {
+            session,
+            id,
+            access: joined.access,
+            fastdfs: joined.fastdfs,
+        };
+        Ok(self.record(joined, report, now, "heartbeat resumed"))
     }
 
     fn record(
         &mut self,
-        session: u64,
-        id: String,
-        access: Access,
+        joined: Joined,
         report: StorageReport,
         now: Now,
         reason: &'static str,
     ) -> Option<Transition> {
+        let Joined {
+            session,
+            id,
+            access,
+            fastdfs,
+        } = joined;
         let group = self
             .groups
             .entry(report.group.clone())
@@ -471,6 +516,7 @@ impl Cluster {
             session,
             write_path,
             decided: previous.and_then(|s| s.decided),
+            fastdfs,
         };
         let to = next_status(from, Event::Report, &storage.init());
         storage.status = to;
@@ -490,7 +536,21 @@ impl Cluster {
     pub fn decide(&mut self, group: &str, id: &str, now_unix: i64) -> Option<Transition> {
         let g = self.groups.get_mut(group)?;
         let d = crate::initial_copy::decide(g, id, now_unix)?;
-        let s = g.storages.get_mut(id)?;
+        self.set_decision(group, id, d, "initial copy decided by the leader")
+    }
+
+    /// Records `d` as where storage `id` stands in its initial copy (a
+    /// leader's decision, or what a FastDFS storage's source or the
+    /// storage itself told this tracker) and moves it to the state that
+    /// follows; returns the state change.
+    pub fn set_decision(
+        &mut self,
+        group: &str,
+        id: &str,
+        d: InitState,
+        reason: &'static str,
+    ) -> Option<Transition> {
+        let s = self.groups.get_mut(group)?.storages.get_mut(id)?;
         s.decided = Some(d);
         let to = crate::initial_copy::serving_status(&s.init());
         let from = std::mem::replace(&mut s.status, to);
@@ -500,7 +560,7 @@ impl Cluster {
             ip: s.report.ip.clone(),
             from: Some(from),
             to,
-            reason: "initial copy decided by the leader",
+            reason,
         })
     }
 
@@ -652,6 +712,39 @@ pub(crate) mod tests {
         let reply = c.reply("group1", "10.0.0.1", true);
         assert_eq!(reply.status, state::ACTIVE);
         assert_eq!(reply.members.len(), 1);
+    }
+
+    #[test]
+    fn members_that_joined_with_fastdfs_s_protocol_are_flagged_as_fastdfs() {
+        let mut c = Cluster::default();
+        let t0 = Instant::now();
+        let (ferro, _) = c.join(report("group1", "10.0.0.1"), at(t0, 0)).unwrap();
+        let (fdfs, _) = c
+            .join_fastdfs(report("group1", "10.0.0.2"), at(t0, 0))
+            .unwrap();
+        c.beat(fdfs, report("group1", "10.0.0.2"), at(t0, 1))
+            .unwrap();
+        c.beat(ferro, report("group1", "10.0.0.1"), at(t0, 1))
+            .unwrap();
+        let flags: Vec<(String, bool)> = c
+            .reply("group1", "10.0.0.1", true)
+            .members
+            .into_iter()
+            .map(|m| (m.ip, m.fastdfs))
+            .collect();
+        assert_eq!(
+            flags,
+            vec![("10.0.0.1".into(), false), ("10.0.0.2".into(), true)],
+            "the flag follows the join, through heartbeats"
+        );
+        // The same address joining again the ferrodfs way (a member
+        // migrated in place) is no longer flagged.
+        c.join(report("group1", "10.0.0.2"), at(t0, 2)).unwrap();
+        assert!(c
+            .reply("group1", "10.0.0.1", true)
+            .members
+            .iter()
+            .all(|m| !m.fastdfs));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use ferrodfs_proto::file_id::{LogicalName, Source};
 use ferrodfs_proto::status;
 use ferrodfs_proto::tracker_req::{Addr, FetchTarget};
 
-use crate::cluster::{Cluster, Group, Storage};
+use crate::cluster::{Cluster, Group, Now, Storage};
 use crate::config::{Config, DownloadServer};
 
 /// What the name of a file tells the tracker.
@@ -90,12 +90,19 @@ fn addr(s: &Storage) -> Addr {
 
 /// Answers a fetch query for `file` in `group`; ENOENT when no ACTIVE
 /// member holds it.
+///
+/// Members still beating ([`Storage::is_beating`], the rule placement
+/// uses) come first: one cut off or frozen stays ACTIVE until
+/// `check_active_interval` runs out, and a client sent there waits its
+/// whole network timeout. A silent member is chosen only when no beating
+/// one holds the file (a slow answer beats a false ENOENT), and 105 lists
+/// the silent ones last.
 pub fn choose_fetch(
     group: &mut Group,
     file: &FileFacts,
     query: Query,
     cfg: &Config,
-    now_unix: i64,
+    now: Now,
 ) -> Result<FetchTarget, u8> {
     let max_delay = cfg.storage_sync_file_max_delay.as_secs() as i64;
     // Downloads come from members that may serve reads, updates from
@@ -104,30 +111,38 @@ pub fn choose_fetch(
         Query::Update => s.is_writable(),
         Query::One | Query::All => s.is_readable(),
     };
-    let holders: Vec<&Storage> = group
-        .storages
-        .values()
-        .filter(|s| serves(s) && holds(s, file, now_unix, max_delay))
-        .collect();
-    let source = holders.iter().position(|s| s.id == file.source);
-    let storages = match query {
-        Query::All => holders.iter().map(|s| addr(s)).collect(),
+    let has = |s: &Storage| serves(s) && holds(s, file, now.unix, max_delay);
+    let beating = |s: &Storage| s.is_beating(now.mono);
+    let mut holders: Vec<&Storage> = group.storages.values().filter(|s| has(s)).collect();
+    let any_beating = holders.iter().any(|s| beating(s));
+    // The members worth asking: the beating holders, or every holder when
+    // none beats.
+    let preferred = |s: &Storage| has(s) && (beating(s) || !any_beating);
+    let source = holders
+        .iter()
+        .copied()
+        .find(|s| s.id == file.source && preferred(s));
+    let storages = match (query, source) {
+        (Query::All, _) => {
+            holders.sort_by_key(|s| !beating(s));
+            holders.iter().map(|s| addr(s)).collect()
+        }
         // FastDFS answers updates from the source, else from a writable
         // member; only one that holds the file can apply the change.
-        Query::Update => source
-            .or((!holders.is_empty()).then_some(0))
-            .map(|i| vec![addr(holders[i])])
+        (Query::Update, _) => source
+            .or_else(|| holders.iter().copied().find(|s| preferred(s)))
+            .map(|s| vec![addr(s)])
             .unwrap_or_default(),
-        Query::One if cfg.download_server == DownloadServer::SourceFirst && source.is_some() => {
-            vec![addr(holders[source.unwrap_or(0)])]
+        (Query::One, Some(s)) if cfg.download_server == DownloadServer::SourceFirst => {
+            vec![addr(s)]
         }
-        Query::One => {
+        (Query::One, _) => {
             let active: Vec<&Storage> = group.storages.values().filter(|s| serves(s)).collect();
             let n = active.len();
             let start = group.read_cursor % n.max(1);
             match (0..n)
                 .map(|i| (start + i) % n)
-                .find(|&i| holds(active[i], file, now_unix, max_delay))
+                .find(|&i| preferred(active[i]))
             {
                 Some(i) => {
                     let chosen = vec![addr(active[i])];
@@ -157,6 +172,15 @@ mod tests {
     use ferrodfs_proto::cluster::state;
 
     const CREATED: i64 = 1_700_000_000;
+
+    /// The tracker's clocks at unix time `unix`, with every member
+    /// joined just now (so beating, unless a test says otherwise).
+    fn at_unix(unix: i64) -> Now {
+        Now {
+            mono: Instant::now(),
+            unix,
+        }
+    }
     const NOW: i64 = CREATED + 60;
 
     fn file(source: &str) -> FileFacts {
@@ -193,7 +217,7 @@ mod tests {
             &file("10.0.0.1"),
             Query::All,
             &Config::default(),
-            NOW,
+            at_unix(NOW),
         );
         assert_eq!(ips(all), ["10.0.0.1", "10.0.0.3"]);
     }
@@ -207,7 +231,7 @@ mod tests {
             &file("10.0.0.1"),
             Query::All,
             &Config::default(),
-            later,
+            at_unix(later),
         );
         assert_eq!(ips(all).len(), 2);
     }
@@ -219,7 +243,13 @@ mod tests {
             source_only: true,
             ..file("10.0.0.1")
         };
-        let all = choose_fetch(&mut g, &f, Query::All, &Config::default(), NOW + 100_000);
+        let all = choose_fetch(
+            &mut g,
+            &f,
+            Query::All,
+            &Config::default(),
+            at_unix(NOW + 100_000),
+        );
         assert_eq!(ips(all), ["10.0.0.1"]);
     }
 
@@ -234,7 +264,7 @@ mod tests {
                     &file("10.0.0.1"),
                     Query::One,
                     &cfg,
-                    NOW,
+                    at_unix(NOW),
                 ))
             })
             .collect();
@@ -255,7 +285,7 @@ mod tests {
                     &file("10.0.0.1"),
                     Query::One,
                     &cfg,
-                    NOW
+                    at_unix(NOW)
                 )),
                 ["10.0.0.1"]
             );
@@ -267,7 +297,7 @@ mod tests {
                 &file("10.0.0.1"),
                 Query::One,
                 &cfg,
-                NOW
+                at_unix(NOW)
             )),
             ["10.0.0.2"]
         );
@@ -283,7 +313,7 @@ mod tests {
                 &file("10.0.0.1"),
                 Query::Update,
                 &cfg,
-                NOW
+                at_unix(NOW)
             )),
             ["10.0.0.1"]
         );
@@ -294,7 +324,7 @@ mod tests {
                 &file("10.0.0.1"),
                 Query::Update,
                 &cfg,
-                NOW
+                at_unix(NOW)
             )),
             ["10.0.0.0"]
         );
@@ -306,8 +336,133 @@ mod tests {
         g.storages.get_mut("10.0.0.1").unwrap().status = state::OFFLINE;
         for q in [Query::One, Query::All, Query::Update] {
             assert_eq!(
-                choose_fetch(&mut g, &file("10.0.0.1"), q, &Config::default(), NOW),
+                choose_fetch(
+                    &mut g,
+                    &file("10.0.0.1"),
+                    q,
+                    &Config::default(),
+                    at_unix(NOW)
+                ),
                 Err(status::ENOENT)
+            );
+        }
+    }
+
+    /// Group "g" of members that beat every second, joined at `t0`, each
+    /// with its `synced_until` for the source 10.0.0.1; all but `silent`
+    /// beat again two seconds later. Returns the group and the tracker's
+    /// clocks four seconds after `t0`, when the silent ones have missed
+    /// their beats but are still ACTIVE.
+    fn with_silent(members: &[(&str, i64)], silent: &[&str]) -> (Group, Now) {
+        let t0 = Instant::now();
+        let mut c = Cluster::default();
+        for (ip, until) in members {
+            let mut r = report("g", ip);
+            r.heart_beat_interval_ms = 1000;
+            r.synced_until.insert("10.0.0.1".into(), *until);
+            let (session, _) = c.join(r.clone(), at(t0, 0)).unwrap();
+            if !silent.contains(ip) {
+                c.beat(session, r, at(t0, 2)).unwrap();
+            }
+        }
+        let g = c.group("g").unwrap().clone();
+        assert!(g.storages.values().all(|s| s.is_active()));
+        let now = Now {
+            mono: t0 + std::time::Duration::from_secs(4),
+            unix: NOW,
+        };
+        (g, now)
+    }
+
+    #[test]
+    fn downloads_and_updates_avoid_a_member_that_stopped_beating() {
+        let (mut g, now) = with_silent(&[("10.0.0.1", 0), ("10.0.0.2", NOW)], &["10.0.0.1"]);
+        let f = file("10.0.0.1");
+        let cfg = Config::default();
+        for _ in 0..4 {
+            assert_eq!(
+                ips(choose_fetch(&mut g, &f, Query::One, &cfg, now)),
+                ["10.0.0.2"]
+            );
+        }
+        assert_eq!(
+            ips(choose_fetch(&mut g, &f, Query::Update, &cfg, now)),
+            ["10.0.0.2"],
+            "the silent source gives way to a beating member that holds the file"
+        );
+        let source_first = Config {
+            download_server: DownloadServer::SourceFirst,
+            ..Config::default()
+        };
+        assert_eq!(
+            ips(choose_fetch(&mut g, &f, Query::One, &source_first, now)),
+            ["10.0.0.2"]
+        );
+    }
+
+    #[test]
+    fn fetch_all_lists_the_silent_members_last() {
+        let (mut g, now) = with_silent(
+            &[("10.0.0.1", 0), ("10.0.0.2", NOW), ("10.0.0.3", NOW)],
+            &["10.0.0.1", "10.0.0.2"],
+        );
+        assert_eq!(
+            ips(choose_fetch(
+                &mut g,
+                &file("10.0.0.1"),
+                Query::All,
+                &Config::default(),
+                now
+            )),
+            ["10.0.0.3", "10.0.0.1", "10.0.0.2"]
+        );
+    }
+
+    #[test]
+    fn round_robin_download_skips_a_silent_member() {
+        let (mut g, now) = with_silent(
+            &[("10.0.0.1", 0), ("10.0.0.2", NOW), ("10.0.0.3", NOW)],
+            &["10.0.0.2"],
+        );
+        let cfg = Config::default();
+        let picks: Vec<String> = (0..4)
+            .flat_map(|_| {
+                ips(choose_fetch(
+                    &mut g,
+                    &file("10.0.0.1"),
+                    Query::One,
+                    &cfg,
+                    now,
+                ))
+            })
+            .collect();
+        assert_eq!(picks, ["10.0.0.1", "10.0.0.3", "10.0.0.1", "10.0.0.3"]);
+    }
+
+    #[test]
+    fn a_silent_member_still_answers_for_a_file_only_it_holds() {
+        // The beating member has not synced the file yet.
+        let (mut g, now) =
+            with_silent(&[("10.0.0.1", 0), ("10.0.0.2", CREATED - 1)], &["10.0.0.1"]);
+        let cfg = Config::default();
+        for q in [Query::One, Query::All, Query::Update] {
+            assert_eq!(
+                ips(choose_fetch(&mut g, &file("10.0.0.1"), q, &cfg, now)),
+                ["10.0.0.1"],
+                "{q:?}"
+            );
+        }
+        // Appender files come only from their source, silent or not.
+        let (mut g, now) = with_silent(&[("10.0.0.1", 0), ("10.0.0.2", NOW)], &["10.0.0.1"]);
+        let appender = FileFacts {
+            source_only: true,
+            ..file("10.0.0.1")
+        };
+        for q in [Query::One, Query::All, Query::Update] {
+            assert_eq!(
+                ips(choose_fetch(&mut g, &appender, q, &cfg, now)),
+                ["10.0.0.1"],
+                "{q:?}"
             );
         }
     }
@@ -344,11 +499,11 @@ mod tests {
         let g = c.group_mut("g").unwrap();
         let cfg = Config::default();
         assert_eq!(
-            ips(choose_fetch(g, &by_id, Query::Update, &cfg, NOW)),
+            ips(choose_fetch(g, &by_id, Query::Update, &cfg, at_unix(NOW))),
             ["10.0.0.5"]
         );
         assert_eq!(
-            ips(choose_fetch(g, &by_id, Query::All, &cfg, NOW)),
+            ips(choose_fetch(g, &by_id, Query::All, &cfg, at_unix(NOW))),
             ["10.0.0.5", "10.0.0.2"],
             "synced by address; the write-only member serves no reads"
         );

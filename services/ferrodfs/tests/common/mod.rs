@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fastdfs;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,6 +28,16 @@ fn small_reserve(extra: &str) -> &'static str {
     }
 }
 
+/// `check_active_interval` for test trackers unless their extra config
+/// sets it.
+fn check_active(extra: &str) -> String {
+    if extra.contains("check_active_interval") {
+        String::new()
+    } else {
+        format!("check_active_interval = {CHECK_ACTIVE}\n")
+    }
+}
+
 /// The cluster secret every daemon of a test cluster shares.
 pub const SECRET: &str = "test-cluster-secret-0123456789";
 
@@ -38,12 +50,23 @@ pub fn subnet() -> String {
     format!("127.{}.{}", 100 + (pid % 100), 1 + (n % 250))
 }
 
+/// A port free on `ip` now and never handed out before in this test
+/// process: a port bound and released can come back from the next bind,
+/// and a tracker once got its own port as its metrics port.
 pub fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<(String, u16)>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.iter().any(|(i, p)| i == ip && *p == port) {
+            given.push((ip.to_string(), port));
+            return port;
+        }
+    }
 }
 
 pub struct Daemon {
@@ -118,13 +141,33 @@ impl Daemon {
 
     /// Freezes the process (SIGSTOP) as a network cut would look to its
     /// peers: connections stay open, nothing answers, no RST.
+    /// Returns once every thread is stopped: SIGSTOP is only queued when
+    /// kill returns, and a thread still running could answer one more
+    /// request.
     pub fn freeze(&self) {
         self.signal(19);
+        let pid = self.child.as_ref().expect("daemon is running").id();
+        let t = Instant::now();
+        while !all_threads_stopped(pid) {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{} did not stop within 10 s of SIGSTOP",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Lets a [`Daemon::freeze`]d process run again (SIGCONT).
     pub fn thaw(&self) {
         self.signal(18);
+    }
+
+    /// [`Daemon::freeze`] until the guard is dropped, so a test that
+    /// fails half-way leaves no process stopped.
+    pub fn frozen(&self) -> Frozen<'_> {
+        self.freeze();
+        Frozen(self)
     }
 
     fn signal(&self, sig: i32) {
@@ -146,6 +189,29 @@ impl Daemon {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// A frozen daemon, thawed on drop (see [`Daemon::frozen`]).
+/// Whether every thread of `pid` is in the stopped state (`T` in
+/// /proc/PID/task/TID/stat, after the command name).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    })
+}
+
+pub struct Frozen<'a>(&'a Daemon);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.0.thaw();
+    }
 }
 
 impl Drop for Daemon {
@@ -212,9 +278,10 @@ impl Cluster {
             let metrics = free_port(&ip);
             let cfg = format!(
                 "bind = \"{ip}\"\nport = {port}\nmetrics_listen = \"{ip}:{metrics}\"\n\
-                 base_path = \"{}\"\ncheck_active_interval = {CHECK_ACTIVE}\n\
+                 base_path = \"{}\"\n{}\
                  cluster_secret = \"{SECRET}\"\n{}{tracker_extra}\n",
                 c.dir.path().join(format!("tracker{i}")).display(),
+                check_active(tracker_extra),
                 small_reserve(tracker_extra),
             );
             let d = Daemon::start(
@@ -423,6 +490,16 @@ pub async fn status_of(tracker: &str, group: &str, ip: &str) -> Option<u8> {
 }
 
 /// The IP a daemon listens on.
+/// The `metrics_listen` address in a daemon's config.
+pub fn metrics_addr(d: &Daemon) -> String {
+    let cfg = std::fs::read_to_string(&d.config).unwrap();
+    cfg.lines()
+        .find_map(|l| l.strip_prefix("metrics_listen = "))
+        .expect("metrics_listen in the config")
+        .trim_matches('"')
+        .to_string()
+}
+
 pub fn ip_of(d: &Daemon) -> String {
     d.addr.split(':').next().unwrap().to_string()
 }

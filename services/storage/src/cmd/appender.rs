@@ -16,26 +16,25 @@ use std::io::SeekFrom;
 use std::path::PathBuf;
 
 use ferrodfs_proto::file_id::LogicalName;
-use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{Truncate, WriteHead};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::{disk, CmdError, Request};
+use super::{disk, Error, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 use crate::hold::{self, Kind};
 
 /// An appender file's name; EINVAL for any other name, as FastDFS.
-pub(super) fn parse_name(b: &[u8]) -> Result<LogicalName, CmdError> {
-    let s = std::str::from_utf8(b).map_err(|_| CmdError::Status(status::EINVAL))?;
+pub(super) fn parse_name(b: &[u8]) -> Result<LogicalName, Error> {
+    let s = std::str::from_utf8(b).map_err(|_| Error::Invalid("file name is not UTF-8"))?;
     let name = LogicalName::parse(s)?;
     if !name.is_appender() {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid("not an appender file"));
     }
     Ok(name)
 }
 
-async fn open_rw(ctx: &Ctx, name: &LogicalName) -> Result<(tokio::fs::File, u64), CmdError> {
+async fn open_rw(ctx: &Ctx, name: &LogicalName) -> Result<(tokio::fs::File, u64), Error> {
     let path = ctx.data_path(name)?;
     let file = tokio::fs::OpenOptions::new()
         .read(true)
@@ -45,7 +44,7 @@ async fn open_rw(ctx: &Ctx, name: &LogicalName) -> Result<(tokio::fs::File, u64)
         .map_err(disk)?;
     let meta = file.metadata().await.map_err(disk)?;
     if !meta.is_file() {
-        return Err(CmdError::Status(status::EISDIR));
+        return Err(Error::IsDir);
     }
     Ok((file, meta.len()))
 }
@@ -57,7 +56,7 @@ async fn write_at(
     offset: u64,
     len: u64,
     old_size: u64,
-) -> Result<(), CmdError> {
+) -> Result<(), Error> {
     let result = async {
         file.seek(SeekFrom::Start(offset)).await.map_err(disk)?;
         req.body_to_file(file, len).await?;
@@ -76,7 +75,7 @@ async fn write_at(
 }
 
 /// Appends the body to an appender file.
-pub(crate) async fn append(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn append(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let pkg_len = req.header.pkg_len;
     let head = WriteHead::parse(
         &req.read(WriteHead::APPEND_LEN as u64).await?,
@@ -106,7 +105,7 @@ pub(crate) async fn append(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
 }
 
 /// Overwrites part of an appender file; the offset may be at most its size.
-pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let pkg_len = req.header.pkg_len;
     let head = WriteHead::parse(
         &req.read(WriteHead::MODIFY_LEN as u64).await?,
@@ -118,7 +117,7 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     let _guard = ctx.store.write_lock(&name).await;
     let (mut file, old_size) = open_rw(ctx, &name).await?;
     if offset > old_size {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid("modify offset past the end of the file"));
     }
     let grows = (offset + head.file_size).saturating_sub(old_size);
     ctx.store.check_room(name.store_path as usize, grows)?;
@@ -136,11 +135,11 @@ pub(crate) async fn modify(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
 }
 
 /// Sets an appender file's size (shrinking or extending with zeros).
-pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn truncate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let body = req.read_all().await?;
     let t = Truncate::parse(&body)?;
     if !t.name.is_appender() {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid("not an appender file"));
     }
     let _guard = ctx.store.write_lock(&t.name).await;
     let (file, old_size) = open_rw(ctx, &t.name).await?;
@@ -173,8 +172,8 @@ async fn in_place(
     ctx: &Ctx,
     name: &LogicalName,
     op: Op,
-    change: impl Future<Output = Result<(), CmdError>>,
-) -> Result<(), CmdError> {
+    change: impl Future<Output = Result<(), Error>>,
+) -> Result<(), Error> {
     let copy = match op {
         Op::Append { .. } => None,
         _ => snapshot(ctx, name).await?,
@@ -202,7 +201,7 @@ async fn in_place(
     let intent = ctx
         .store
         .hold_path(name, Kind::Intent)
-        .ok_or(CmdError::Status(status::EINVAL))?;
+        .ok_or(Error::Invalid("store path not ours"))?;
     hold::write_intent(&intent, name, op.clone())
         .await
         .map_err(disk)?;
@@ -222,7 +221,7 @@ async fn in_place(
 
 /// Settles a failed change at once, as start-up would after a crash;
 /// on error the intent stays for start-up.
-async fn settle(ctx: &Ctx, name: &LogicalName, op: &Op) -> Result<(), CmdError> {
+async fn settle(ctx: &Ctx, name: &LogicalName, op: &Op) -> Result<(), Error> {
     let path = ctx.data_path(name)?;
     let size = match tokio::fs::metadata(&path).await {
         Ok(m) => m.len(),
@@ -243,7 +242,7 @@ async fn settle(ctx: &Ctx, name: &LogicalName, op: &Op) -> Result<(), CmdError> 
 /// With `min_copies`, a modify or truncate starts from a copy of the
 /// file (an `undo` holding file), so a change too few members applied
 /// can be undone, and a crash before the reply undoes it at start.
-async fn snapshot(ctx: &Ctx, name: &LogicalName) -> Result<Option<PathBuf>, CmdError> {
+async fn snapshot(ctx: &Ctx, name: &LogicalName) -> Result<Option<PathBuf>, Error> {
     if ctx.cfg.min_copies <= 1 {
         return Ok(None);
     }
@@ -251,13 +250,13 @@ async fn snapshot(ctx: &Ctx, name: &LogicalName) -> Result<Option<PathBuf>, CmdE
     let copy = ctx
         .store
         .hold_path(name, Kind::Undo)
-        .ok_or(CmdError::Status(status::EINVAL))?;
+        .ok_or(Error::Invalid("store path not ours"))?;
     hold::snapshot(&path, &copy).await.map_err(disk)?;
     Ok(Some(copy))
 }
 
 /// Puts the pre-change copy back over the file.
-async fn put_back(ctx: &Ctx, name: &LogicalName, copy: &std::path::Path) -> Result<(), CmdError> {
+async fn put_back(ctx: &Ctx, name: &LogicalName, copy: &std::path::Path) -> Result<(), Error> {
     tokio::fs::rename(copy, ctx.data_path(name)?)
         .await
         .map_err(disk)

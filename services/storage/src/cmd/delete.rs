@@ -8,15 +8,14 @@
 use std::io;
 
 use ferrodfs_proto::file_id::LogicalName;
-use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::GroupName;
 
-use super::{check_group, disk, meta_path, CmdError, Request};
+use super::{check_group, disk, meta_path, Error, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 use crate::hold::{self, Kind};
 
-pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let file = GroupName::parse(&req.read_all().await?)?;
     check_group(ctx, &file.group)?;
     let path = ctx.data_path(&file.name)?;
@@ -29,7 +28,7 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
     let held_path = |n: &LogicalName| {
         ctx.store
             .hold_path(n, Kind::Deleting)
-            .ok_or(CmdError::Status(status::EINVAL))
+            .ok_or(Error::Invalid("store path not ours"))
     };
     let (held, held_meta) = (held_path(&file.name)?, held_path(&meta_name)?);
 
@@ -49,7 +48,7 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
             }
         })
         .await
-        .map_err(|_| CmdError::Status(status::EIO))?
+        .map_err(|_| Error::Task("moving the file aside"))?
         .map_err(disk)?
     };
     let logged = match ctx.log(Op::Delete, &name).await {
@@ -80,7 +79,7 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdE
         }
     })
     .await
-    .map_err(|_| CmdError::Status(status::EIO))?;
+    .map_err(|_| Error::Task("removing the deleted file"))?;
     req.reply(&[]).await?;
     Ok(0)
 }

@@ -8,7 +8,7 @@ use ferrodfs_proto::header::Header;
 use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::Download;
 
-use super::{check_group, disk, CmdError, Request};
+use super::{check_group, disk, Error, Request};
 use crate::ctx::Ctx;
 
 /// Ranges up to this size are read and sent with the header in one write.
@@ -35,13 +35,13 @@ struct Opened {
 
 /// Opens the file and reads a small range (blocking: runs on the
 /// blocking pool, never on a runtime thread).
-fn open_range(path: &std::path::Path, offset: u64, length: u64) -> Result<Opened, CmdError> {
+fn open_range(path: &std::path::Path, offset: u64, length: u64) -> Result<Opened, Error> {
     let file = std::fs::File::open(path).map_err(disk)?;
     let meta = file.metadata().map_err(disk)?;
     if !meta.is_file() {
-        return Err(CmdError::Status(status::EISDIR));
+        return Err(Error::IsDir);
     }
-    let len = range(meta.len(), offset, length).ok_or(CmdError::Status(status::EINVAL))?;
+    let len = range(meta.len(), offset, length).ok_or(Error::Invalid("range outside the file"))?;
     let inline = if len <= INLINE_MAX {
         let mut buf = vec![0u8; len as usize];
         read_exact_at(&file, &mut buf, offset).map_err(disk)?;
@@ -52,7 +52,7 @@ fn open_range(path: &std::path::Path, offset: u64, length: u64) -> Result<Opened
     Ok(Opened { file, len, inline })
 }
 
-pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let d = Download::parse(&req.read_all().await?)?;
     check_group(ctx, &d.file.group)?;
     let path = ctx.data_path(&d.file.name)?;
@@ -60,7 +60,7 @@ pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
     let Opened { file, len, inline } =
         tokio::task::spawn_blocking(move || open_range(&path, offset, length))
             .await
-            .map_err(|_| CmdError::Status(status::EIO))??;
+            .map_err(|_| Error::Task("opening the file"))??;
     if let Some(buf) = inline {
         req.reply(&buf).await?;
         return Ok(len);
@@ -69,7 +69,7 @@ pub(crate) async fn download(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Cm
     let timeout = req.timeout();
     crate::zerocopy::send_file(req.stream(), &file, d.offset, len, timeout)
         .await
-        .map_err(CmdError::Conn)?;
+        .map_err(Error::Conn)?;
     req.bytes_out += len;
     Ok(len)
 }

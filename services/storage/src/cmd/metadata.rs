@@ -5,20 +5,19 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ferrodfs_proto::meta;
-use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{GroupName, MetaFlag, SetMeta};
 
-use super::{check_group, disk, meta_path, CmdError, Request};
+use super::{check_group, disk, meta_path, Error, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 
 /// The data file must exist (ENOENT otherwise); returns its path.
-async fn existing_data(ctx: &Ctx, file: &GroupName) -> Result<PathBuf, CmdError> {
+async fn existing_data(ctx: &Ctx, file: &GroupName) -> Result<PathBuf, Error> {
     check_group(ctx, &file.group)?;
     let path = ctx.data_path(&file.name)?;
     let m = tokio::fs::metadata(&path).await.map_err(disk)?;
     if !m.is_file() {
-        return Err(CmdError::Status(status::ENOENT));
+        return Err(Error::NotFound);
     }
     Ok(path)
 }
@@ -50,7 +49,7 @@ async fn write_meta(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Overwrite replaces all items (an empty list deletes the file); merge
 /// keeps existing items and lets new values win. Binlog: C for a new
 /// metadata file, U for a rewritten one, D for a removed one.
-pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let sm = SetMeta::parse(&req.read_all().await?)?;
     let data = existing_data(ctx, &sm.file).await?;
     // Serialise with other writers of this file so merges do not race.
@@ -107,7 +106,7 @@ async fn restore_meta(
     path: &Path,
     log_name: &str,
     old: Option<&[u8]>,
-) -> Result<(), CmdError> {
+) -> Result<(), Error> {
     let _guard = ctx.store.write_lock(name).await;
     match old {
         Some(bytes) => {
@@ -128,13 +127,13 @@ async fn restore_meta(
 
 /// Replies the raw metadata bytes; ENOENT both without the file and
 /// without metadata, as FastDFS.
-pub(crate) async fn get(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn get(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let file = GroupName::parse(&req.read_all().await?)?;
     let data = existing_data(ctx, &file).await?;
     let bytes = read_meta(&meta_path(&data))
         .await
         .map_err(disk)?
-        .ok_or(CmdError::Status(status::ENOENT))?;
+        .ok_or(Error::NotFound)?;
     req.reply(&bytes).await?;
     Ok(0)
 }

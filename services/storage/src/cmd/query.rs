@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ferrodfs_proto::file_id::Source;
-use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{FileInfoReply, GroupName};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::{check_group, disk, size_and_crc, CmdError, Request};
+use super::{check_group, disk, size_and_crc, Error, Request};
 use crate::ctx::Ctx;
 
 /// Request status bit (FastDFS 6.15.1+): the client does not want the CRC
@@ -42,34 +41,37 @@ async fn client_left(stream: &TcpStream) {
 
 /// The CRC of an appender or slave file, computed for as long as the
 /// client waits for it.
-async fn crc_while_connected(req: &mut Request<'_>, path: PathBuf) -> Result<u32, CmdError> {
+async fn crc_while_connected(req: &mut Request<'_>, path: PathBuf) -> Result<u32, Error> {
     let _slot = CRC_SLOTS
         .acquire()
         .await
-        .map_err(|_| CmdError::Status(status::EIO))?;
+        .map_err(|_| Error::Task("waiting for a CRC slot"))?;
     let cancel = Arc::new(AtomicBool::new(false));
     let task = tokio::task::spawn_blocking({
         let cancel = cancel.clone();
         move || crc_of(&path, &cancel)
     });
     tokio::select! {
-        r = task => r.map_err(|_| CmdError::Status(status::EIO))?.map_err(disk),
+        r = task => r.map_err(|_| Error::Task("computing the CRC32"))?.map_err(disk),
         _ = client_left(req.stream()) => {
             cancel.store(true, Ordering::Relaxed);
-            Err(CmdError::Conn(std::io::ErrorKind::ConnectionAborted.into()))
+            Err(Error::Conn(std::io::ErrorKind::ConnectionAborted.into()))
         }
     }
 }
 
-pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn file_info(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let flags = req.header.status;
     let file = GroupName::parse(&req.read_all().await?)?;
     check_group(ctx, &file.group)?;
-    let info = file.name.info().ok_or(CmdError::Status(status::EINVAL))?;
+    let info = file
+        .name
+        .info()
+        .ok_or(Error::Invalid("the name carries no file info"))?;
     let path = ctx.data_path(&file.name)?;
     let meta = tokio::fs::metadata(&path).await.map_err(disk)?;
     if !meta.is_file() {
-        return Err(CmdError::Status(status::EISDIR));
+        return Err(Error::IsDir);
     }
     let mtime = meta
         .modified()

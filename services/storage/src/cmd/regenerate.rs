@@ -14,30 +14,25 @@
 use std::path::Path;
 
 use ferrodfs_proto::file_id::{FileInfo, LogicalName, MAX_NAME_LEN, NORMAL_NAME_LEN};
-use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::encode_upload_reply;
 
-use super::{appender, disk, meta_path, size_and_crc, CmdError, Request};
+use super::{appender, disk, meta_path, size_and_crc, Error, Request};
 use crate::binlog::{Op, Pos};
 use crate::ctx::Ctx;
 use crate::store::{rename_new, NAME_ATTEMPTS};
 
 /// Size and CRC32 of a regular file; EINVAL for anything else, as FastDFS.
-fn regular_size_and_crc(path: &Path) -> Result<(u64, u32), CmdError> {
+fn regular_size_and_crc(path: &Path) -> Result<(u64, u32), Error> {
     let mut f = std::fs::File::open(path).map_err(disk)?;
     if !f.metadata().map_err(disk)?.is_file() {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid("not a regular file"));
     }
     size_and_crc(&mut f, None).map_err(disk)
 }
 
 /// Renames the metadata file along with the data file, if there is one;
 /// logs it and returns where the record ends.
-async fn move_meta(
-    ctx: &Ctx,
-    from: &LogicalName,
-    to: &LogicalName,
-) -> Result<Option<Pos>, CmdError> {
+async fn move_meta(ctx: &Ctx, from: &LogicalName, to: &LogicalName) -> Result<Option<Pos>, Error> {
     let (src, dst) = (
         meta_path(&ctx.data_path(from)?),
         meta_path(&ctx.data_path(to)?),
@@ -57,10 +52,12 @@ async fn move_meta(
     }
 }
 
-pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let body = req.read_all().await?;
     if body.len() < NORMAL_NAME_LEN || body.len() > MAX_NAME_LEN {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid(
+            "appender file name of a length FastDFS never makes",
+        ));
     }
     let old = appender::parse_name(&body)?;
     let _guard = ctx.store.write_lock(&old).await;
@@ -69,9 +66,9 @@ pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, 
         let p = old_path.clone();
         tokio::task::spawn_blocking(move || regular_size_and_crc(&p))
             .await
-            .map_err(|_| CmdError::Status(status::EIO))??
+            .map_err(|_| Error::Task("reading the appender file"))??
     };
-    let created = crate::unix_now() as u32;
+    let created = crate::clock::unix_now() as u32;
     let mut renamed = None;
     for _ in 0..NAME_ATTEMPTS {
         let new = ctx.store.sibling_name(&old, |ip, rng| {
@@ -86,7 +83,7 @@ pub(crate) async fn regenerate(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, 
             Err(e) => return Err(disk(e)),
         }
     }
-    let new = renamed.ok_or(CmdError::Status(status::EBUSY))?;
+    let new = renamed.ok_or(Error::NoFreeName)?;
     let mut pos = ctx
         .log(
             Op::Rename {

@@ -3,10 +3,9 @@
 //! the FastDFS name with one rename (storage_service.c, upload naming).
 
 use ferrodfs_proto::file_id::FileInfo;
-use ferrodfs_proto::status;
 use ferrodfs_proto::storage_req::{encode_upload_reply, SlaveHead, UploadHead};
 
-use super::{disk, CmdError, Request};
+use super::{disk, Error, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
 
@@ -15,21 +14,17 @@ use crate::ctx::Ctx;
 const IN_MEMORY_MAX: u64 = 256 << 10;
 
 /// Uploads a normal or appender file; replies `group(16) + Mxx/HH/HH/name`.
-pub(crate) async fn upload(
-    ctx: &Ctx,
-    req: &mut Request<'_>,
-    appender: bool,
-) -> Result<u64, CmdError> {
+pub(crate) async fn upload(ctx: &Ctx, req: &mut Request<'_>, appender: bool) -> Result<u64, Error> {
     let pkg_len = req.header.pkg_len;
     let head = UploadHead::parse(&req.read(UploadHead::LEN as u64).await?, pkg_len)?;
     if head.file_size > ctx.cfg.max_body_size {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid("file larger than max_body_size"));
     }
     let idx = ctx.store.choose(head.store_path_index)?;
     ctx.store.check_room(idx, head.file_size)?;
 
     let size = head.file_size;
-    let created = crate::unix_now() as u32;
+    let created = crate::clock::unix_now() as u32;
     let durable = ctx.cfg.fsync_after_write;
     let name = if size <= IN_MEMORY_MAX {
         // Small files: received whole, then written, synced and named in
@@ -74,12 +69,12 @@ pub(crate) async fn upload(
 /// prefix, then `.ext` (none for an empty `ext`); see [`LogicalName::slave`].
 ///
 /// [`LogicalName::slave`]: ferrodfs_proto::file_id::LogicalName::slave
-pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, CmdError> {
+pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let pkg_len = req.header.pkg_len;
     let head = SlaveHead::parse(&req.read(SlaveHead::LEN as u64).await?, pkg_len)?;
     let master = head.master(&req.read(head.master_len).await?)?;
     if head.file_size > ctx.cfg.max_body_size {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid("file larger than max_body_size"));
     }
     let master_path = ctx.data_path(&master)?;
     let slave = master.slave(&head.prefix, &head.ext)?;
@@ -89,12 +84,12 @@ pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64
         move || (master_path.is_file(), slave_path.exists())
     })
     .await
-    .map_err(|_| CmdError::Status(status::EIO))?;
+    .map_err(|_| Error::Task("looking up the master and slave files"))?;
     if !master_is_file {
-        return Err(CmdError::Status(status::ENOENT));
+        return Err(Error::NotFound);
     }
     if slave_exists {
-        return Err(CmdError::Status(status::EEXIST));
+        return Err(Error::Exists);
     }
     let idx = master.store_path as usize;
     ctx.store.check_room(idx, head.file_size)?;
@@ -114,7 +109,7 @@ pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64
         tmp.place(slave_path, durable).await
     };
     placed.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => CmdError::Status(status::EEXIST),
+        std::io::ErrorKind::AlreadyExists => Error::Exists,
         _ => disk(e),
     })?;
     let text = slave.to_string();
@@ -129,11 +124,7 @@ pub(crate) async fn upload_slave(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64
 /// in time, the file is deleted again (here and, through the binlog, on
 /// the members that did get it) so no ID the client never received
 /// stays visible anywhere.
-async fn replicated_or_undo(
-    ctx: &Ctx,
-    pos: crate::binlog::Pos,
-    name: &str,
-) -> Result<(), CmdError> {
+async fn replicated_or_undo(ctx: &Ctx, pos: crate::binlog::Pos, name: &str) -> Result<(), Error> {
     let Err(e) = ctx.replicated(pos).await else {
         return Ok(());
     };

@@ -2,11 +2,17 @@
 //! (pipelined ones included), and replies written without copying file
 //! bytes: the head is written with MSG_MORE, then the file goes with
 //! sendfile(2) from the page cache to the socket, never through a
-//! user-space buffer, whatever its size.
+//! user-space buffer. A small file, already read with its open, goes out
+//! with its head in one writev, tried at once with no timer armed. Each
+//! connection keeps, from one request to the next, its request head and
+//! response-head buffers, the Date value of the current second, and one
+//! timer and one shutdown wait.
 
-use std::io;
+use std::future::Future;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,68 +21,109 @@ use ferrodfs_runtime::Shutdown;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
 
-use super::request::{parse_head, Method, RequestHead, MAX_HEAD_LEN};
-use super::{respond, Body, HttpMetrics, Reply};
+use super::local::StoreDirs;
+use super::request::{Method, RequestHead, MAX_HEAD_LEN};
+use super::response::DateCache;
+use super::{probe, respond, Body, HttpMetrics, Reply};
 use crate::ctx::Ctx;
 
 /// In-flight replies get this long to finish once shutdown begins.
 const GRACE: Duration = Duration::from_secs(5);
+
+/// What every connection of the port shares.
+struct Port {
+    ctx: Arc<Ctx>,
+    metrics: HttpMetrics,
+    dirs: StoreDirs,
+}
 
 /// Accepts until shutdown, then lets replies in flight finish (up to
 /// [`GRACE`]) and closes what is left.
 pub(crate) async fn serve(ctx: Arc<Ctx>, listener: TcpListener, shutdown: Shutdown) {
     let metrics = HttpMetrics::register(&ctx.stats.registry);
     let grace = GRACE.min(ctx.cfg.network_timeout);
-    crate::server::accept_until_shutdown(
+    let paths = ctx.cfg.store_paths.clone();
+    let dirs = tokio::task::spawn_blocking(move || StoreDirs::open(&paths))
+        .await
+        .unwrap_or_else(|_| StoreDirs::open(&[]));
+    let port = Arc::new(Port {
+        ctx: ctx.clone(),
+        metrics,
+        dirs,
+    });
+    crate::listen::accept_until_shutdown(
         "http",
         listener,
         shutdown.clone(),
         grace,
         ferrodfs_runtime::guard::ConnLimit::new("storage http", ctx.cfg.max_connections),
         None,
-        |stream, peer| connection(ctx.clone(), metrics.clone(), stream, peer, shutdown.clone()),
+        |stream, peer| connection(port.clone(), stream, peer, shutdown.clone()),
     )
     .await
 }
 
-async fn connection(
-    ctx: Arc<Ctx>,
-    metrics: HttpMetrics,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    mut shutdown: Shutdown,
-) {
+async fn connection(port: Arc<Port>, mut stream: TcpStream, peer: SocketAddr, shutdown: Shutdown) {
+    let Port { ctx, metrics, dirs } = &*port;
     let timeout = ctx.cfg.network_timeout;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut head = RequestHead::default();
+    let mut out = Out {
+        head: Vec::with_capacity(512),
+        dates: DateCache::default(),
+    };
+    // One shutdown wait and one timer for the connection's life: made per
+    // request, each was a registration and a removal under a lock shared
+    // by every connection.
+    let mut stop = shutdown.clone();
+    let mut stopping = pin!(async move { stop.wait().await });
+    let mut timer = pin!(tokio::time::sleep(timeout));
     loop {
-        let head = match read_head(&mut stream, &mut buf, timeout, &mut shutdown).await {
-            Ok(Some(h)) => h,
-            Ok(None) => return,
+        let waits = Waits {
+            timeout,
+            stopping: stopping.as_mut(),
+            timer: timer.as_mut(),
+        };
+        match read_head(&mut stream, &mut buf, &mut head, waits).await {
+            Ok(true) => {}
+            Ok(false) => return,
             Err(Refused(status)) => {
                 let reply = Reply::error(status, super::response::reason(status));
-                let _ = write_reply(&mut stream, reply, false, false, timeout).await;
+                let _ = write_reply(&mut stream, &mut out, reply, false, false, timeout).await;
                 metrics.record(status, 0);
                 tracing::info!(target: "http_access", "{peer} - {status} (bad request head)");
                 return;
             }
-        };
-        let started = Instant::now();
+        }
+        let started =
+            tracing::enabled!(target: "http_access", tracing::Level::INFO).then(Instant::now);
         // A body is never read, so the connection cannot continue after one.
         let keep_alive = head.keep_alive() && !head.has_body() && !shutdown.is_requested();
-        let reply = respond(&ctx, &metrics, &head).await;
-        let status = reply.head.status;
         let is_head = head.method == Method::Head;
-        let result = write_reply(&mut stream, reply, keep_alive, is_head, timeout).await;
+        // Probes every second must cost no log line and leave the request
+        // metrics alone, as on the metrics listener.
+        if let Some(reply) = probe(ctx, &head) {
+            match write_reply(&mut stream, &mut out, reply, keep_alive, is_head, timeout).await {
+                Ok(_) if keep_alive => continue,
+                _ => return,
+            }
+        }
+        let reply = respond(ctx, metrics, dirs, &head).await;
+        let status = reply.head.status;
+        let result = write_reply(&mut stream, &mut out, reply, keep_alive, is_head, timeout).await;
         let sent = *result.as_ref().unwrap_or(&0);
         metrics.record(status, sent);
-        let path = head.target.split('?').next().unwrap_or_default();
-        tracing::info!(
-            target: "http_access",
-            "{peer} \"{} {path}\" {status} {sent} {}ms",
-            head.method_text,
-            started.elapsed().as_millis()
-        );
+        if let Some(started) = started {
+            let path = head.target().split('?').next().unwrap_or_default();
+            tracing::info!(
+                target: "http_access",
+                "{peer} \"{} {path}\" {status} {sent} {}ms",
+                head.method_text(),
+                started.elapsed().as_millis()
+            );
+        }
         match result {
             Ok(_) if keep_alive => {}
             Ok(_) => return,
@@ -91,23 +138,35 @@ async fn connection(
 /// A request head that gets this status and a closed connection.
 struct Refused(u16);
 
-/// Reads until a whole head is buffered. `Ok(None)`: the client closed,
-/// idled past the timeout, or shutdown began between requests. The whole
-/// head (idle time before it included) must arrive within `timeout`: a
-/// client trickling a byte at a time cannot hold the connection.
-async fn read_head(
+/// What a connection waits on besides its socket.
+struct Waits<'a, S> {
+    timeout: Duration,
+    /// Resolves once shutdown begins.
+    stopping: Pin<&'a mut S>,
+    /// Set to some earlier head's deadline and moved on only when it
+    /// fires, so a connection touches the timer wheel about once per
+    /// `timeout`, not once per request.
+    timer: Pin<&'a mut Sleep>,
+}
+
+/// Reads until a whole head is buffered and parses it into `head`.
+/// `Ok(false)`: the client closed, idled past the timeout, or shutdown
+/// began between requests. The whole head (idle time before it included)
+/// must arrive within the timeout: a client trickling a byte at a time
+/// cannot hold the connection.
+async fn read_head<S: Future<Output = ()>>(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
-    timeout: Duration,
-    shutdown: &mut Shutdown,
-) -> Result<Option<RequestHead>, Refused> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    head: &mut RequestHead,
+    mut waits: Waits<'_, S>,
+) -> Result<bool, Refused> {
+    let deadline = tokio::time::Instant::now() + waits.timeout;
     loop {
         if !buf.is_empty() {
-            match parse_head(buf) {
-                Ok(Some((head, used))) => {
+            match head.parse(buf) {
+                Ok(Some(used)) => {
                     buf.drain(..used);
-                    return Ok(Some(head));
+                    return Ok(true);
                 }
                 // Part of a head: acknowledge it now, or a client that
                 // sends the rest in another write with Nagle on waits
@@ -121,53 +180,70 @@ async fn read_head(
         let idle = buf.is_empty();
         let mut limited = (&mut *buf).limit(room);
         let n = tokio::select! {
-            _ = shutdown.wait(), if idle => return Ok(None),
-            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut limited)) => match r {
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => return Ok(None),
-                Err(_) if idle => return Ok(None),
-                Err(_) => return Err(Refused(408)),
+            biased;
+            r = stream.read_buf(&mut limited) => match r {
+                Ok(n) => n,
+                Err(_) => return Ok(false),
             },
+            _ = waits.stopping.as_mut(), if idle => return Ok(false),
+            _ = waits.timer.as_mut() => {
+                if tokio::time::Instant::now() < deadline {
+                    waits.timer.as_mut().reset(deadline);
+                    continue;
+                }
+                return if idle { Ok(false) } else { Err(Refused(408)) };
+            }
         };
         if n == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         if buf.len() >= MAX_HEAD_LEN {
-            // parse_head decides between 414 and 431 on a full buffer.
-            if let Err(e) = parse_head(buf) {
+            // parse decides between 414 and 431 on a full buffer.
+            if let Err(e) = head.parse(buf) {
                 return Err(Refused(e.status()));
             }
         }
     }
 }
 
+/// What a connection reuses from one reply to the next.
+struct Out {
+    head: Vec<u8>,
+    dates: DateCache,
+}
+
 /// Writes a reply; returns the body bytes sent.
 async fn write_reply(
     stream: &mut TcpStream,
+    out: &mut Out,
     reply: Reply,
     keep_alive: bool,
     is_head: bool,
     timeout: Duration,
 ) -> io::Result<u64> {
-    let mut out = reply.head.encode(keep_alive, SystemTime::now());
+    out.head.clear();
+    let date = out.dates.at(SystemTime::now());
+    reply.head.encode_into(&mut out.head, keep_alive, date);
+    let out = &out.head;
     let body = if is_head { Body::Empty } else { reply.body };
     match body {
         Body::Empty => {
-            write(stream, &out, timeout).await?;
+            write_all(stream, out, &[], timeout).await?;
             Ok(0)
         }
         Body::Bytes(b) => {
-            out.extend_from_slice(&b);
-            write(stream, &out, timeout).await?;
-            Ok(b.len() as u64)
+            write_all(stream, out, &b, timeout).await?;
+            let sent = b.len() as u64;
+            super::local::recycle(b);
+            Ok(sent)
         }
         Body::File { file, offset, len } => {
-            write_more(stream, &out, timeout).await?;
+            write_more(stream, out, timeout).await?;
             crate::zerocopy::send_file(stream, &file, offset, len, timeout).await?;
             Ok(len)
         }
         Body::Relay(mut incoming) => {
-            write(stream, &out, timeout).await?;
+            write_all(stream, out, &[], timeout).await?;
             let mut sent = 0u64;
             while let Some(frame) = tokio::time::timeout(timeout, incoming.frame())
                 .await
@@ -176,7 +252,7 @@ async fn write_reply(
                 let frame = frame.map_err(io::Error::other)?;
                 if let Ok(data) = frame.into_data() {
                     sent += data.len() as u64;
-                    write(stream, &data, timeout).await?;
+                    write_all(stream, &data, &[], timeout).await?;
                 }
             }
             Ok(sent)
@@ -184,22 +260,50 @@ async fn write_reply(
     }
 }
 
-async fn write(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
-    tokio::time::timeout(timeout, stream.write_all(bytes))
-        .await
-        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+/// Writes `head` then `body` with writev: one system call and one segment
+/// for a small reply, and no copy of the body into the head's buffer. The
+/// first write is tried at once, with no timer: a reply that fits the
+/// socket buffer never needs one. Each later write must make progress
+/// within `timeout`.
+async fn write_all(
+    stream: &mut TcpStream,
+    head: &[u8],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    let total = head.len() + body.len();
+    let parts = |done: usize| {
+        if done < head.len() {
+            [IoSlice::new(&head[done..]), IoSlice::new(body)]
+        } else {
+            [IoSlice::new(&body[done - head.len()..]), IoSlice::new(&[])]
+        }
+    };
+    let mut done = match stream.try_write_vectored(&parts(0)) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    while done < total {
+        let n = tokio::time::timeout(timeout, stream.write_vectored(&parts(done)))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 /// Writes with MSG_MORE: the kernel holds the bytes back until the next
 /// write without it (the sendfile that follows), so a head and a small
 /// file still leave in one segment despite TCP_NODELAY — nginx's
-/// `tcp_nopush` effect without toggling TCP_CORK.
+/// `tcp_nopush` effect without toggling TCP_CORK. Waits (within
+/// `timeout`) only when the socket buffer is full.
 async fn write_more(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
     let mut at = 0;
     while at < bytes.len() {
-        tokio::time::timeout(timeout, stream.writable())
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         let fd = stream.as_raw_fd();
         match stream.try_io(Interest::WRITABLE, || {
             let rest = &bytes[at..];
@@ -214,7 +318,11 @@ async fn write_more(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> 
             }
         }) {
             Ok(n) => at += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(timeout, stream.writable())
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+            }
             Err(e) => return Err(e),
         }
     }

@@ -3,9 +3,15 @@
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
+/// Statuses whose counters are resolved once, at start: a label lookup
+/// (a status formatted, hashed and found under a lock) per request showed
+/// in the profile of small-file GETs.
+const COMMON: [u16; 5] = [200, 206, 304, 404, 416];
+
 #[derive(Clone)]
 pub(crate) struct HttpMetrics {
     requests: IntCounterVec,
+    common: [IntCounter; COMMON.len()],
     sent: IntCounter,
     source: IntCounterVec,
 }
@@ -40,17 +46,23 @@ impl HttpMetrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        let common = COMMON.map(|s| requests.with_label_values(&[&s.to_string()]));
         HttpMetrics {
             requests,
+            common,
             sent,
             source,
         }
     }
 
     pub fn record(&self, status: u16, body_bytes: u64) {
-        self.requests
-            .with_label_values(&[&status.to_string()])
-            .inc();
+        match COMMON.iter().position(|&s| s == status) {
+            Some(i) => self.common[i].inc(),
+            None => self
+                .requests
+                .with_label_values(&[&status.to_string()])
+                .inc(),
+        }
         self.sent.inc_by(body_bytes);
     }
 

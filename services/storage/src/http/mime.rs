@@ -78,9 +78,12 @@ pub fn content_type<'a>(file_name: &str, default: &'a str) -> &'a str {
     if ext.len() > 8 {
         return default;
     }
-    let ext = ext.to_ascii_lowercase();
+    let mut lower = [0u8; 8];
+    let lower = &mut lower[..ext.len()];
+    lower.copy_from_slice(ext.as_bytes());
+    lower.make_ascii_lowercase();
     TYPES
-        .binary_search_by(|(e, _)| (*e).cmp(ext.as_str()))
+        .binary_search_by(|(e, _)| e.as_bytes().cmp(lower))
         .map_or(default, |i| TYPES[i].1)
 }
 

@@ -7,6 +7,12 @@
 //! when configured (the check itself is [`ferrodfs_proto::token`],
 //! shared with the lb's edge cache).
 //!
+//! The probes `/healthz` and `/readyz` are answered here too, as the
+//! storage's metrics listener answers them (same readiness, neither
+//! logged nor counted), so a load balancer that only reaches port 8888
+//! can check it. No file URL can be one: a file ID has four or five path
+//! segments.
+//!
 //! Layout: pure parts — [`target`] (URL to file, traversal-proof),
 //! [`range`], [`validators`], [`mime`], [`request`] (heads and
 //! their limits), [`response`] (head bytes); edges — `local` (files on
@@ -17,7 +23,6 @@
 //! hyper body (frames of owned bytes) cannot do. hyper is the client used
 //! to fetch from a source storage.
 
-mod config;
 mod conn;
 mod local;
 mod metrics;
@@ -33,13 +38,13 @@ use anyhow::Context;
 use ferrodfs_proto::token;
 use tokio::net::TcpListener;
 
-pub(crate) use self::config::RawHttp;
-pub use self::config::{HttpConfig, ResponseMode, TokenConfig};
 pub(crate) use self::conn::serve;
+use self::local::StoreDirs;
 pub(crate) use self::metrics::HttpMetrics;
 use self::request::{Method, RequestHead};
 use self::response::Head;
 use self::target::{parse_target, query_param, Target};
+pub use crate::config::http::{HttpConfig, ResponseMode, TokenConfig};
 use crate::ctx::Ctx;
 
 /// Marks a request one storage makes to another for a file it lacks; the
@@ -50,7 +55,7 @@ pub const SOURCE_FETCH_HEADER: &str = "x-ferrodfs-source-fetch";
 
 /// Binds `bind:http_port` unless `[http] enabled = false`; port 0 picks a
 /// free port (the bound one is what trackers are told).
-pub(crate) async fn bind(cfg: &crate::Config) -> anyhow::Result<Option<TcpListener>> {
+pub(crate) async fn bind(cfg: &crate::config::Config) -> anyhow::Result<Option<TcpListener>> {
     if !cfg.http.enabled {
         return Ok(None);
     }
@@ -98,28 +103,51 @@ impl Reply {
 
     pub fn redirect(location: String) -> Reply {
         Reply {
-            head: Head::new(302).header("Location", location),
+            head: Head::new(302).header("Location", &location),
             body: Body::Empty,
         }
     }
 }
 
+/// The answer to `GET`/`HEAD /healthz` or `/readyz` (any query), or
+/// `None` when the request is not a probe.
+pub(crate) fn probe(ctx: &Ctx, req: &RequestHead) -> Option<Reply> {
+    if req.method == Method::Other {
+        return None;
+    }
+    let path = req.target().split('?').next().unwrap_or_default();
+    let (status, text) = ferrodfs_runtime::metrics::probe(path, || ctx.stats.has_joined())?;
+    let mut head = Head::new(status)
+        .header("Content-Type", "text/plain")
+        .header("Cache-Control", "no-store");
+    head.content_length = Some(text.len() as u64);
+    Some(Reply {
+        head,
+        body: Body::Bytes(text.as_bytes().to_vec()),
+    })
+}
+
 /// Answers one request head.
-pub(crate) async fn respond(ctx: &Ctx, metrics: &HttpMetrics, req: &RequestHead) -> Reply {
+pub(crate) async fn respond(
+    ctx: &Ctx,
+    metrics: &HttpMetrics,
+    dirs: &StoreDirs,
+    req: &RequestHead,
+) -> Reply {
     if req.method == Method::Other {
         let mut r = Reply::error(
             405,
-            format!("{} is not served; use GET or HEAD", req.method_text),
+            format!("{} is not served; use GET or HEAD", req.method_text()),
         );
-        r.head.headers.push(("Allow", "GET, HEAD".into()));
+        r.head.push("Allow", "GET, HEAD");
         return r;
     }
-    let target = match parse_target(&req.target) {
+    let target = match parse_target(req.target()) {
         Ok(t) => t,
         Err(e) => return Reply::error(400, e),
     };
     if let Some(g) = &target.group {
-        if *g != ctx.cfg.group_name {
+        if **g != *ctx.cfg.group_name {
             return Reply::error(404, format!("{g} is not this storage's group"));
         }
     }
@@ -131,40 +159,47 @@ pub(crate) async fn respond(ctx: &Ctx, metrics: &HttpMetrics, req: &RequestHead)
     if target.name.is_metadata() {
         return Reply::error(404, "no such file");
     }
-    let Some(path) = ctx.store.data_path(&target.name) else {
-        return Reply::error(
-            400,
-            format!("store path M{:02X} does not exist", target.name.store_path),
-        );
-    };
-    let opened = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || local::open(&path))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    let read_small = req.method == Method::Get;
+    let opened = match dirs.open_cached(&target.name, read_small) {
+        Some(hot) => Ok(Some(hot)),
+        None => {
+            let Some(path) = ctx.store.data_path(&target.name) else {
+                return Reply::error(
+                    400,
+                    format!("store path M{:02X} does not exist", target.name.store_path),
+                );
+            };
+            let opened = {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || local::open(&path, read_small))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            };
+            if let Err(e) = &opened {
+                tracing::error!("http: cannot open {}: {e}", path.display());
+            }
+            opened
+        }
     };
     match opened {
         Ok(Some(file)) => local::serve(ctx, req, &target, file),
         Ok(None) => source::serve(ctx, metrics, req, &target).await,
-        Err(e) => {
-            tracing::error!("http: cannot open {}: {e}", path.display());
-            Reply::error(500, "the file cannot be read")
-        }
+        Err(_) => Reply::error(500, "the file cannot be read"),
     }
 }
 
 /// `None` when the request may proceed.
-fn check_token(ctx: &Ctx, target: &Target) -> Option<Reply> {
+fn check_token(ctx: &Ctx, target: &Target<'_>) -> Option<Reply> {
     let t = ctx.cfg.http.token.as_ref()?;
-    let token = query_param(&target.query, "token");
-    let ts = query_param(&target.query, "ts");
+    let token = query_param(target.query, "token");
+    let ts = query_param(target.query, "ts");
     let e = token::check(
         &target.name.to_string(),
         &t.secret,
         t.ttl,
         token.as_deref(),
         ts.as_deref(),
-        crate::unix_now(),
+        crate::clock::unix_now(),
     )
     .err()?;
     Some(match &t.fail_redirect {

@@ -10,24 +10,46 @@ pub const MAX_HEAD_LEN: usize = 16 << 10;
 /// Most header fields in one request.
 const MAX_HEADERS: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Method {
+    #[default]
     Get,
     Head,
     Other,
 }
 
-/// A parsed request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed request head. Its text is copied once into `raw`, and the
+/// method, target and fields are spans of it: a connection parses each
+/// head into the same value, so after the first request parsing
+/// allocates nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
     pub method: Method,
-    /// As sent, for the access log and 405 replies.
-    pub method_text: String,
-    pub target: String,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
-    /// Names in lower case, values trimmed, in arrival order.
-    pub headers: Vec<(String, String)>,
+    raw: String,
+    method_text: Span,
+    target: Span,
+    /// Name and value (trimmed) of each field, in arrival order.
+    fields: Vec<(Span, Span)>,
+}
+
+/// Byte offsets of a part of [`RequestHead::raw`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    /// Where `part`, a slice of `whole`, lies in it.
+    fn of(whole: &[u8], part: &[u8]) -> Span {
+        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+        Span {
+            start,
+            end: start + part.len(),
+        }
+    }
 }
 
 /// A head that cannot be served; each maps to one status.
@@ -52,19 +74,93 @@ impl HeadError {
 }
 
 impl RequestHead {
-    /// The first value of a header (name in lower case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+    /// Parses the head at the start of `buf` into `self`: `Ok(None)` when
+    /// more bytes are needed, else how many bytes the head took. `self`
+    /// holds the head only after `Ok(Some(_))`.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, HeadError> {
+        let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let used = match req.parse_with_uninit_headers(buf, &mut fields) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() < MAX_HEAD_LEN {
+                    Ok(None)
+                } else if !buf.contains(&b'\n') {
+                    Err(HeadError::TargetTooLong)
+                } else {
+                    Err(HeadError::HeadersTooLarge)
+                };
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadersTooLarge),
+            Err(_) => return Err(HeadError::Malformed),
+        };
+        if used > MAX_HEAD_LEN {
+            return Err(HeadError::HeadersTooLarge);
+        }
+        let target = req.path.ok_or(HeadError::Malformed)?;
+        if target.len() > MAX_TARGET_LEN {
+            return Err(HeadError::TargetTooLong);
+        }
+        let method = req.method.ok_or(HeadError::Malformed)?;
+        // Everything httparse accepted outside field values is ASCII, so
+        // this is the check that every value is UTF-8.
+        let text = std::str::from_utf8(&buf[..used]).map_err(|_| HeadError::Malformed)?;
+        let whole = text.as_bytes();
+        self.method = match method {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            _ => Method::Other,
+        };
+        self.minor_version = req.version.ok_or(HeadError::Malformed)?;
+        self.method_text = Span::of(whole, method.as_bytes());
+        self.target = Span::of(whole, target.as_bytes());
+        self.fields.clear();
+        for h in req.headers.iter() {
+            let value = std::str::from_utf8(h.value).map_err(|_| HeadError::Malformed)?;
+            self.fields.push((
+                Span::of(whole, h.name.as_bytes()),
+                Span::of(whole, value.trim().as_bytes()),
+            ));
+        }
+        self.raw.clear();
+        self.raw.push_str(text);
+        self.check_framing()?;
+        Ok(Some(used))
+    }
+
+    fn text(&self, span: Span) -> &str {
+        &self.raw[span.start..span.end]
+    }
+
+    /// As sent, for the access log and 405 replies.
+    pub fn method_text(&self) -> &str {
+        self.text(self.method_text)
+    }
+
+    /// The request target as sent.
+    pub fn target(&self) -> &str {
+        self.text(self.target)
+    }
+
+    /// Every field as sent (name, trimmed value), in arrival order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|&(n, v)| (self.text(n), self.text(v)))
+    }
+
+    /// The first value of a header (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Whether the client may send another request on this connection
     /// (RFC 9112 §9.3).
     pub fn keep_alive(&self) -> bool {
-        let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
-        let has = |t: &str| conn.split(',').any(|x| x.trim() == t);
+        let conn = self.header("connection").unwrap_or("");
+        let has = |t: &str| conn.split(',').any(|x| x.trim().eq_ignore_ascii_case(t));
         if self.minor_version == 0 {
             has("keep-alive")
         } else {
@@ -79,76 +175,35 @@ impl RequestHead {
                 .header("content-length")
                 .is_some_and(|v| v.trim() != "0")
     }
+
+    /// Refuses heads whose body length two readers could take differently
+    /// (RFC 9112 §6.3): several Content-Length fields, even equal ones, a
+    /// value that is not a plain number, or Content-Length beside
+    /// Transfer-Encoding. A proxy in front that picked another length would
+    /// otherwise see our next "request" where it sent body bytes.
+    fn check_framing(&self) -> Result<(), HeadError> {
+        let named = |name: &'static str| {
+            self.headers()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let mut lengths = named("content-length");
+        let chunked = named("transfer-encoding").next().is_some();
+        if let Some((_, v)) = lengths.next() {
+            let plain = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+            if !plain || lengths.next().is_some() || chunked {
+                return Err(HeadError::Malformed);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Parses the head at the start of `buf`: `Ok(None)` when more bytes are
-/// needed, else the head and how many bytes it took.
+/// needed, else the head and how many bytes it took. (A connection reuses
+/// one head with [`RequestHead::parse`] instead.)
 pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let used = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() < MAX_HEAD_LEN {
-                Ok(None)
-            } else if !buf.contains(&b'\n') {
-                Err(HeadError::TargetTooLong)
-            } else {
-                Err(HeadError::HeadersTooLarge)
-            };
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadersTooLarge),
-        Err(_) => return Err(HeadError::Malformed),
-    };
-    if used > MAX_HEAD_LEN {
-        return Err(HeadError::HeadersTooLarge);
-    }
-    let target = req.path.ok_or(HeadError::Malformed)?;
-    if target.len() > MAX_TARGET_LEN {
-        return Err(HeadError::TargetTooLong);
-    }
-    let method_text = req.method.ok_or(HeadError::Malformed)?.to_string();
-    let method = match method_text.as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        _ => Method::Other,
-    };
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| {
-            let value = std::str::from_utf8(h.value).map_err(|_| HeadError::Malformed)?;
-            Ok((h.name.to_ascii_lowercase(), value.trim().to_string()))
-        })
-        .collect::<Result<Vec<_>, HeadError>>()?;
-    check_framing(&headers)?;
-    Ok(Some((
-        RequestHead {
-            method,
-            method_text,
-            target: target.to_string(),
-            minor_version: req.version.ok_or(HeadError::Malformed)?,
-            headers,
-        },
-        used,
-    )))
-}
-
-/// Refuses heads whose body length two readers could take differently
-/// (RFC 9112 §6.3): several Content-Length fields, even equal ones, a
-/// value that is not a plain number, or Content-Length beside
-/// Transfer-Encoding. A proxy in front that picked another length would
-/// otherwise see our next "request" where it sent body bytes.
-fn check_framing(headers: &[(String, String)]) -> Result<(), HeadError> {
-    let mut lengths = headers.iter().filter(|(n, _)| n == "content-length");
-    let chunked = headers.iter().any(|(n, _)| n == "transfer-encoding");
-    if let Some((_, v)) = lengths.next() {
-        let plain = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-        if !plain || lengths.next().is_some() || chunked {
-            return Err(HeadError::Malformed);
-        }
-    }
-    Ok(())
+    let mut head = RequestHead::default();
+    Ok(head.parse(buf)?.map(|used| (head, used)))
 }
 
 #[cfg(test)]
@@ -164,9 +219,26 @@ mod tests {
         let text = "GET /a?b HTTP/1.1\r\nHost: x\r\nRange:  bytes=0-1 \r\n\r\nNEXT";
         let (h, used) = parse_head(text.as_bytes()).unwrap().unwrap();
         assert_eq!(h.method, Method::Get);
-        assert_eq!(h.target, "/a?b");
+        assert_eq!(h.target(), "/a?b");
         assert_eq!(h.header("range"), Some("bytes=0-1"));
         assert_eq!(&text[used..], "NEXT", "pipelined bytes are left alone");
+    }
+
+    #[test]
+    fn a_reused_head_holds_only_the_latest_request() {
+        let mut h = RequestHead::default();
+        let first = b"GET /a HTTP/1.1\r\nRange: bytes=0-1\r\nX-Long: vvvvvvvvvvvv\r\n\r\n";
+        assert_eq!(h.parse(first), Ok(Some(first.len())));
+        let second = b"HEAD /b HTTP/1.0\r\nHOST: x\r\n\r\n";
+        assert_eq!(h.parse(second), Ok(Some(second.len())));
+        assert_eq!(
+            (h.method, h.method_text(), h.target()),
+            (Method::Head, "HEAD", "/b")
+        );
+        assert_eq!(h.minor_version, 0);
+        assert_eq!(h.header("range"), None);
+        assert_eq!(h.header("host"), Some("x"), "names match in any case");
+        assert_eq!(h.headers().collect::<Vec<_>>(), [("HOST", "x")]);
     }
 
     #[test]
@@ -273,9 +345,9 @@ mod prop {
             match parse_head(&b) {
                 Ok(Some((h, used))) => {
                     prop_assert!(used <= b.len() && used <= MAX_HEAD_LEN);
-                    prop_assert!(h.target.len() <= MAX_TARGET_LEN);
+                    prop_assert!(h.target().len() <= MAX_TARGET_LEN);
                     prop_assert!(h.minor_version <= 1);
-                    prop_assert!(h.headers.iter().all(|(n, _)| *n == n.to_ascii_lowercase()));
+                    prop_assert!(h.headers().all(|(n, _)| h.header(n).is_some()));
                     let _ = (h.keep_alive(), h.has_body());
                 }
                 Ok(None) => prop_assert!(b.len() < MAX_HEAD_LEN),
@@ -298,8 +370,8 @@ mod prop {
             b.extend_from_slice(&next);
             let (h, used) = parse_head(&b).unwrap().unwrap();
             prop_assert_eq!(used, text.len());
-            prop_assert_eq!(h.target, target);
-            prop_assert_eq!(h.headers.len(), fields.len());
+            prop_assert_eq!(h.target(), target);
+            prop_assert_eq!(h.headers().count(), fields.len());
         }
     }
 }

@@ -30,7 +30,9 @@ pub fn reason(status: u16) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// The other headers as they go on the wire, `Name: value\r\n` each:
+    /// one buffer, written once, however many headers a reply has.
+    fields: String,
     /// `None`: the body runs until the connection closes (only for a
     /// relayed response of unknown length).
     pub content_length: Option<u64>,
@@ -40,47 +42,120 @@ impl Head {
     pub fn new(status: u16) -> Head {
         Head {
             status,
-            headers: Vec::new(),
+            fields: String::new(),
             content_length: Some(0),
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Head {
-        self.headers.push((name, value.into()));
+    pub fn header(mut self, name: &str, value: &str) -> Head {
+        self.push(name, value);
         self
     }
 
+    /// Adds a header. The value must hold no CR or LF: values built from
+    /// what a client sent go through [`attachment`] or are numbers.
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.name(name);
+        self.fields.push_str(value);
+        self.fields.push_str("\r\n");
+    }
+
+    /// [`Head::push`] with a value formatted in place.
+    pub fn push_fmt(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
+        use std::fmt::Write;
+        self.name(name);
+        let _ = self.fields.write_fmt(value);
+        self.fields.push_str("\r\n");
+    }
+
+    fn name(&mut self, name: &str) {
+        if self.fields.capacity() == 0 {
+            // Room for what a file reply carries, so it grows once.
+            self.fields.reserve(224);
+        }
+        self.fields.push_str(name);
+        self.fields.push_str(": ");
+    }
+
+    /// The first value of a header (names compare case-insensitively).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.fields
+            .split_terminator("\r\n")
+            .filter_map(|line| line.split_once(": "))
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// The status line and headers, ending with the blank line.
     pub fn encode(&self, keep_alive: bool, now: SystemTime) -> Vec<u8> {
-        use std::fmt::Write;
-        let mut s = String::with_capacity(256);
-        let _ = write!(
-            s,
-            "HTTP/1.1 {} {}\r\nServer: ferrodfs\r\nDate: {}\r\n",
-            self.status,
-            reason(self.status),
-            httpdate::fmt_http_date(now)
+        let mut out = Vec::with_capacity(256);
+        self.encode_into(
+            &mut out,
+            keep_alive,
+            httpdate::fmt_http_date(now).as_bytes(),
         );
-        for (n, v) in &self.headers {
-            let _ = write!(s, "{n}: {v}\r\n");
-        }
+        out
+    }
+
+    /// [`Head::encode`] appended to `out`, with `date` (an HTTP date, see
+    /// [`DateCache`]) given: the per-request path reuses one buffer and
+    /// formats the date once a second, not once a request.
+    pub fn encode_into(&self, out: &mut Vec<u8>, keep_alive: bool, date: &[u8]) {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\nServer: ferrodfs\r\nDate: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.fields.as_bytes());
         if let Some(len) = self.content_length {
-            let _ = write!(s, "Content-Length: {len}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, len);
+            out.extend_from_slice(b"\r\n");
         }
         let keep_alive = keep_alive && self.content_length.is_some();
-        s.push_str(if keep_alive {
-            "Connection: keep-alive\r\n\r\n"
+        out.extend_from_slice(if keep_alive {
+            b"Connection: keep-alive\r\n\r\n"
         } else {
-            "Connection: close\r\n\r\n"
+            b"Connection: close\r\n\r\n"
         });
-        s.into_bytes()
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// The `Date` header value, formatted again only when the second changes
+/// (one per connection, so no lock is shared between connections).
+#[derive(Default)]
+pub struct DateCache {
+    second: u64,
+    text: String,
+}
+
+impl DateCache {
+    /// The HTTP date of `now`.
+    pub fn at(&mut self, now: SystemTime) -> &[u8] {
+        let second = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.text.is_empty() || second != self.second {
+            self.second = second;
+            self.text = httpdate::fmt_http_date(now);
+        }
+        self.text.as_bytes()
     }
 }
 
@@ -118,6 +193,45 @@ mod tests {
         assert!(text.contains("\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"));
         assert!(text.contains("\r\nContent-Type: text/plain\r\n"));
         assert!(text.ends_with("Content-Length: 0\r\nConnection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn headers_keep_their_order_and_read_back() {
+        let mut h = Head::new(206).header("ETag", "\"1-2\"");
+        h.push_fmt("Content-Range", format_args!("bytes {}-{}/{}", 0, 9, 100));
+        h.push("Accept-Ranges", "bytes");
+        assert_eq!(h.get("content-range"), Some("bytes 0-9/100"));
+        assert_eq!(h.get("etag"), Some("\"1-2\""));
+        assert_eq!(h.get("location"), None);
+        let text = String::from_utf8(h.encode(true, SystemTime::UNIX_EPOCH)).unwrap();
+        assert!(
+            text.contains("\r\nETag: \"1-2\"\r\nContent-Range: bytes 0-9/100\r\nAccept-Ranges: bytes\r\nContent-Length: 0\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_date_changes_with_the_second_only() {
+        let mut dates = DateCache::default();
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        assert_eq!(dates.at(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        let later = t + std::time::Duration::from_millis(999);
+        assert_eq!(dates.at(later), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        let next = t + std::time::Duration::from_secs(1);
+        assert_eq!(dates.at(next), b"Sun, 06 Nov 1994 08:49:38 GMT");
+    }
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        for len in [0u64, 7, 10, 16_384, 1 << 20, u64::MAX] {
+            let mut h = Head::new(200);
+            h.content_length = Some(len);
+            let text = String::from_utf8(h.encode(false, SystemTime::UNIX_EPOCH)).unwrap();
+            assert!(
+                text.contains(&format!("\r\nContent-Length: {len}\r\n")),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -160,7 +274,8 @@ mod prop {
             let v = attachment(&name);
             prop_assert!(v.bytes().all(|b| (b' '..=b'~').contains(&b)), "{:?}", v);
             let (_, encoded) = v.rsplit_once("filename*=UTF-8''").unwrap();
-            prop_assert_eq!(percent_decode(encoded, false), Some(name));
+            let decoded = percent_decode(encoded, false);
+            prop_assert_eq!(decoded.as_deref(), Some(name.as_str()));
         }
     }
 }

@@ -19,11 +19,10 @@ use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::config::ResponseMode;
 use super::request::{Method, RequestHead};
 use super::response::Head;
 use super::target::{query_param, with_param, Target};
-use super::{Body, HttpMetrics, Reply, SOURCE_FETCH_HEADER};
+use super::{Body, HttpMetrics, Reply, ResponseMode, SOURCE_FETCH_HEADER};
 use crate::ctx::Ctx;
 
 /// Request headers passed on to the source, so ranges and conditional
@@ -74,10 +73,10 @@ pub(crate) async fn serve(
     ctx: &Ctx,
     metrics: &HttpMetrics,
     req: &RequestHead,
-    target: &Target,
+    target: &Target<'_>,
 ) -> Reply {
     let missing = || Reply::error(404, "no such file");
-    if req.header(SOURCE_FETCH_HEADER).is_some() || query_param(&target.query, "redirect").is_some()
+    if req.header(SOURCE_FETCH_HEADER).is_some() || query_param(target.query, "redirect").is_some()
     {
         return missing();
     }
@@ -86,6 +85,16 @@ pub(crate) async fn serve(
     };
     let addr = {
         let members = ctx.members.read().unwrap_or_else(|e| e.into_inner());
+        let ours = matches!(source, Source::Ip(ip) if ip == ctx.cfg.ip);
+        if members.is_empty() && !ours {
+            // Just started: no tracker has listed the group yet, so the
+            // source cannot be told from a stranger. Not "no such file":
+            // the file may well be on the source (a load balancer tries
+            // the group's next member on a 503).
+            let mut r = Reply::error(503, "this storage does not know its group's members yet");
+            r.head.push("Retry-After", "1");
+            return r;
+        }
         source_addr(&members, source, ctx.cfg.http_port)
     };
     let Some((ip, port)) = addr else {
@@ -99,7 +108,7 @@ pub(crate) async fn serve(
     if ip == ctx.cfg.ip || ip.is_unspecified() {
         return missing();
     }
-    let path = source_path(&target.path, &target.query);
+    let path = source_path(target.path, target.query);
     match ctx.cfg.http.response_mode {
         ResponseMode::Redirect => {
             metrics.sent_to_source("redirect");
@@ -168,7 +177,7 @@ async fn fetch(
     let mut head = Head::new(resp.status().as_u16());
     for (lower, shown) in RELAYED {
         if let Some(v) = resp.headers().get(*lower).and_then(|v| v.to_str().ok()) {
-            head.headers.push((shown, v.to_string()));
+            head.push(shown, v);
         }
     }
     let no_body = req.method == Method::Head || matches!(head.status, 204 | 304);
@@ -201,6 +210,7 @@ mod tests {
             port: 23000,
             http_port,
             status: 7,
+            fastdfs: false,
         }
     }
 

@@ -5,6 +5,8 @@
 //! and only names [`LogicalName::parse`] accepts get through — those can
 //! never leave their store path.
 
+use std::borrow::Cow;
+
 use ferrodfs_proto::fields::validate_group;
 use ferrodfs_proto::file_id::LogicalName;
 
@@ -12,16 +14,16 @@ use ferrodfs_proto::file_id::LogicalName;
 /// bytes; the rest is room for a token and a download name.
 pub const MAX_TARGET_LEN: usize = 2048;
 
-/// A request target naming a file.
+/// A request target naming a file; borrows from the request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct Target<'a> {
     /// `None` for the group-less form, which means this storage's group.
-    pub group: Option<String>,
+    pub group: Option<Cow<'a, str>>,
     pub name: LogicalName,
     /// The path as sent (still percent-encoded), without the query.
-    pub path: String,
+    pub path: &'a str,
     /// The raw query (after `?`), empty if none.
-    pub query: String,
+    pub query: &'a str,
 }
 
 /// Why a target names no file; all are the client's fault (400).
@@ -48,9 +50,12 @@ impl std::error::Error for TargetError {}
 
 /// Decodes `%XX` escapes (and `+` as space when `plus_is_space`, as in
 /// query strings). `None` for a truncated or non-hex escape or a result
-/// that is not UTF-8.
-pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+/// that is not UTF-8. Text without escapes is returned as it is.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
     let b = s.as_bytes();
+    if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
+        return Some(Cow::Borrowed(s));
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -75,12 +80,12 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// Parses an origin-form target (`/path?query`); an absolute-form one
 /// (`http://host/path`) is reduced to its path first, as mod_fastdfs does.
-pub fn parse_target(raw: &str) -> Result<Target, TargetError> {
+pub fn parse_target(raw: &str) -> Result<Target<'_>, TargetError> {
     let raw = match raw
         .strip_prefix("http://")
         .or_else(|| raw.strip_prefix("https://"))
@@ -88,26 +93,31 @@ pub fn parse_target(raw: &str) -> Result<Target, TargetError> {
         Some(rest) => &rest[rest.find('/').ok_or(TargetError::NotAPath)?..],
         None => raw,
     };
-    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    let raw_path = path.strip_prefix('/').ok_or(TargetError::NotAPath)?;
+    let (sent_path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let raw_path = sent_path.strip_prefix('/').ok_or(TargetError::NotAPath)?;
     let path = percent_decode(raw_path, false).ok_or(TargetError::BadEscape)?;
     let not_id = || TargetError::NotAFileId(path.chars().take(200).collect());
     // A logical name has exactly four segments, so five means a group.
     let (group, rest) = match path.matches('/').count() {
-        3 => (None, path.as_str()),
+        3 => (None, &*path),
         4 => {
             let (g, rest) = path.split_once('/').expect("has a slash");
             validate_group(g).map_err(|_| not_id())?;
-            (Some(g.to_string()), rest)
+            (Some(g), rest)
         }
         _ => return Err(not_id()),
     };
     let name = LogicalName::parse(rest).map_err(|_| not_id())?;
+    // The group borrows from the request unless the path had escapes.
+    let group = group.map(|g| match &path {
+        Cow::Borrowed(p) => Cow::Borrowed(&p[..g.len()]),
+        Cow::Owned(_) => Cow::Owned(g.to_string()),
+    });
     Ok(Target {
         group,
         name,
-        path: format!("/{raw_path}"),
-        query: query.to_string(),
+        path: sent_path,
+        query,
     })
 }
 
@@ -118,6 +128,7 @@ pub fn query_param(query: &str, key: &str) -> Option<String> {
         .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
         .find(|(k, _)| *k == key)
         .and_then(|(_, v)| percent_decode(v, true))
+        .map(Cow::into_owned)
 }
 
 /// `query` with `key=value` appended.
@@ -137,7 +148,8 @@ mod tests {
 
     #[test]
     fn a_file_id_path_with_group_and_query() {
-        let t = parse_target(&format!("/group1/{NAME}?token=abc&ts=5")).unwrap();
+        let raw = format!("/group1/{NAME}?token=abc&ts=5");
+        let t = parse_target(&raw).unwrap();
         assert_eq!(t.group.as_deref(), Some("group1"));
         assert_eq!(t.name.to_string(), NAME);
         assert_eq!(t.query, "token=abc&ts=5");
@@ -146,21 +158,24 @@ mod tests {
 
     #[test]
     fn the_group_less_form_is_accepted() {
-        let t = parse_target(&format!("/{NAME}")).unwrap();
+        let raw = format!("/{NAME}");
+        let t = parse_target(&raw).unwrap();
         assert_eq!(t.group, None);
         assert_eq!(t.name.to_string(), NAME);
     }
 
     #[test]
     fn absolute_form_targets_are_reduced_to_their_path() {
-        let t = parse_target(&format!("http://example.com:8888/group1/{NAME}")).unwrap();
+        let raw = format!("http://example.com:8888/group1/{NAME}");
+        let t = parse_target(&raw).unwrap();
         assert_eq!(t.group.as_deref(), Some("group1"));
     }
 
     #[test]
     fn slave_names_parse() {
         let slave = "M00/00/00/wKgBh1Xtr9-AeTfWAAVFOL7FJU4_150x150.jpg";
-        let t = parse_target(&format!("/group1/{slave}")).unwrap();
+        let raw = format!("/group1/{slave}");
+        let t = parse_target(&raw).unwrap();
         assert!(t.name.is_slave());
     }
 
@@ -263,7 +278,7 @@ mod prop {
                 format!("/{path}?{query}")
             };
             let t = parse_target(&raw).unwrap();
-            prop_assert_eq!(t.group, group);
+            prop_assert_eq!(t.group.as_deref(), group.as_deref());
             prop_assert_eq!(t.name, n);
             prop_assert_eq!(t.path, format!("/{path}"));
             prop_assert_eq!(t.query, query);
@@ -271,8 +286,11 @@ mod prop {
 
         #[test]
         fn any_escaped_text_decodes_to_itself(s in ".{0,40}") {
-            prop_assert_eq!(percent_decode(&escape_all(&s), false), Some(s.clone()));
-            prop_assert_eq!(percent_decode(&escape_all(&s), true), Some(s));
+            let escaped = escape_all(&s);
+            let plain = percent_decode(&escaped, false);
+            let query = percent_decode(&escaped, true);
+            prop_assert_eq!(plain.as_deref(), Some(s.as_str()));
+            prop_assert_eq!(query.as_deref(), Some(s.as_str()));
         }
 
         #[test]

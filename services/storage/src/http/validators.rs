@@ -4,6 +4,7 @@
 //! ones for the same file, whenever it was replicated there; appender and
 //! slave files use the disk's mtime, as mod_fastdfs does.
 
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrodfs_proto::file_id::LogicalName;
@@ -16,8 +17,10 @@ const LATEST_HTTP_DATE: u64 = 253_402_300_799;
 /// The validators of one representation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validators {
-    /// Strong ETag, quotes included.
-    pub etag: String,
+    /// Strong ETag, quotes included, inline: `"<hex>-<hex>"` of two u64s
+    /// is at most 35 bytes.
+    etag: [u8; 35],
+    etag_len: u8,
     /// Unix seconds.
     pub last_modified: u64,
 }
@@ -25,19 +28,35 @@ pub struct Validators {
 impl Validators {
     /// `size` and `mtime` (unix seconds) come from the file on disk.
     pub fn of(name: &LogicalName, size: u64, mtime: u64) -> Validators {
-        let created = name
-            .info()
-            .filter(|_| !name.is_slave() && !name.is_appender())
+        let info = name.info();
+        let created = info
+            .filter(|i| !i.is_appender() && !name.is_slave())
             .map(|i| i.create_time as u64);
         let last_modified = created.unwrap_or(mtime).min(LATEST_HTTP_DATE);
+        let mut etag = [0u8; 35];
+        let mut at = &mut etag[..];
+        // Cannot fail: the buffer fits the longest value.
+        let _ = write!(at, "\"{last_modified:x}-{size:x}\"");
+        let etag_len = (35 - at.len()) as u8;
         Validators {
-            etag: format!("\"{last_modified:x}-{size:x}\""),
+            etag,
+            etag_len,
             last_modified,
         }
     }
 
+    /// The strong ETag, quotes included.
+    pub fn etag(&self) -> &str {
+        std::str::from_utf8(&self.etag[..self.etag_len as usize]).unwrap_or_default()
+    }
+
+    /// `Last-Modified`, to format where it is written.
+    pub fn last_modified_date(&self) -> httpdate::HttpDate {
+        self.last_modified_time().into()
+    }
+
     pub fn last_modified_http(&self) -> String {
-        httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.last_modified))
+        self.last_modified_date().to_string()
     }
 
     /// RFC 9110 §13.1.2 (If-None-Match, weak comparison) and §13.1.3
@@ -49,7 +68,7 @@ impl Validators {
         if_modified_since: Option<&str>,
     ) -> bool {
         if let Some(inm) = if_none_match {
-            return etag_list_matches(inm, &self.etag);
+            return etag_list_matches(inm, self.etag());
         }
         match if_modified_since.and_then(|d| httpdate::parse_http_date(d).ok()) {
             Some(since) => self.last_modified_time() <= since,
@@ -62,7 +81,7 @@ impl Validators {
     pub fn if_range_holds(&self, if_range: &str) -> bool {
         let v = if_range.trim();
         if v.starts_with('"') {
-            v == self.etag
+            v == self.etag()
         } else {
             httpdate::parse_http_date(v).is_ok_and(|d| d == self.last_modified_time())
         }
@@ -96,7 +115,7 @@ mod tests {
     fn normal_files_are_dated_by_their_file_id() {
         let v = Validators::of(&name(NORMAL), 345_400, 1_700_000_000);
         assert_eq!(v.last_modified, CREATED);
-        assert_eq!(v.etag, format!("\"{CREATED:x}-{:x}\"", 345_400));
+        assert_eq!(v.etag(), format!("\"{CREATED:x}-{:x}\"", 345_400));
         assert_eq!(v.last_modified_http(), "Mon, 07 Sep 2015 15:40:15 GMT");
     }
 
@@ -113,8 +132,8 @@ mod tests {
     fn if_none_match_wins_over_if_modified_since() {
         let v = Validators::of(&name(NORMAL), 1, 0);
         let later = "Tue, 08 Sep 2015 00:00:00 GMT";
-        assert!(v.not_modified(Some(&v.etag), None));
-        assert!(v.not_modified(Some(&format!("\"x\", W/{}", v.etag)), None));
+        assert!(v.not_modified(Some(v.etag()), None));
+        assert!(v.not_modified(Some(&format!("\"x\", W/{}", v.etag())), None));
         assert!(v.not_modified(Some("*"), None));
         assert!(!v.not_modified(Some("\"other\""), Some(later)));
     }
@@ -132,10 +151,10 @@ mod tests {
     #[test]
     fn if_range_needs_the_current_validator() {
         let v = Validators::of(&name(NORMAL), 1, 0);
-        assert!(v.if_range_holds(&v.etag));
+        assert!(v.if_range_holds(v.etag()));
         assert!(v.if_range_holds("Mon, 07 Sep 2015 15:40:15 GMT"));
         assert!(!v.if_range_holds("\"stale\""));
-        assert!(!v.if_range_holds(&format!("W/{}", v.etag)));
+        assert!(!v.if_range_holds(&format!("W/{}", v.etag())));
         assert!(!v.if_range_holds("Tue, 08 Sep 2015 00:00:00 GMT"));
     }
 }
@@ -171,10 +190,11 @@ mod prop {
         ) {
             let v = Validators::of(&n, size, mtime);
             prop_assert!(v.last_modified <= LATEST_HTTP_DATE);
+            prop_assert_eq!(v.etag(), format!("\"{:x}-{size:x}\"", v.last_modified));
             let date = v.last_modified_http();
             prop_assert!(v.if_range_holds(&date));
-            prop_assert!(v.if_range_holds(&v.etag));
-            prop_assert!(v.not_modified(Some(&v.etag), None));
+            prop_assert!(v.if_range_holds(v.etag()));
+            prop_assert!(v.not_modified(Some(v.etag()), None));
             prop_assert!(v.not_modified(None, Some(&date)));
             let _ = v.not_modified(inm.as_deref(), ims.as_deref());
             let _ = v.if_range_holds(&if_range);

@@ -13,13 +13,13 @@ use std::io::SeekFrom;
 use std::net::IpAddr;
 
 use ferrodfs_proto::file_id::LogicalName;
-use ferrodfs_proto::status;
 use ferrodfs_proto::sync::PushHeader;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::binlog::{Op, Record};
-use crate::cmd::{disk, CmdError, Request};
 use crate::ctx::Ctx;
+use crate::error::{disk, Error};
+use crate::request::Request;
 
 /// Contents up to this size are received in memory, then written at once.
 const SMALL_FILE: u64 = 1 << 20;
@@ -27,17 +27,20 @@ const SMALL_FILE: u64 = 1 << 20;
 /// Handles one push from `peer` (an authenticated connection): applies
 /// its record (if any), then takes note of the sender's progress.
 /// Replies only once the change is on disk and logged.
-pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>, peer: IpAddr) -> Result<u64, CmdError> {
+pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>, peer: IpAddr) -> Result<u64, Error> {
     let prefix: [u8; 8] = req.read(8).await?.try_into().expect("8 bytes");
     let len = PushHeader::len_of(&prefix)?;
     let head = PushHeader::parse(&req.read(len).await?)?;
     if head.group != ctx.cfg.group_name || head.content_len != req.remaining() {
-        return Err(CmdError::Status(status::EINVAL));
+        return Err(Error::Invalid(
+            "sync push for another group, or its content length differs",
+        ));
     }
     check_sender(ctx, &head, peer)?;
     let mut applied = 0;
     if !head.record.is_empty() {
-        let rec = Record::parse(&head.record).ok_or(CmdError::Status(status::EINVAL))?;
+        let rec = Record::parse(&head.record)
+            .ok_or(Error::Invalid("bad binlog record in a sync push"))?;
         applied = apply(ctx, req, &rec).await?;
     }
     ctx.sync_received(&head);
@@ -47,7 +50,7 @@ pub(crate) async fn push(ctx: &Ctx, req: &mut Request<'_>, peer: IpAddr) -> Resu
 
 /// Only a current member of this group, pushing in its own name from its
 /// own address, may change what this storage holds.
-fn check_sender(ctx: &Ctx, head: &PushHeader, peer: IpAddr) -> Result<(), CmdError> {
+fn check_sender(ctx: &Ctx, head: &PushHeader, peer: IpAddr) -> Result<(), Error> {
     let is_member = ctx.is_member(&peer.to_string());
     if head.from == peer.to_string() && is_member && peer != IpAddr::V4(ctx.cfg.ip) {
         return Ok(());
@@ -61,29 +64,36 @@ fn check_sender(ctx: &Ctx, head: &PushHeader, peer: IpAddr) -> Result<(), CmdErr
             "not a current member of this group"
         }
     );
-    Err(CmdError::Status(status::EACCES))
+    Err(Error::Denied(if is_member {
+        "sync push in another member's name"
+    } else {
+        "sync push from a host outside the group"
+    }))
 }
 
-async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, CmdError> {
+pub(super) async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Error> {
     let name = LogicalName::parse(&rec.name)?;
     let path = ctx.data_path(&name)?;
     let len = req.remaining();
     let _guard = ctx.store.write_lock(&name).await;
     match &rec.op {
         Op::Create | Op::Update => {
-            let idx = name.store_path as usize;
-            let mut tmp = ctx.store.temp_file(idx, Some(&path)).await.map_err(disk)?;
+            let durable = ctx.cfg.fsync_after_write;
             if len <= SMALL_FILE {
-                // One write instead of one per network read.
+                // Received whole, then written and renamed into place in
+                // one trip to the blocking pool.
                 let bytes = req.read(len).await?;
-                tmp.file().write_all(&bytes).await.map_err(disk)?;
+                ctx.store
+                    .replace_at(path.clone(), bytes, durable)
+                    .await
+                    .map_err(disk)?;
             } else {
+                let idx = name.store_path as usize;
+                let mut tmp = ctx.store.temp_file(idx, Some(&path)).await.map_err(disk)?;
                 req.body_to_file(tmp.file(), len).await?;
+                tmp.finish(durable).await.map_err(disk)?;
+                tmp.replace(path.clone(), durable).await.map_err(disk)?;
             }
-            tmp.finish(ctx.cfg.fsync_after_write).await.map_err(disk)?;
-            tmp.replace(path.clone(), ctx.cfg.fsync_after_write)
-                .await
-                .map_err(disk)?;
         }
         Op::Delete => match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
@@ -95,7 +105,7 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
             let mut file = open_existing(&path).await?;
             let size = file.metadata().await.map_err(disk)?.len();
             if *offset > size {
-                return Err(CmdError::Status(status::ESPIPE));
+                return Err(Error::PastEnd);
             }
             file.seek(SeekFrom::Start(*offset)).await.map_err(disk)?;
             req.body_to_file(&mut file, len).await?;
@@ -122,12 +132,12 @@ async fn apply(ctx: &Ctx, req: &mut Request<'_>, rec: &Record) -> Result<u64, Cm
         .await
         .map_err(|e| {
             tracing::error!("binlog write failed for synced {}: {e}", rec.name);
-            CmdError::Status(status::EIO)
+            Error::Binlog(e)
         })?;
     Ok(len)
 }
 
-async fn open_existing(path: &std::path::Path) -> Result<tokio::fs::File, CmdError> {
+async fn open_existing(path: &std::path::Path) -> Result<tokio::fs::File, Error> {
     tokio::fs::OpenOptions::new()
         .write(true)
         .open(path)

@@ -3,6 +3,9 @@
 //! only after the peer answered, and tells the peer how far it is synced.
 //! Runs until the peer leaves the group or shutdown; a broken connection
 //! is retried with backoff, resuming from the last acknowledged record.
+//! The worker (mark, retries, progress) is the same for every peer; what
+//! goes on the wire is ferrodfs's authenticated SYNC_PUSH here, or
+//! FastDFS's own sync commands for a FastDFS member ([`super::fastdfs_push`]).
 
 use std::collections::VecDeque;
 use std::io::SeekFrom;
@@ -23,30 +26,50 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::mark::{self, Mark};
-use super::plan::{self, claim, should_push, PeerView};
-use crate::binlog::{read_from, Op, Pos, Record};
+use crate::binlog::{read_from, Entry, Op, Pos, Record};
 use crate::ctx::Ctx;
+use crate::replication::mark::{self, Mark};
+use crate::replication::plan::{self, claim, should_push, PeerView};
 
 /// Binlog bytes read per batch.
 const BATCH_BYTES: usize = 256 << 10;
 /// The mark is saved at least this often while records flow.
 const MARK_EVERY: u64 = 64;
+/// An idle push saves its mark at most this often: a receiver's own
+/// worker wakes for every replicated record only to skip it, and a mark
+/// file write per wake is most of what that costs. A mark that a crash
+/// leaves up to this far behind only resends records, which replicas
+/// apply idempotently.
+const IDLE_MARK_INTERVAL: Duration = Duration::from_secs(1);
 /// An idle push still tells the peer it is synced this often.
-const IDLE_PROGRESS: Duration = Duration::from_millis(500);
+pub(super) const IDLE_PROGRESS: Duration = Duration::from_millis(500);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Frames written ahead of their replies.
 const WINDOW: usize = 64;
 /// Whole files up to this size are read and sent in one piece.
 const SMALL_FILE: u64 = 1 << 20;
+/// Records whose small files are read together, in one trip to the
+/// blocking pool, before their frames are written...
+const READ_AHEAD: usize = 32;
+/// ...up to this many bytes at a time.
+const READ_AHEAD_BYTES: u64 = 4 << 20;
 
-struct Worker {
-    ctx: Arc<Ctx>,
-    peer: watch::Receiver<PeerView>,
-    key: String,
+/// Which sync protocol a peer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// A ferrodfs storage: SYNC_PUSH on an authenticated connection.
+    Ferrodfs,
+    /// A FastDFS storage: its storage-to-storage sync commands.
+    Fastdfs,
+}
+
+pub(super) struct Worker {
+    pub ctx: Arc<Ctx>,
+    pub peer: watch::Receiver<PeerView>,
+    pub key: String,
     mark_path: PathBuf,
-    mark: Mark,
+    pub mark: Mark,
     /// Marks not yet saved.
     unsaved: u64,
     /// Our own files created up to this time are on the peer.
@@ -56,6 +79,14 @@ struct Worker {
     /// The current session got at least one answer from the peer.
     progressed: bool,
     retry: Retry,
+    /// When the mark was last written.
+    saved_at: Instant,
+    /// A mark save still running on the blocking pool because the
+    /// session that started it was cancelled: the next save waits for it
+    /// so two never race on the temp file.
+    saving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// This peer's series of `ferrodfs_storage_sync_delay_seconds`.
+    delay: prometheus::Histogram,
 }
 
 /// Ends a session so that the next one sends the peer a whole file: its
@@ -118,6 +149,7 @@ pub(crate) async fn run(
     ctx: Arc<Ctx>,
     mut peer: watch::Receiver<PeerView>,
     mut shutdown: Shutdown,
+    wire: Wire,
 ) {
     let me = ctx.cfg.ip.to_string();
     let (key, mark_path) = {
@@ -128,7 +160,11 @@ pub(crate) async fn run(
         )
     };
     let mark = loop {
-        let saved = mark::load(&mark_path).unwrap_or_else(|e| {
+        let path = mark_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || mark::load(&path))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let saved = loaded.unwrap_or_else(|e| {
             tracing::warn!("sync mark {}: {e}; starting over", mark_path.display());
             None
         });
@@ -150,6 +186,8 @@ pub(crate) async fn run(
     if mark.full_copy && !mark.full_copy_done {
         tracing::info!("sending the full copy to new member {key}");
     }
+    let delay = ctx.stats.sync_delay(&key);
+    ctx.repl.delays.start(&key, mark.pos);
     let mut w = Worker {
         ctx,
         peer,
@@ -161,13 +199,16 @@ pub(crate) async fn run(
         force_whole: None,
         progressed: false,
         retry: Retry::default(),
+        saved_at: Instant::now(),
+        saving: None,
+        delay,
     };
-    w.save_mark();
+    w.save_mark().await;
     loop {
         w.progressed = false;
         let r = tokio::select! {
             _ = shutdown.wait() => break,
-            r = w.session() => r,
+            r = w.session_over(wire) => r,
         };
         let Err(e) = r else { continue };
         if let Some(SendWhole(st)) = e.downcast_ref::<SendWhole>() {
@@ -187,23 +228,44 @@ pub(crate) async fn run(
                 }
             }
         }
-        w.save_mark();
+        w.save_mark().await;
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tokio::time::sleep(w.retry.backoff) => {}
         }
     }
-    w.save_mark();
+    w.save_mark().await;
 }
 
 impl Worker {
-    fn save_mark(&mut self) {
+    async fn session_over(&mut self, wire: Wire) -> anyhow::Result<()> {
+        match wire {
+            Wire::Ferrodfs => self.session().await,
+            Wire::Fastdfs => super::fastdfs_push::session(self).await,
+        }
+    }
+
+    /// Writes the mark on the blocking pool (temp file and rename).
+    pub(super) async fn save_mark(&mut self) {
         self.ctx.repl.lag.mark(&self.key, &self.mark);
+        if let Some(earlier) = self.saving.as_mut() {
+            let _ = earlier.await;
+            self.saving = None;
+        }
         if self.unsaved == 0 {
             return;
         }
-        match mark::save(&self.mark_path, &self.mark) {
-            Ok(()) => self.unsaved = 0,
+        let (path, m) = (self.mark_path.clone(), self.mark);
+        let saving = self
+            .saving
+            .insert(tokio::task::spawn_blocking(move || mark::save(&path, &m)));
+        let r = saving.await;
+        self.saving = None;
+        match r.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+            Ok(()) => {
+                self.unsaved = 0;
+                self.saved_at = Instant::now();
+            }
             Err(e) => tracing::warn!("cannot save sync mark {}: {e}", self.mark_path.display()),
         }
     }
@@ -242,11 +304,15 @@ impl Worker {
         let mut binlog = self.ctx.binlog.watch();
         let mut last_progress: Option<(Instant, i64)> = None;
         loop {
-            self.restart_if_chosen();
-            let now = crate::unix_now();
+            self.restart_if_chosen().await;
+            let now = crate::clock::unix_now();
             let end = *binlog.borrow_and_update();
-            let entries = read_from(self.ctx.binlog.dir(), self.mark.pos, end, BATCH_BYTES)
-                .context("reading the binlog")?;
+            let (dir, from) = (self.ctx.binlog.dir().to_path_buf(), self.mark.pos);
+            let entries =
+                tokio::task::spawn_blocking(move || read_from(&dir, from, end, BATCH_BYTES))
+                    .await
+                    .context("reading the binlog")?
+                    .context("reading the binlog")?;
             if entries.is_empty() {
                 self.claimed = self.claimed.max(claim(now));
                 if self.mark.full_copy {
@@ -258,7 +324,7 @@ impl Worker {
                     self.send(&mut stream, self.header()).await?;
                     last_progress = Some((Instant::now(), self.claimed));
                 }
-                self.save_mark();
+                self.idle().await;
                 tokio::select! {
                     r = binlog.changed() => r.context("binlog closed")?,
                     _ = tokio::time::sleep(IDLE_PROGRESS) => {}
@@ -271,7 +337,13 @@ impl Worker {
             // never idles for a round trip.
             let mut inflight: VecDeque<InFlight> = VecDeque::new();
             let mut start = self.mark.pos;
-            for e in entries {
+            let mut ahead = VecDeque::new();
+            for (i, e) in entries.iter().enumerate() {
+                if ahead.is_empty() {
+                    let chunk = &entries[i..entries.len().min(i + READ_AHEAD)];
+                    ahead = self.read_ahead(chunk, start).await?;
+                }
+                let pre = ahead.pop_front().flatten();
                 let mut sent = false;
                 if let Some(r) = &e.record {
                     if !r.replica {
@@ -279,7 +351,7 @@ impl Worker {
                     }
                     if should_push(&self.mark, r) {
                         let whole = self.force_whole == Some(start);
-                        sent = self.write_record(&mut stream, r, whole).await?;
+                        sent = self.write_record(&mut stream, r, whole, pre).await?;
                         if whole {
                             self.force_whole = None;
                         }
@@ -340,20 +412,44 @@ impl Worker {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.mark.pos = f.next;
+        self.advance(f.next).await;
+        Ok(())
+    }
+
+    /// The record before `next` is done with (the peer answered, or it
+    /// needed no push): the mark moves past it, saved every
+    /// [`MARK_EVERY`] records.
+    pub(super) async fn advance(&mut self, next: Pos) {
+        self.mark.pos = next;
         self.mark.pushed += 1;
         self.unsaved += 1;
-        self.ctx.repl.acked(&self.key, self.mark.pos);
+        self.ctx.repl.acked(&self.key, next);
+        let delay = &self.delay;
+        self.ctx
+            .repl
+            .delays
+            .acked(&self.key, next, Instant::now(), |d| {
+                delay.observe(d.as_secs_f64())
+            });
         if self.unsaved >= MARK_EVERY {
-            self.save_mark();
+            self.save_mark().await;
         }
-        Ok(())
+    }
+
+    /// Nothing to push: the mark is saved now and then (see
+    /// [`IDLE_MARK_INTERVAL`]), the lag every time.
+    pub(super) async fn idle(&mut self) {
+        if self.saved_at.elapsed() >= IDLE_MARK_INTERVAL {
+            self.save_mark().await;
+        } else {
+            self.ctx.repl.lag.mark(&self.key, &self.mark);
+        }
     }
 
     /// Trackers may describe a new peer late or, for a moment, not
     /// alike: once it is clear that we are its full-copy source and have
     /// not sent the copy, start it from the first record.
-    fn restart_if_chosen(&mut self) {
+    pub(super) async fn restart_if_chosen(&mut self) {
         let me = self.ctx.cfg.ip.to_string();
         let peer = self.peer.borrow().clone();
         if plan::needs_restart(&me, &peer, &self.mark) {
@@ -361,7 +457,7 @@ impl Worker {
                 tracing::info!("sending the full copy to new member {}", self.key);
                 self.mark = m;
                 self.unsaved += 1;
-                self.save_mark();
+                self.save_mark().await;
             }
         }
     }
@@ -375,27 +471,85 @@ impl Worker {
             ..self.header()
         };
         self.send(stream, head).await?;
+        self.full_copy_sent().await;
+        Ok(())
+    }
+
+    /// The whole binlog has reached the peer: its full copy is done.
+    pub(super) async fn full_copy_sent(&mut self) {
         self.mark.full_copy = false;
         self.mark.full_copy_done = true;
         self.unsaved += 1;
-        self.save_mark();
+        self.save_mark().await;
         tracing::info!(
             "full copy to {} complete ({} records)",
             self.key,
             self.mark.pushed
         );
-        Ok(())
+    }
+
+    /// Reads, in one trip to the blocking pool, the contents of the
+    /// small files that the records of `chunk` (the first starting at
+    /// `start`) send whole, up to [`READ_AHEAD_BYTES`] in all; one item
+    /// per record, `None` where the content is read when its frame is
+    /// written (no content, a larger file, or past the budget).
+    async fn read_ahead(
+        &self,
+        chunk: &[Entry],
+        mut start: Pos,
+    ) -> anyhow::Result<VecDeque<Option<Prefetched>>> {
+        let mut paths = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let path = e
+                .record
+                .as_ref()
+                .filter(|r| should_push(&self.mark, r))
+                .filter(|r| {
+                    let whole = self.force_whole == Some(start);
+                    matches!(r.op, Op::Create | Op::Update)
+                        || (whole && !matches!(r.op, Op::Delete))
+                })
+                .and_then(|r| LogicalName::parse(&r.name).ok())
+                .and_then(|name| self.ctx.store.data_path(&name));
+            paths.push(path);
+            start = e.next;
+        }
+        if paths.iter().all(Option::is_none) {
+            return Ok(paths.into_iter().map(|_| None).collect());
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            let mut budget = READ_AHEAD_BYTES;
+            paths
+                .into_iter()
+                .map(|p| match p {
+                    Some(p) if budget > 0 => {
+                        let r = read_small(&p, budget);
+                        if let Ok(Some(Prefetched::Bytes(b))) = &r {
+                            budget = budget.saturating_sub(b.len() as u64);
+                        }
+                        r
+                    }
+                    _ => Ok(None),
+                })
+                .collect::<std::io::Result<VecDeque<_>>>()
+        })
+        .await
+        .context("reading files to push")?
+        .context("reading files to push")?;
+        Ok(read)
     }
 
     /// Writes the frame for one record (no reply read); `false` when
     /// there was nothing to send: a file that no longer exists here is
     /// skipped, its delete follows later in the binlog. `whole` sends an
-    /// in-place change as the whole current file.
+    /// in-place change as the whole current file; `pre`, the content
+    /// [`Worker::read_ahead`] already read for it.
     async fn write_record(
         &mut self,
         stream: &mut TcpStream,
         r: &Record,
         whole: bool,
+        pre: Option<Prefetched>,
     ) -> anyhow::Result<bool> {
         let Ok(name) = LogicalName::parse(&r.name) else {
             return Ok(false);
@@ -420,9 +574,11 @@ impl Worker {
             Op::Append { offset, length } | Op::Modify { offset, length } => Some((offset, length)),
             Op::Delete | Op::Truncate { .. } | Op::Rename { .. } => None,
         };
-        let content = match range {
-            None => Content::None,
-            Some((offset, length)) => match tokio::fs::File::open(&path).await {
+        let content = match (range, pre) {
+            (None, _) => Content::None,
+            (Some(_), Some(Prefetched::Bytes(b))) => Content::Bytes(b),
+            (Some(_), Some(Prefetched::Missing)) => return Ok(false),
+            (Some((offset, length)), None) => match tokio::fs::File::open(&path).await {
                 Ok(mut f) => {
                     let size = f.metadata().await?.len();
                     let n = length.min(size.saturating_sub(offset));
@@ -465,7 +621,7 @@ impl Worker {
     }
 
     /// The peer answered: the first answer after an outage ends it.
-    fn answered(&mut self) {
+    pub(super) fn answered(&mut self) {
         if !self.progressed && self.retry.outage {
             tracing::info!("sync to {} resumed", self.key);
         }
@@ -483,6 +639,31 @@ struct InFlight {
     /// A change to an existing file (append, modify, truncate, rename):
     /// a peer without that file gets the whole file instead.
     in_place: bool,
+}
+
+/// A file's content read ahead of its frame.
+enum Prefetched {
+    Bytes(Vec<u8>),
+    /// The file is gone: its delete follows in the binlog.
+    Missing,
+}
+
+/// The whole file at `path` if it is at most [`SMALL_FILE`] and `budget`
+/// bytes; `None` when larger (blocking).
+fn read_small(path: &std::path::Path, budget: u64) -> std::io::Result<Option<Prefetched>> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Prefetched::Missing)),
+        Err(e) => return Err(e),
+    };
+    let size = f.metadata()?.len();
+    if size > SMALL_FILE || size > budget {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    (&mut f).take(size).read_to_end(&mut bytes)?;
+    Ok(Some(Prefetched::Bytes(bytes)))
 }
 
 /// What follows a push header.

@@ -5,7 +5,7 @@
 //! so these commands are trusted by address alone; ferrodfs storages keep
 //! their authenticated JSON join.
 
-use ferrodfs_proto::cluster::{PathUsage, StorageReport};
+use ferrodfs_proto::cluster::{state, InitState, PathUsage, StorageReport};
 use ferrodfs_proto::fields::{get_fixed, put_fixed, validate_group, Reader, GROUP_NAME_LEN};
 use ferrodfs_proto::stat::StorageStats;
 use ferrodfs_proto::status;
@@ -36,8 +36,12 @@ pub struct Join {
     pub join_time: i64,
     pub up_time: i64,
     pub version: String,
-    /// 1 until the storage finished its initial sync.
+    /// 1 until the storage was told where its initial copy comes from
+    /// (SYNC_DEST_REQ answered).
     pub init_flag: u8,
+    /// The storage's last known status of itself (INIT, or 0xFF when it
+    /// knows none).
+    pub status: u8,
     pub trackers: Vec<String>,
 }
 
@@ -59,7 +63,7 @@ pub fn parse_join(body: &[u8]) -> Result<Join, u8> {
     let up_time = r.i64().map_err(bad)?;
     let version = r.fixed(8).map_err(bad)?;
     let init_flag = r.u8().map_err(bad)?;
-    let _status = r.u8().map_err(bad)?;
+    let status = r.u8().map_err(bad)?;
     let _storage_id = r.take(16).map_err(bad)?;
     let _current_tracker_ip = r.take(46).map_err(bad)?;
     let tracker_count = r.i64().map_err(bad)?;
@@ -100,6 +104,7 @@ pub fn parse_join(body: &[u8]) -> Result<Join, u8> {
         up_time,
         version,
         init_flag,
+        status,
         trackers,
     })
 }
@@ -108,7 +113,15 @@ impl Join {
     /// The report ferrodfs's cluster view keeps, the storage being who
     /// it connects from (FastDFS takes the address from the socket too).
     /// Disk usage is unknown until its first REPORT_DISK_USAGE.
+    ///
+    /// A storage past its SYNC_DEST_REQ holds its data unless it knows
+    /// itself to be still waiting for or receiving its initial copy; one
+    /// before it waits for the leader's decision (founding member, or
+    /// which member sends it everything), which its source's
+    /// REPORT_STATUS or its SYNC_NOTIFY then complete.
     pub fn report(&self, ip: &str) -> StorageReport {
+        let copying = matches!(self.status, state::WAIT_SYNC | state::SYNCING);
+        let init = (self.init_flag != 0 || copying).then(InitState::default);
         StorageReport {
             group: self.group.clone(),
             ip: ip.to_string(),
@@ -120,6 +133,7 @@ impl Join {
             subdir_count_per_path: self.subdir_count_per_path,
             upload_priority: self.upload_priority,
             trackers: self.trackers.clone(),
+            init,
             ..StorageReport::default()
         }
     }
@@ -130,13 +144,6 @@ pub fn join_reply(my_status: u8, src_id: &str) -> Vec<u8> {
     let mut out = vec![my_status];
     put_fixed(&mut out, src_id, 16);
     out
-}
-
-/// A beat or disk-usage answer: the change flags byte, 0 (no leader,
-/// trunk or membership news: ferrodfs storages and FastDFS storages do
-/// not sync with each other, so a FastDFS storage is told of no peers).
-fn no_changes() -> Reply {
-    Reply::ok(vec![0])
 }
 
 pub fn join(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
@@ -151,19 +158,26 @@ pub fn join(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
         }
     };
     let report = joined.report(&peer.to_string());
-    match ctx.cluster.join(report.clone(), ctx.now) {
+    match ctx.cluster.join_fastdfs(report.clone(), ctx.now) {
         Ok((id, transition)) => {
             session.storage = Some(id);
             ctx.transitions.extend(transition);
             tracing::info!(group = %joined.group, ip = %peer, port = joined.port, version = %joined.version, "FastDFS storage joined");
             let is_leader = ctx.peers.is_leader();
+            let me = ctx
+                .cluster
+                .resolve(&report.group, &report.ip)
+                .unwrap_or_else(|| report.ip.clone());
             if is_leader {
-                let t = ctx.cluster.decide(&report.group, &report.ip, ctx.now.unix);
+                let t = ctx.cluster.decide(&report.group, &me, ctx.now.unix);
                 ctx.transitions.extend(t);
             }
-            let state = ctx.cluster.reply(&report.group, &report.ip, is_leader);
+            let state = ctx.cluster.reply(&report.group, &me, is_leader);
+            let src = crate::commands::fastdfs_sync::source_of(ctx, &report.group, &me)
+                .map(|(id, _)| id)
+                .unwrap_or_default();
             session.fastdfs_report = Some(report);
-            Reply::ok(join_reply(state.status, ""))
+            Reply::ok(join_reply(state.status, &src))
         }
         Err(e) => {
             tracing::warn!(group = %joined.group, ip = %peer, "FastDFS storage join refused: {e}");
@@ -172,8 +186,10 @@ pub fn join(ctx: &mut Ctx, session: &mut Session, body: &[u8]) -> Reply {
     }
 }
 
-/// Records `report` as the joined storage's newest and answers.
-fn record(ctx: &mut Ctx, session: &mut Session, report: StorageReport) -> Reply {
+/// Records `report` as the joined storage's newest and answers with
+/// what changed since this connection last heard (see
+/// [`fastdfs_sync::changes`](crate::commands::fastdfs_sync::changes)).
+pub(crate) fn record(ctx: &mut Ctx, session: &mut Session, report: StorageReport) -> Reply {
     let Some(id) = session.storage else {
         return Reply::error(status::EINVAL);
     };
@@ -181,11 +197,14 @@ fn record(ctx: &mut Ctx, session: &mut Session, report: StorageReport) -> Reply 
         Ok(transition) => {
             ctx.transitions.extend(transition);
             if ctx.peers.is_leader() {
-                let t = ctx.cluster.decide(&report.group, &report.ip, ctx.now.unix);
-                ctx.transitions.extend(t);
+                if let Some((group, me)) = ctx.cluster.session_owner(id) {
+                    let t = ctx.cluster.decide(&group, &me, ctx.now.unix);
+                    ctx.transitions.extend(t);
+                }
             }
+            let reply = crate::commands::fastdfs_sync::changes(ctx, session, &report.group);
             session.fastdfs_report = Some(report);
-            no_changes()
+            reply
         }
         Err(e) => Reply::error(e.status()),
     }
@@ -289,6 +308,7 @@ pub(crate) mod tests {
                 up_time: 1_700_000_100,
                 version: "6.16".into(),
                 init_flag: 0,
+                status: 7,
                 trackers: vec!["10.0.0.1:22122".into(), "10.0.0.2:22122".into()],
             }
         );

@@ -26,7 +26,7 @@ pub fn query_fetch(ctx: &mut Ctx, command: u8, body: &[u8]) -> Reply {
     let Some(g) = ctx.cluster.group_mut(&group) else {
         return Reply::error(status::ENOENT);
     };
-    choose_fetch(g, &file, query, ctx.cfg, ctx.now.unix)
+    choose_fetch(g, &file, query, ctx.cfg, ctx.now)
         .map(|t| t.encode(ctx.cfg.response_ip_addr_size))
         .into()
 }

@@ -3,6 +3,7 @@
 //! answer (including every error status) is unit-testable.
 
 mod fastdfs;
+mod fastdfs_sync;
 mod fetch;
 mod group;
 pub(crate) mod list;
@@ -69,6 +70,9 @@ pub struct Session {
     /// A FastDFS storage's latest report: its beats and disk usage
     /// reports each carry only part of it.
     pub fastdfs_report: Option<StorageReport>,
+    /// The group member list last sent to that FastDFS storage in a beat
+    /// answer: it is sent again only when it changed.
+    pub fastdfs_members_sent: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -79,6 +83,7 @@ impl Session {
             auth: ServerAuth::default(),
             fastdfs: false,
             fastdfs_report: None,
+            fastdfs_members_sent: None,
         }
     }
 
@@ -135,6 +140,25 @@ pub fn handle(ctx: &mut Ctx, session: &mut Session, command: u8, body: &[u8]) ->
             cmd::STORAGE_BEAT => Some(fastdfs::beat(ctx, session, body)),
             cmd::STORAGE_REPORT_DISK_USAGE => Some(fastdfs::disk_usage(ctx, session, body)),
             cmd::STORAGE_GET_MY_IP => Some(fastdfs::get_my_ip(session, body)),
+            cmd::STORAGE_SYNC_REPORT => Some(fastdfs_sync::sync_report(ctx, session, body)),
+            cmd::STORAGE_SYNC_DEST_REQ => Some(fastdfs_sync::sync_dest_req(ctx, session, body)),
+            cmd::STORAGE_SYNC_DEST_QUERY => Some(fastdfs_sync::sync_dest_query(ctx, session, body)),
+            cmd::STORAGE_SYNC_SRC_REQ => Some(fastdfs_sync::sync_src_req(ctx, session, body)),
+            cmd::STORAGE_SYNC_NOTIFY => Some(fastdfs_sync::sync_notify(ctx, session, body)),
+            cmd::STORAGE_REPORT_STATUS => Some(fastdfs_sync::report_status(ctx, session, body)),
+            cmd::STORAGE_CHANGELOG_REQ => Some(fastdfs_sync::changelog_req(ctx, session, body)),
+            cmd::STORAGE_GET_SERVER_ID => Some(fastdfs_sync::get_server_id(ctx, body)),
+            cmd::STORAGE_GET_STATUS => Some(fastdfs_sync::get_status(ctx, body)),
+            cmd::STORAGE_GET_GROUP_NAME => Some(fastdfs_sync::get_group_name(ctx, session, body)),
+            cmd::STORAGE_CHANGE_STATUS => Some(fastdfs_sync::change_status(ctx, session, body)),
+            cmd::STORAGE_REPLICA_CHG => Some(fastdfs_sync::replica_chg(ctx, session, body)),
+            cmd::STORAGE_REPORT_IP_CHANGED => Some(fastdfs_sync::report_ip_changed(ctx, body)),
+            cmd::STORAGE_FETCH_TRUNK_FID
+            | cmd::STORAGE_REPORT_TRUNK_FID
+            | cmd::STORAGE_REPORT_TRUNK_FREE => {
+                // Trunk files are off (PARAMETER_REQ says use_trunk_file=0).
+                Some(Reply::error(status::EOPNOTSUPP))
+            }
             _ => None,
         };
         if let Some(reply) = reply {
@@ -213,6 +237,22 @@ pub fn name(command: u8) -> &'static str {
         cmd::STORAGE_BEAT => "storage_beat",
         cmd::STORAGE_REPORT_DISK_USAGE => "storage_report_disk_usage",
         cmd::STORAGE_GET_MY_IP => "storage_get_my_ip",
+        cmd::STORAGE_SYNC_REPORT => "storage_sync_report",
+        cmd::STORAGE_SYNC_DEST_REQ => "storage_sync_dest_req",
+        cmd::STORAGE_SYNC_DEST_QUERY => "storage_sync_dest_query",
+        cmd::STORAGE_SYNC_SRC_REQ => "storage_sync_src_req",
+        cmd::STORAGE_SYNC_NOTIFY => "storage_sync_notify",
+        cmd::STORAGE_REPORT_STATUS => "storage_report_status",
+        cmd::STORAGE_CHANGELOG_REQ => "storage_changelog_req",
+        cmd::STORAGE_GET_SERVER_ID => "storage_get_server_id",
+        cmd::STORAGE_GET_STATUS => "storage_get_status",
+        cmd::STORAGE_GET_GROUP_NAME => "storage_get_group_name",
+        cmd::STORAGE_CHANGE_STATUS => "storage_change_status",
+        cmd::STORAGE_REPLICA_CHG => "storage_replica_chg",
+        cmd::STORAGE_REPORT_IP_CHANGED => "storage_report_ip_changed",
+        cmd::STORAGE_FETCH_TRUNK_FID => "storage_fetch_trunk_fid",
+        cmd::STORAGE_REPORT_TRUNK_FID => "storage_report_trunk_fid",
+        cmd::STORAGE_REPORT_TRUNK_FREE => "storage_report_trunk_free",
         cmd::DELETE_STORAGE => "delete_storage",
         cmd::DELETE_GROUP => "delete_group",
         cmd::SET_TRUNK_SERVER => "set_trunk_server",

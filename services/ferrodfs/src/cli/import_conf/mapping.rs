@@ -203,6 +203,19 @@ pub fn import(inputs: &Inputs, opts: &Options) -> Output {
             "storage.toml: made without a storage.conf, so only its [http] settings are set: add group_name, base_path, store_paths and tracker_servers",
         );
     }
+    // A FastDFS storage takes reserved_storage_space from its tracker; a
+    // ferrodfs storage checks its own, so it gets the tracker's value.
+    if storage_on {
+        if let Some(v) = cx.tracker.get("", "reserved_storage_space").cloned() {
+            cx.set(
+                Target::Storage,
+                "",
+                "reserved_storage_space",
+                v,
+                "tracker.conf: reserved_storage_space (a FastDFS storage takes it from its tracker)",
+            );
+        }
+    }
     for entries in [&inputs.mod_fastdfs, &inputs.http].into_iter().flatten() {
         http::map(entries, &mut cx);
     }

@@ -439,3 +439,24 @@ fn files_are_told_apart_by_name_then_by_keys() {
         assert_eq!(kind_by_text(text), Some(kind), "{kind:?}");
     }
 }
+
+#[test]
+fn the_storage_gets_the_trackers_reserved_space() {
+    let inputs = Inputs {
+        tracker: Some(entries("tracker.conf", "reserved_storage_space = 1024MB\n")),
+        storage: Some(entries("storage.conf", "group_name = group1\n")),
+        ..Default::default()
+    };
+    let opts = Options {
+        cluster_secret: SECRET.into(),
+        storage_ip: None,
+    };
+    let s = import(&inputs, &opts).storage.unwrap();
+    assert!(s.contains("reserved_storage_space = \"1024M\""), "{s}");
+    let alone = Inputs {
+        storage: Some(entries("storage.conf", "group_name = group1\n")),
+        ..Default::default()
+    };
+    let s = import(&alone, &opts).storage.unwrap();
+    assert!(!s.contains("reserved_storage_space"), "{s}");
+}

@@ -1,6 +1,8 @@
 //! `storage.toml`: the FastDFS `storage.conf` keys that still mean something
 //! here, checked at start so that a bad value names its key.
 
+pub mod http;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,9 @@ use serde::Deserialize;
 
 /// FastDFS allows at most 256 store paths (`M00`..`MFF`).
 const MAX_STORE_PATHS: usize = 256;
+
+/// FastDFS's `FDFS_MAX_TRACKERS`: a join listing more is refused.
+const MAX_FASTDFS_TRACKERS: usize = 16;
 
 /// How a new file's `HH/HH` data directory is chosen
 /// (`file_distribute_path_mode`).
@@ -35,6 +40,20 @@ pub enum StorePathPolicy {
     RoundRobin,
     /// The store path with the most free space.
     LoadBalance,
+}
+
+/// The language a storage speaks to its trackers (`tracker_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerProtocol {
+    /// ferrodfs trackers: joins and beats on connections that proved the
+    /// cluster secret.
+    #[default]
+    Ferrodfs,
+    /// FastDFS 6.x trackers (fdfs_trackerd, or a ferrodfs tracker with
+    /// `fastdfs_storages`): FastDFS's binary join, beat and sync
+    /// bookkeeping, unauthenticated as FastDFS is.
+    Fastdfs,
 }
 
 /// A size given either as a number of bytes or as text like `"4G"`.
@@ -78,9 +97,9 @@ struct RawConfig {
     max_body_size: Option<SizeValue>,
     #[serde(default = "default_network_timeout")]
     network_timeout: f64,
-    /// `[http]`: HTTP file access, parsed by `crate::http`.
+    /// `[http]`: HTTP file access, parsed by [`http`].
     #[serde(default)]
-    http: crate::http::RawHttp,
+    http: http::RawHttp,
     binlog_rotate_size: Option<SizeValue>,
     #[serde(default = "default_binlog_fsync_interval")]
     binlog_fsync_interval: f64,
@@ -94,6 +113,9 @@ struct RawConfig {
     cluster_secret: Option<String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    fastdfs_peers: Option<Vec<String>>,
+    #[serde(default)]
+    tracker_protocol: TrackerProtocol,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
     scrub_rate: Option<SizeValue>,
@@ -176,7 +198,7 @@ pub struct Config {
     pub max_body_size: u64,
     pub network_timeout: Duration,
     /// `[http]`: HTTP file access settings.
-    pub http: crate::http::HttpConfig,
+    pub http: http::HttpConfig,
     /// A binlog file is closed and the next begun at this size.
     pub binlog_rotate_size: u64,
     /// How often the binlog is fsynced; `None` (0 in the file): after
@@ -207,6 +229,16 @@ pub struct Config {
     pub cluster_secret: Secret,
     /// Who may connect to the FastDFS port (FastDFS `allow_hosts`).
     pub allow_hosts: AllowHosts,
+    /// Networks whose FastDFS 6.x storages may push this storage their
+    /// changes with FastDFS's own sync commands (16-19, 25, 35, 37, 40).
+    /// FastDFS has no secret: such a push is trusted by address alone,
+    /// and taken only from a member of this group as the trackers list
+    /// it. `None` (the default): off.
+    pub fastdfs_peers: Option<AllowHosts>,
+    /// How this storage talks to its trackers. With `Fastdfs` the group's
+    /// member list comes from trackers that prove nothing, so members are
+    /// taken only inside `fastdfs_peers` (required then).
+    pub tracker_protocol: TrackerProtocol,
     /// Connections open at once on the FastDFS port, and again on the
     /// HTTP port (FastDFS `max_connections`).
     pub max_connections: usize,
@@ -417,12 +449,44 @@ impl Config {
                 Some(s) => Secret::new(s).map_err(|e| err("cluster_secret", e))?,
             };
         let allow_hosts = AllowHosts::parse(&raw.allow_hosts).map_err(|e| err("allow_hosts", e))?;
+        let fastdfs_peers = match &raw.fastdfs_peers {
+            None => None,
+            Some(list) if list.is_empty() => {
+                return Err(err(
+                    "fastdfs_peers",
+                    "is empty: list the networks of the group's FastDFS storages (\"10.0.0.0/24\"), or remove the key to refuse their sync".into(),
+                ))
+            }
+            Some(list) => Some(AllowHosts::parse(list).map_err(|e| err("fastdfs_peers", e))?),
+        };
+        if raw.tracker_protocol == TrackerProtocol::Fastdfs && fastdfs_peers.is_none() {
+            return Err(err(
+                "tracker_protocol",
+                "\"fastdfs\" needs fastdfs_peers: FastDFS trackers are not authenticated, so \
+                 the group members they list are taken only inside the fastdfs_peers networks \
+                 (list the networks of the group's storages)"
+                    .into(),
+            ));
+        }
+        if raw.tracker_protocol == TrackerProtocol::Fastdfs
+            && raw.tracker_servers.len() > MAX_FASTDFS_TRACKERS
+        {
+            return Err(err(
+                "tracker_servers",
+                format!(
+                    "{} entries; a FastDFS tracker takes at most {MAX_FASTDFS_TRACKERS} (tracker_protocol = \"fastdfs\")",
+                    raw.tracker_servers.len()
+                ),
+            ));
+        }
         if raw.max_connections == 0 {
             return Err(err("max_connections", "must be at least 1".into()));
         }
         Ok(Config {
             cluster_secret,
             allow_hosts,
+            fastdfs_peers,
+            tracker_protocol: raw.tracker_protocol,
             max_connections: raw.max_connections,
             file: file.to_string(),
             group_name: raw.group_name,
@@ -441,7 +505,7 @@ impl Config {
             reserved_storage_space,
             max_body_size,
             network_timeout: seconds(file, "network_timeout", raw.network_timeout)?,
-            http: crate::http::HttpConfig::from_raw(file, raw.http)?,
+            http: http::HttpConfig::from_raw(file, raw.http)?,
             binlog_rotate_size,
             binlog_fsync_interval,
             fsync_after_write: raw.fsync_after_write,
@@ -598,7 +662,44 @@ mod tests {
         assert_eq!(c.max_connections, 7);
         assert_eq!(parse("").unwrap().max_connections, 1024);
         assert!(error_of("allow_hosts = ['nope']").starts_with("storage.toml: allow_hosts:"));
+    }
+
+    #[test]
+    fn fastdfs_peers_are_off_unless_their_networks_are_listed() {
+        assert!(parse("").unwrap().fastdfs_peers.is_none());
+        let c = parse("fastdfs_peers = ['10.0.0.0/24']").unwrap();
+        let peers = c.fastdfs_peers.unwrap();
+        assert!(peers.allows("10.0.0.9".parse().unwrap()));
+        assert!(!peers.allows("10.0.1.9".parse().unwrap()));
+        assert!(error_of("fastdfs_peers = []").starts_with("storage.toml: fastdfs_peers: is empty"));
+        assert!(error_of("fastdfs_peers = ['x']").starts_with("storage.toml: fastdfs_peers:"));
         assert!(error_of("max_connections = 0").starts_with("storage.toml: max_connections:"));
+    }
+
+    #[test]
+    fn the_fastdfs_tracker_protocol_is_off_by_default_and_needs_fastdfs_peers() {
+        assert_eq!(
+            parse("").unwrap().tracker_protocol,
+            TrackerProtocol::Ferrodfs
+        );
+        let c = parse("tracker_protocol = 'fastdfs'\nfastdfs_peers = ['10.0.0.0/24']").unwrap();
+        assert_eq!(c.tracker_protocol, TrackerProtocol::Fastdfs);
+        let e = error_of("tracker_protocol = 'fastdfs'");
+        assert!(
+            e.starts_with("storage.toml: tracker_protocol:") && e.contains("fastdfs_peers"),
+            "{e}"
+        );
+        let many: Vec<String> = (0..17).map(|i| format!("'10.0.0.{i}:22122'")).collect();
+        let e = error_of(&format!(
+            "tracker_protocol = 'fastdfs'\nfastdfs_peers = ['10.0.0.0/24']\ntracker_servers = [{}]",
+            many.join(",")
+        ));
+        assert!(
+            e.starts_with("storage.toml: tracker_servers: 17 entries"),
+            "{e}"
+        );
+        let e = error_of("tracker_protocol = 'FastDFS5'");
+        assert!(e.contains("tracker_protocol"), "{e}");
     }
 
     #[test]
