@@ -89,6 +89,44 @@ pub async fn connect_from(addr: &str, from: IpAddr) -> io::Result<TcpStream> {
     Err(last)
 }
 
+/// Binds `count` listening sockets to one address with SO_REUSEPORT, so
+/// `count` threads each accept on their own socket and the kernel spreads
+/// new connections over them (nginx's `listen ... reuseport`). Port 0
+/// picks one free port for all of them. A fixed port is first bound
+/// once without SO_REUSEPORT: another process listening there (even one
+/// with SO_REUSEPORT set) then fails the bind with "address in use"
+/// rather than silently sharing the port's connections. The sockets are
+/// non-blocking, for `tokio::net::TcpListener::from_std` on the thread
+/// that will accept on them.
+pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = |reuse_port: bool| -> io::Result<Socket> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        // As tokio's and std's bind: a port in TIME_WAIT can be reused.
+        s.set_reuse_address(true)?;
+        if reuse_port {
+            s.set_reuse_port(true)?;
+        }
+        Ok(s)
+    };
+    if addr.port() != 0 {
+        socket(false)?.bind(&addr.into())?;
+    }
+    let mut bound = addr;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let s = socket(true)?;
+        s.bind(&bound.into())?;
+        // tokio's TcpListener::bind backlog.
+        s.listen(1024)?;
+        s.set_nonblocking(true)?;
+        let l: std::net::TcpListener = s.into();
+        bound = l.local_addr()?;
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +184,41 @@ mod tests {
             .unwrap();
         let (_s, peer) = listener.accept().await.unwrap();
         assert_ne!(peer.ip(), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[tokio::test]
+    async fn reuseport_listeners_share_one_port_and_refuse_a_taken_one() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let ls = bind_reuseport(any, 3).unwrap();
+        assert_eq!(ls.len(), 3);
+        let addr = ls[0].local_addr().unwrap();
+        assert!(ls.iter().all(|l| l.local_addr().unwrap() == addr));
+        let err = bind_reuseport(addr, 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = bind_reuseport(plain.local_addr().unwrap(), 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        // Accepted connections arrive on the group's sockets.
+        let listeners: Vec<TcpListener> = ls
+            .into_iter()
+            .map(|l| TcpListener::from_std(l).unwrap())
+            .collect();
+        let _c = TcpStream::connect(addr).await.unwrap();
+        let accepted = accept_any(&listeners).await;
+        assert_eq!(accepted.local_addr().unwrap(), addr);
+    }
+
+    /// The first connection any of `listeners` accepts within 10 s.
+    async fn accept_any(listeners: &[TcpListener]) -> TcpStream {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            for l in listeners {
+                let wait = std::time::Duration::from_millis(10);
+                if let Ok(r) = tokio::time::timeout(wait, l.accept()).await {
+                    return r.unwrap().0;
+                }
+            }
+        }
+        panic!("no listener accepted the connection");
     }
 }

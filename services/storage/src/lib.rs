@@ -155,8 +155,8 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
             )
         })?;
     let local_addr = listener.local_addr()?;
-    let http_listener = http::bind(&cfg).await?;
-    let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let http_listeners = http::bind(&cfg)?;
+    let http_addr = http_listeners.first().map(|l| l.local_addr()).transpose()?;
     if let Some(a) = http_addr {
         // Trackers (and so the other members) must learn the real port.
         cfg.http_port = a.port();
@@ -241,13 +241,14 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     background.spawn(housekeeping(ctx.clone(), persisted, shutdown.clone()));
     background.spawn(repair::background(ctx.clone(), refill, shutdown.clone()));
     background.spawn(sync::lag::run(ctx.clone(), shutdown.clone()));
-    if let Some(l) = http_listener {
+    if let Some(addr) = http_addr {
+        let workers = http_listeners.len();
+        let serving = http::start(ctx.clone(), http_listeners, shutdown.clone()).await?;
         tracing::info!(
-            "storage {}: HTTP file access on {}",
-            ctx.cfg.ip,
-            l.local_addr()?
+            "storage {}: HTTP file access on {addr} ({workers} worker threads)",
+            ctx.cfg.ip
         );
-        background.spawn(http::serve(ctx.clone(), l, shutdown.clone()));
+        background.spawn(serving);
     }
     let task = tokio::spawn(async move {
         server::serve(ctx.clone(), listener, shutdown).await;

@@ -572,3 +572,43 @@ async fn a_client_that_half_closes_after_its_request_gets_the_whole_reply() {
     assert_eq!(&buf[10..], &data[..], "the whole file");
     st.stop().await;
 }
+
+#[tokio::test]
+async fn every_configured_worker_accepts_and_all_stop_at_shutdown() {
+    const WORKERS: usize = 3;
+    const CONNECTIONS: usize = 64;
+    let data = pattern(20_000);
+    let (st, name) = storage_with_file(
+        &format!("metrics_listen = '127.0.0.1:0'\n[http]\nworkers = {WORKERS}"),
+        &data,
+        "bin",
+    )
+    .await;
+    let addr = http(&st);
+    for _ in 0..CONNECTIONS {
+        let r = get(addr, &url(&name)).await;
+        assert_eq!((r.status, r.body.len()), (200, data.len()));
+    }
+    // The kernel spreads connections over the listeners by their address
+    // hash: with 64 of them, a worker that got none (1 chance in 10^10)
+    // is one that does not accept.
+    let text = metrics(st.storage.metrics_addr().unwrap()).await;
+    let per_worker: Vec<u64> = (0..=WORKERS)
+        .map(|i| {
+            let line = format!("ferrodfs_storage_http_connections_total{{worker=\"{i}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .map_or(0, |n| n.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        per_worker[..WORKERS].iter().all(|&n| n > 0),
+        "{per_worker:?}"
+    );
+    assert_eq!(per_worker[WORKERS], 0, "only {WORKERS} workers");
+    assert_eq!(per_worker.iter().sum::<u64>(), CONNECTIONS as u64);
+    st.stop().await;
+    // Every worker closed its listener: nothing accepts on the port.
+    let err = tokio::net::TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}

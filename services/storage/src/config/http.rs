@@ -10,6 +10,8 @@ use serde::Deserialize;
 const DEFAULT_TOKEN_TTL: u64 = 600;
 /// FastDFS keeps at most 128 bytes of `http.anti_steal.secret_key`.
 const MAX_SECRET_LEN: usize = 128;
+/// More accepting threads than this only cost memory and wake-ups.
+const MAX_WORKERS: i64 = 256;
 
 /// The table as written; [`HttpConfig::from_raw`] applies defaults and checks.
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +23,7 @@ pub(crate) struct RawHttp {
     token_secret: Option<String>,
     token_ttl: Option<i64>,
     token_fail_redirect: Option<String>,
+    workers: Option<i64>,
 }
 
 /// What to do with a request for a file this storage does not hold yet
@@ -53,6 +56,10 @@ pub struct HttpConfig {
     /// For extensions the built-in table does not know.
     pub default_content_type: String,
     pub token: Option<TokenConfig>,
+    /// Threads serving the port, each with its own event loop and its own
+    /// SO_REUSEPORT listener (nginx's `worker_processes`); defaults to
+    /// the number of cores.
+    pub workers: usize,
 }
 
 impl Default for HttpConfig {
@@ -150,8 +157,19 @@ impl HttpConfig {
                 })
             }
         };
+        let workers = match raw.workers {
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(err(
+                    "workers",
+                    format!("{n} must be between 1 and {MAX_WORKERS} (threads serving the HTTP port; default: one per core)"),
+                ))
+            }
+        };
         Ok(HttpConfig {
             enabled: raw.enabled.unwrap_or(true),
+            workers,
             response_mode,
             default_content_type,
             token,
@@ -175,6 +193,12 @@ mod tests {
         assert_eq!(c.response_mode, ResponseMode::Proxy);
         assert_eq!(c.default_content_type, "application/octet-stream");
         assert_eq!(c.token, None);
+        assert_eq!(
+            c.workers,
+            std::thread::available_parallelism().unwrap().get(),
+            "one worker per core"
+        );
+        assert_eq!(parse("workers = 3").unwrap().workers, 3);
     }
 
     #[test]
@@ -209,6 +233,9 @@ mod tests {
                 "token_secret = 's'\ntoken_fail_redirect = \"/x\\r\\nSet-Cookie: a\"",
                 "storage.toml: http.token_fail_redirect:",
             ),
+            ("workers = 0", "storage.toml: http.workers:"),
+            ("workers = 257", "storage.toml: http.workers:"),
+            ("workers = -1", "storage.toml: http.workers:"),
             (
                 "default_content_type = ''",
                 "storage.toml: http.default_content_type:",

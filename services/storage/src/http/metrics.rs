@@ -14,6 +14,7 @@ pub(crate) struct HttpMetrics {
     common: [IntCounter; COMMON.len()],
     sent: IntCounter,
     source: IntCounterVec,
+    connections: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -39,10 +40,19 @@ impl HttpMetrics {
             &["mode"],
         )
         .expect("valid metric");
+        let connections = IntCounterVec::new(
+            Opts::new(
+                "ferrodfs_storage_http_connections_total",
+                "HTTP connections accepted, by worker thread (the kernel spreads them)",
+            ),
+            &["worker"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sent.clone()),
             Box::new(source.clone()),
+            Box::new(connections.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -52,7 +62,14 @@ impl HttpMetrics {
             common,
             sent,
             source,
+            connections,
         }
+    }
+
+    /// The accepted-connections counter of worker `i`, resolved once by
+    /// the worker.
+    pub fn connections_of(&self, worker: usize) -> IntCounter {
+        self.connections.with_label_values(&[&worker.to_string()])
     }
 
     pub fn record(&self, status: u16, body_bytes: u64) {

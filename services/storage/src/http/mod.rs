@@ -18,6 +18,10 @@
 //! their limits), [`response`] (head bytes); edges — `local` (files on
 //! disk), `source` (the source storage), `conn` (sockets, sendfile).
 //!
+//! The port is served by `[http] workers` threads (default: one per
+//! core), each with a single-threaded runtime and its own SO_REUSEPORT
+//! listener, like nginx's worker processes; see `conn::start`.
+//!
 //! The connection loop is this module's own, not hyper's server: a file
 //! body goes out with sendfile(2) straight from the page cache, which a
 //! hyper body (frames of owned bytes) cannot do. hyper is the client used
@@ -34,11 +38,7 @@ pub(crate) mod source;
 pub mod target;
 pub mod validators;
 
-use anyhow::Context;
-use ferrodfs_proto::token;
-use tokio::net::TcpListener;
-
-pub(crate) use self::conn::serve;
+pub(crate) use self::conn::start;
 use self::local::StoreDirs;
 pub(crate) use self::metrics::HttpMetrics;
 use self::request::{Method, RequestHead};
@@ -46,6 +46,8 @@ use self::response::Head;
 use self::target::{parse_target, query_param, Target};
 pub use crate::config::http::{HttpConfig, ResponseMode, TokenConfig};
 use crate::ctx::Ctx;
+use anyhow::Context;
+use ferrodfs_proto::token;
 
 /// Marks a request one storage makes to another for a file it lacks; the
 /// receiver then never asks a third one, so two storages missing a file
@@ -53,21 +55,21 @@ use crate::ctx::Ctx;
 /// `redirect` query parameter, is honoured too and also sent.)
 pub const SOURCE_FETCH_HEADER: &str = "x-ferrodfs-source-fetch";
 
-/// Binds `bind:http_port` unless `[http] enabled = false`; port 0 picks a
-/// free port (the bound one is what trackers are told).
-pub(crate) async fn bind(cfg: &crate::config::Config) -> anyhow::Result<Option<TcpListener>> {
+/// Binds `bind:http_port` unless `[http] enabled = false`: one
+/// SO_REUSEPORT listener per worker (`[http] workers`), all on the same
+/// address; port 0 picks a free port (the bound one is what trackers are
+/// told).
+pub(crate) fn bind(cfg: &crate::config::Config) -> anyhow::Result<Vec<std::net::TcpListener>> {
     if !cfg.http.enabled {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let listener = TcpListener::bind((cfg.bind, cfg.http_port))
-        .await
-        .with_context(|| {
-            format!(
-                "{}: http_port: cannot listen on {}:{} (set [http] enabled = false to serve no HTTP)",
-                cfg.file, cfg.bind, cfg.http_port
-            )
-        })?;
-    Ok(Some(listener))
+    let addr = std::net::SocketAddr::new(cfg.bind, cfg.http_port);
+    ferrodfs_runtime::net::bind_reuseport(addr, cfg.http.workers).with_context(|| {
+        format!(
+            "{}: http_port: cannot listen on {}:{} (set [http] enabled = false to serve no HTTP)",
+            cfg.file, cfg.bind, cfg.http_port
+        )
+    })
 }
 
 /// What goes after the head.
