@@ -22,6 +22,8 @@ pub(crate) struct Ctx {
     pub port: u16,
     pub store: std::sync::Arc<Store>,
     pub binlog: Binlog,
+    /// Places and logs uploads received in memory (page-cache writes).
+    pub writers: crate::path_writer::PathWriters,
     pub stats: Stats,
     pub join_time: i64,
     pub up_time: i64,
@@ -73,8 +75,14 @@ impl Ctx {
                 tracing::error!("binlog write failed for {name}: {e}");
                 Error::Binlog(e)
             })?;
-        self.repl.delays.logged(end, std::time::Instant::now());
+        self.logged(end);
         Ok(end)
+    }
+
+    /// Notes when the record ending at `end` was logged (replication
+    /// delays are measured from there).
+    pub fn logged(&self, end: Pos) {
+        self.repl.delays.logged(end, std::time::Instant::now());
     }
 
     /// With `fsync_after_write`: the file's data is on the disk before the

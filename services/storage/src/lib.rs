@@ -36,6 +36,7 @@ mod file_locks;
 mod hold;
 pub mod http;
 mod listen;
+mod path_writer;
 mod repair;
 mod replication;
 mod request;
@@ -167,8 +168,12 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     }
     stats.refresh_space(&store);
     let scrub = scrub::Scrubber::new(&stats.registry);
+    let writers =
+        path_writer::PathWriters::start(store.clone(), binlog.appender(), cfg.store_paths.len())
+            .context("cannot start the store path writers")?;
     let ctx = Arc::new(Ctx {
         scrub,
+        writers,
         port: local_addr.port(),
         store,
         binlog,

@@ -360,11 +360,8 @@ impl Store {
     }
 
     /// Writes a whole file received in memory and publishes it under a
-    /// new FastDFS name, in ONE trip to the blocking pool: temp file in
-    /// the target directory, write, fsync when `durable` (file, then
-    /// directory), rename. `make_info` builds the 20-byte name (called
-    /// again with fresh random bits if the name is taken). EBUSY when no
-    /// free name was found, as FastDFS.
+    /// new FastDFS name, in ONE trip to the blocking pool (see
+    /// [`Store::write_new_blocking`]).
     pub async fn write_new(
         self: &std::sync::Arc<Self>,
         idx: usize,
@@ -375,29 +372,45 @@ impl Store {
     ) -> Result<LogicalName, Error> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let seq = store.tmp_seq.fetch_add(1, Ordering::Relaxed);
-            let dir = store.next_dir();
-            let tmp = store.temp_name(&store.temp_dir(idx, dir, seq), seq);
-            let mut name = None;
-            let mut attempts = 0;
-            let placed = write_and_publish(&tmp, &body, durable, || {
-                attempts += 1;
-                if attempts > NAME_ATTEMPTS {
-                    return None;
-                }
-                let n = store.new_name(idx, dir, &ext, &make_info);
-                let dest = store.paths[idx].join(n.rel_path());
-                name = Some(n);
-                Some(dest)
-            });
-            match placed {
-                Ok(()) => Ok(name.expect("named before placing")),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::NoFreeName),
-                Err(e) => Err(Error::Disk(e)),
-            }
+            store.write_new_blocking(idx, &body, durable, &ext, &make_info)
         })
         .await
         .unwrap_or(Err(Error::Task("writing the new file")))
+    }
+
+    /// Temp file in the target directory, write, fsync when `durable`
+    /// (file, then directory), rename to a new FastDFS name (blocking).
+    /// `make_info` builds the 20-byte name (called again with fresh random
+    /// bits if the name is taken). EBUSY when no free name was found, as
+    /// FastDFS.
+    pub fn write_new_blocking(
+        &self,
+        idx: usize,
+        body: &[u8],
+        durable: bool,
+        ext: &str,
+        make_info: &dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
+    ) -> Result<LogicalName, Error> {
+        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let dir = self.next_dir();
+        let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
+        let mut name = None;
+        let mut attempts = 0;
+        let placed = write_and_publish(&tmp, body, durable, || {
+            attempts += 1;
+            if attempts > NAME_ATTEMPTS {
+                return None;
+            }
+            let n = self.new_name(idx, dir, ext, &make_info);
+            let dest = self.paths[idx].join(n.rel_path());
+            name = Some(n);
+            Some(dest)
+        });
+        match placed {
+            Ok(()) => Ok(name.expect("named before placing")),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::NoFreeName),
+            Err(e) => Err(Error::Disk(e)),
+        }
     }
 
     /// As [`Store::write_new`], under the given name `dest` (a slave

@@ -164,7 +164,8 @@ impl Writer {
 }
 
 /// The binlog shared by every connection and the sync receiver: one
-/// writer thread owns the file. Records sent while it writes queue up
+/// writer thread writes the file for them (threads that may block write
+/// through an [`Appender`] instead). Records sent while it writes queue up
 /// and go out together in the next write (group commit), with one fsync
 /// for all of them when the policy asks for it; each caller gets the
 /// position after its record through a oneshot. A record reaches the OS
@@ -173,7 +174,81 @@ impl Writer {
 pub(crate) struct Binlog {
     dir: PathBuf,
     tx: std::sync::mpsc::Sender<Msg>,
+    shared: std::sync::Arc<Shared>,
+}
+
+/// The open binlog file, written by the writer thread and by the
+/// threads holding an [`Appender`], one batch at a time.
+struct Shared {
+    w: std::sync::Mutex<Writer>,
+    rotate_bytes: u64,
+    fsync: FsyncPolicy,
     end: tokio::sync::watch::Sender<Pos>,
+}
+
+impl Shared {
+    /// Writes `lines` in one write (fsynced per the policy, rolling over
+    /// when the file is full) and returns the index and offset they start
+    /// at; readers are told the new end.
+    fn commit<'a>(
+        &self,
+        lines: impl Iterator<Item = &'a [u8]>,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<Pos> {
+        buf.clear();
+        for l in lines {
+            buf.extend_from_slice(l);
+        }
+        let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
+        let start = w.pos();
+        w.write_line(buf, self.fsync == FsyncPolicy::EveryRecord)?;
+        if w.size >= self.rotate_bytes {
+            // The records are written whatever happens here: a
+            // rollover that fails is retried after the next write.
+            if let Err(e) = rotate(&mut w) {
+                tracing::warn!("binlog: cannot start binlog.{:03}: {e}", w.index + 1);
+            }
+        }
+        // Readers stop at `end`; after a rollover it is the new file's start.
+        self.end.send_replace(w.pos());
+        Ok(start)
+    }
+
+    /// fsyncs what was written; the end it covers.
+    fn sync(&self) -> io::Result<Pos> {
+        let w = self.w.lock().unwrap_or_else(|e| e.into_inner());
+        w.out.sync_data().map(|()| w.pos())
+    }
+}
+
+/// Appends records from a thread that may block, without a trip through
+/// the writer thread: a store path writer logs the files it just placed
+/// in the same pass. Shares the file (and its order) with [`Binlog`].
+#[derive(Clone)]
+pub(crate) struct Appender {
+    shared: std::sync::Arc<Shared>,
+}
+
+impl Appender {
+    /// Writes `records` in one write; the position after each, in order.
+    pub fn append(&self, records: &[Record]) -> io::Result<Vec<Pos>> {
+        let lines: Vec<Vec<u8>> = records.iter().map(|r| r.format().into_bytes()).collect();
+        let mut buf = Vec::new();
+        let start = self
+            .shared
+            .commit(lines.iter().map(Vec::as_slice), &mut buf)?;
+        let mut at = start.offset;
+        Ok(lines
+            .iter()
+            .map(|l| {
+                at += l.len() as u64;
+                Pos {
+                    index: start.index,
+                    offset: at,
+                }
+            })
+            .collect())
+    }
 }
 
 /// Where a request's answer goes: an awaiting task or a blocked thread.
@@ -205,7 +280,8 @@ enum Msg {
 /// Most records one write takes.
 const BATCH: usize = 1024;
 
-fn copy_err(e: &io::Error) -> io::Error {
+/// A copy of `e` for each of the callers a failed write answers.
+pub(crate) fn copy_err(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
         Some(n) => io::Error::from_raw_os_error(n),
         None => io::Error::new(e.kind(), e.to_string()),
@@ -215,13 +291,7 @@ fn copy_err(e: &io::Error) -> io::Error {
 /// The writer thread: takes what is queued, writes it in one go, syncs
 /// once if asked, answers everyone; stops when the last [`Binlog`]
 /// handle is gone.
-fn run_writer(
-    mut w: Writer,
-    rx: std::sync::mpsc::Receiver<Msg>,
-    rotate_bytes: u64,
-    fsync: FsyncPolicy,
-    end: tokio::sync::watch::Sender<Pos>,
-) {
+fn run_writer(shared: std::sync::Arc<Shared>, rx: std::sync::mpsc::Receiver<Msg>) {
     let mut lines: Vec<(Vec<u8>, Reply)> = Vec::new();
     let mut syncs: Vec<Reply> = Vec::new();
     let mut buf = Vec::new();
@@ -237,27 +307,15 @@ fn run_writer(
             }
         }
         if !lines.is_empty() {
-            buf.clear();
-            for (l, _) in &lines {
-                buf.extend_from_slice(l);
-            }
-            let start = w.size;
-            match w.write_line(&buf, fsync == FsyncPolicy::EveryRecord) {
-                Ok(()) => {
-                    let index = w.index;
-                    if w.size >= rotate_bytes {
-                        // The records are written whatever happens here: a
-                        // rollover that fails is retried after the next write.
-                        if let Err(e) = rotate(&mut w) {
-                            tracing::warn!("binlog: cannot start binlog.{:03}: {e}", w.index + 1);
-                        }
-                    }
-                    // Readers stop at `end`; after a rollover it is the new file's start.
-                    end.send_replace(w.pos());
-                    let mut at = start;
+            match shared.commit(lines.iter().map(|(l, _)| l.as_slice()), &mut buf) {
+                Ok(start) => {
+                    let mut at = start.offset;
                     for (l, r) in lines.drain(..) {
                         at += l.len() as u64;
-                        r.send(Ok(Pos { index, offset: at }));
+                        r.send(Ok(Pos {
+                            index: start.index,
+                            offset: at,
+                        }));
                     }
                 }
                 Err(e) => {
@@ -268,7 +326,7 @@ fn run_writer(
             }
         }
         if !syncs.is_empty() {
-            let done = w.out.sync_data().map(|()| w.pos());
+            let done = shared.sync();
             for r in syncs.drain(..) {
                 r.send(done.as_ref().map(|p| *p).map_err(copy_err));
             }
@@ -288,12 +346,25 @@ impl Binlog {
         }
         let w = Writer::open(&dir, index)?;
         let (end, _) = tokio::sync::watch::channel(w.pos());
+        let shared = std::sync::Arc::new(Shared {
+            w: std::sync::Mutex::new(w),
+            rotate_bytes: rotate_bytes.max(1),
+            fsync,
+            end,
+        });
         let (tx, rx) = std::sync::mpsc::channel();
-        let writer_end = end.clone();
+        let writer = shared.clone();
         std::thread::Builder::new()
             .name("binlog-writer".into())
-            .spawn(move || run_writer(w, rx, rotate_bytes.max(1), fsync, writer_end))?;
-        Ok(Binlog { dir, tx, end })
+            .spawn(move || run_writer(writer, rx))?;
+        Ok(Binlog { dir, tx, shared })
+    }
+
+    /// A handle for threads that log their own changes (see [`Appender`]).
+    pub fn appender(&self) -> Appender {
+        Appender {
+            shared: self.shared.clone(),
+        }
     }
 
     /// `<base_path>/data/sync`: binlog files, index and sync marks.
@@ -376,12 +447,12 @@ impl Binlog {
     /// The position the next record will be written at.
     #[cfg(test)]
     pub fn end(&self) -> Pos {
-        *self.end.borrow()
+        *self.shared.end.borrow()
     }
 
     /// Changes whenever a record is written.
     pub fn watch(&self) -> tokio::sync::watch::Receiver<Pos> {
-        self.end.subscribe()
+        self.shared.end.subscribe()
     }
 
     /// Fsyncs what was written so far; concurrent requests share one

@@ -2,7 +2,7 @@
 //! receive into a temp file while computing the CRC32, then publish under
 //! the FastDFS name with one rename (storage_service.c, upload naming).
 
-use ferrodfs_proto::file_id::FileInfo;
+use ferrodfs_proto::file_id::{FileInfo, Source};
 use ferrodfs_proto::storage_req::{encode_upload_reply, SlaveHead, UploadHead};
 
 use super::{disk, Error, Request};
@@ -26,37 +26,48 @@ pub(crate) async fn upload(ctx: &Ctx, req: &mut Request<'_>, appender: bool) -> 
     let size = head.file_size;
     let created = crate::clock::unix_now() as u32;
     let durable = ctx.cfg.fsync_after_write;
-    let name = if size <= IN_MEMORY_MAX {
-        // Small files: received whole, then written, synced and named in
-        // one trip to the blocking pool.
+    // The name's info, once the content's CRC is known.
+    let info = move |crc: u32| {
+        move |ip: Source, rng: &mut rand::rngs::ThreadRng| {
+            if appender {
+                FileInfo::appender(ip, created, rng)
+            } else {
+                FileInfo::normal(ip, created, size, crc, rng)
+            }
+        }
+    };
+    let (name, pos) = if size <= IN_MEMORY_MAX && !durable {
+        // Small files: received whole, then written, named and logged by
+        // the store path's writer thread, in one trip off the runtime.
         let body = req.read(size).await?;
         let crc = crc32fast::hash(&body);
-        let ext = head.ext.clone();
-        ctx.store
-            .write_new(idx, body, durable, ext, move |ip, rng| {
-                if appender {
-                    FileInfo::appender(ip, created, rng)
-                } else {
-                    FileInfo::normal(ip, created, size, crc, rng)
-                }
-            })
-            .await?
+        let (name, pos) = ctx
+            .writers
+            .write_new(idx, body, head.ext.clone(), Box::new(info(crc)))
+            .await?;
+        ctx.logged(pos);
+        (name, pos)
     } else {
-        let mut tmp = ctx.store.temp_file(idx, None).await.map_err(disk)?;
-        let crc = req.body_to_file(tmp.file(), size).await?;
-        tmp.finish(durable).await.map_err(disk)?;
-        ctx.store
-            .place_new(idx, tmp, head.ext.clone(), durable, move |ip, rng| {
-                if appender {
-                    FileInfo::appender(ip, created, rng)
-                } else {
-                    FileInfo::normal(ip, created, size, crc, rng)
-                }
-            })
-            .await?
+        let name = if size <= IN_MEMORY_MAX {
+            // Durable small files: written, synced and named in one trip
+            // to the blocking pool, where concurrent fsyncs overlap.
+            let body = req.read(size).await?;
+            let crc = crc32fast::hash(&body);
+            ctx.store
+                .write_new(idx, body, durable, head.ext.clone(), info(crc))
+                .await?
+        } else {
+            let mut tmp = ctx.store.temp_file(idx, None).await.map_err(disk)?;
+            let crc = req.body_to_file(tmp.file(), size).await?;
+            tmp.finish(durable).await.map_err(disk)?;
+            ctx.store
+                .place_new(idx, tmp, head.ext.clone(), durable, info(crc))
+                .await?
+        };
+        let pos = ctx.log(Op::Create, &name.to_string()).await?;
+        (name, pos)
     };
     let text = name.to_string();
-    let pos = ctx.log(Op::Create, &text).await?;
     replicated_or_undo(ctx, pos, &text).await?;
     tracing::debug!("uploaded {}/{text} ({size} bytes)", ctx.cfg.group_name);
     req.reply(&encode_upload_reply(&ctx.cfg.group_name, &name))
