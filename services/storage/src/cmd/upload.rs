@@ -16,7 +16,18 @@ const IN_MEMORY_MAX: u64 = 256 << 10;
 /// Uploads a normal or appender file; replies `group(16) + Mxx/HH/HH/name`.
 pub(crate) async fn upload(ctx: &Ctx, req: &mut Request<'_>, appender: bool) -> Result<u64, Error> {
     let pkg_len = req.header.pkg_len;
-    let head = UploadHead::parse(&req.read(UploadHead::LEN as u64).await?, pkg_len)?;
+    // A small file's head and body are read together (one read when they
+    // arrived together); a larger one's body streams to a temp file.
+    let whole = pkg_len <= UploadHead::LEN as u64 + IN_MEMORY_MAX;
+    let mut body = req
+        .read(if whole {
+            pkg_len
+        } else {
+            UploadHead::LEN as u64
+        })
+        .await?;
+    let head = UploadHead::parse(&body[..UploadHead::LEN.min(body.len())], pkg_len)?;
+    body.drain(..UploadHead::LEN);
     if head.file_size > ctx.cfg.max_body_size {
         return Err(Error::Invalid("file larger than max_body_size"));
     }
@@ -36,10 +47,9 @@ pub(crate) async fn upload(ctx: &Ctx, req: &mut Request<'_>, appender: bool) -> 
             }
         }
     };
-    let (name, pos) = if size <= IN_MEMORY_MAX && !durable {
+    let (name, pos) = if whole && !durable {
         // Small files: received whole, then written, named and logged by
         // the store path's writer thread, in one trip off the runtime.
-        let body = req.read(size).await?;
         let crc = crc32fast::hash(&body);
         let (name, pos) = ctx
             .writers
@@ -48,10 +58,9 @@ pub(crate) async fn upload(ctx: &Ctx, req: &mut Request<'_>, appender: bool) -> 
         ctx.logged(pos);
         (name, pos)
     } else {
-        let name = if size <= IN_MEMORY_MAX {
+        let name = if whole {
             // Durable small files: written, synced and named in one trip
             // to the blocking pool, where concurrent fsyncs overlap.
-            let body = req.read(size).await?;
             let crc = crc32fast::hash(&body);
             ctx.store
                 .write_new(idx, body, durable, head.ext.clone(), info(crc))
