@@ -39,7 +39,9 @@ trap 'stop; rm -rf "$work"' EXIT
 tracker=127.0.78.1:22122
 mkdir -p "$work/tracker" "$work/store"
 secret="$("$bin" secret)"
-printf 'bind = "127.0.78.1"\nport = 22122\nbase_path = "%s"\ncluster_secret = "%s"\n' \
+# The tracker reserves as little as the storage does: with its default
+# (10%) a disk shared with other work would stop uploads at the tracker.
+printf 'bind = "127.0.78.1"\nport = 22122\nbase_path = "%s"\nreserved_storage_space = "1%%"\ncluster_secret = "%s"\n' \
     "$work/tracker" "$secret" >"$work/tracker.toml"
 printf 'group_name = "group1"\nbind = "127.0.78.10"\nport = 23000\nhttp_port = 0\nbase_path = "%s"\nstore_paths = ["%s"]\ntracker_servers = ["%s"]\nheart_beat_interval = 0.5\nreserved_storage_space = "1%%"\ncluster_secret = "%s"\n' \
     "$work/store" "$work/store" "$tracker" "$secret" >"$work/storage.toml"
