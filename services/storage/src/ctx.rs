@@ -35,6 +35,8 @@ pub(crate) struct Ctx {
     pub repl: Replication,
     /// Scrub and repair of the stored copies.
     pub scrub: crate::scrub::Scrubber,
+    /// Peers' connections pushing to this storage.
+    pub sync_sessions: crate::replication::sessions::Sessions,
 }
 
 impl Ctx {

@@ -183,6 +183,7 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
         cfg,
         members: Default::default(),
         repl,
+        sync_sessions: Default::default(),
     });
     let metrics_addr = match ctx.cfg.metrics_listen {
         Some(addr) => {

@@ -57,7 +57,7 @@ async fn connection(
 }
 
 async fn serve_requests(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     stream: &mut TcpStream,
     peer: SocketAddr,
     shutdown: &mut Shutdown,
@@ -91,6 +91,10 @@ async fn serve_requests(
         };
         if header.cmd == ferrodfs_proto::cmd::QUIT {
             return;
+        }
+        if sync::receives(header.cmd, &conn) {
+            // A peer's pushes: the connection is theirs from here on.
+            return sync::receive(ctx, stream, header, peer, shutdown).await;
         }
         let mut req = Request::new(stream, header, ctx.cfg.network_timeout);
         let result = if sync::handles(header.cmd) {

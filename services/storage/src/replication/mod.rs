@@ -10,6 +10,7 @@ pub(crate) mod delay;
 pub(crate) mod lag;
 pub(crate) mod mark;
 pub(crate) mod plan;
+pub(crate) mod sessions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;

@@ -8,8 +8,9 @@
 //! both ways: [`fastdfs`] takes their pushes, [`fastdfs_push`] pushes to
 //! them (only within `fastdfs_peers`).
 //!
-//! Peer sync has its own entry, [`dispatch`], which the connection loop
-//! calls for the commands [`handles`] names; the client command table
+//! Peer sync has its own entries: [`receive`], to which the connection
+//! loop hands an authenticated connection at its first push, and
+//! [`dispatch`], which it calls for the other commands [`handles`] names; the client command table
 //! ([`crate::cmd`]) never sees them. The state the rest of the storage
 //! reads (marks, lag, synced timestamps, the push plan) is
 //! [`crate::replication`].
@@ -20,10 +21,12 @@ mod fastdfs_push;
 pub(crate) mod lag;
 mod peers;
 mod push;
+mod receive;
 
 use ferrodfs_proto::cmd;
 
 pub(crate) use peers::Peers;
+pub(crate) use receive::serve as receive;
 
 use crate::ctx::Ctx;
 use crate::error::Error;
@@ -46,6 +49,12 @@ pub(crate) fn handles(command: u8) -> bool {
     )
 }
 
+/// Whether a request opens a peer's stream of pushes, which
+/// [`receive`] serves for the rest of the connection.
+pub(crate) fn receives(command: u8, conn: &Conn) -> bool {
+    command == cmd::SYNC_PUSH && conn.auth.is_done()
+}
+
 /// Runs one peer sync request (a command [`handles`] names). `Ok` carries
 /// the file bytes moved, for the stats.
 pub(crate) async fn dispatch(
@@ -54,14 +63,15 @@ pub(crate) async fn dispatch(
     conn: &mut Conn,
 ) -> Result<u64, Error> {
     match req.header.cmd {
-        cmd::SYNC_PUSH if !conn.auth.is_done() => {
+        // On an authenticated connection the pushes are a stream of their
+        // own ([`receives`], [`receive`]).
+        cmd::SYNC_PUSH => {
             tracing::warn!(
                 "sync push from {} refused: the connection has not authenticated with the cluster secret",
                 conn.peer
             );
             Err(Error::Denied("sync push needs an authenticated connection"))
         }
-        cmd::SYNC_PUSH => apply::push(ctx, req, conn.peer.ip()).await,
         cmd::REPORT_SERVER_ID => fastdfs::report_server_id(ctx, req, conn.peer.ip()).await,
         command if handles(command) => fastdfs::push(ctx, req, conn.peer.ip()).await,
         _ => Err(Error::Unsupported),
