@@ -7,13 +7,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrodfs_client::{Addr, Client, UploadKind};
+use ferrodfs_client::{Addr, Client, MetaFlag, UploadKind};
 use ferrodfs_proto::cmd;
 use ferrodfs_proto::header::Header;
 use ferrodfs_proto::storage_req::WriteHead;
@@ -63,22 +62,6 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed) as u64
 }
 
-/// Every file under a store path's `data/` except temp files, with its
-/// bytes: holding files left behind count as files.
-fn files(store: &Path) -> BTreeMap<String, Vec<u8>> {
-    data_files(store)
-        .into_iter()
-        .filter(|p| !is_temp(p))
-        .map(|p| {
-            let rel = p.strip_prefix(store.join("data")).unwrap();
-            (
-                rel.to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect()
-}
-
 fn rel(id: &str) -> String {
     id.split_once("/M00/").unwrap().1.to_string()
 }
@@ -88,7 +71,7 @@ fn rel(id: &str) -> String {
 async fn settled(c: &Cluster) -> BTreeMap<String, Vec<u8>> {
     let t = Instant::now();
     loop {
-        let (a, b) = (files(&c.store_path(0)), files(&c.store_path(1)));
+        let (a, b) = (held_files(&c.store_path(0)), held_files(&c.store_path(1)));
         let held = a.keys().chain(b.keys()).any(|k| k.starts_with(".hold/"));
         if a == b && !held {
             return a;
@@ -483,5 +466,109 @@ async fn deletes_with_min_copies_survive_a_killed_source_and_members_end_identic
             Some(got) => assert_eq!(got, data, "{id}"),
             None => {}
         }
+    }
+}
+
+/// What one mixed stream saw: uploads (with their bytes, `None` once
+/// deleted), its appender file's acknowledged appends, and the files
+/// whose last change failed (the source died), which may hold either.
+#[derive(Default)]
+struct Mixed {
+    uploads: Vec<(String, Option<Vec<u8>>)>,
+    appender: String,
+    appended: Vec<Vec<u8>>,
+    failed_append: Option<Vec<u8>>,
+    unsure: Option<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_changes_survive_a_killed_source_and_members_end_identical() {
+    let mut c = pair("").await;
+    let client = c.client();
+    let (ip, port) = c.storages[0].addr.split_once(':').unwrap();
+    let source = Addr {
+        ip: ip.to_string(),
+        port: port.parse().unwrap(),
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    for k in 0..4u64 {
+        let appender = upload_to(&c, &client, 0, b"head", UploadKind::Appender).await;
+        let (client, done, source) = (client.clone(), done.clone(), source.clone());
+        let file = c.dir.path().join(format!("mixed-{k}.bin"));
+        streams.push(tokio::spawn(async move {
+            let mut seen = Mixed {
+                appender,
+                ..Default::default()
+            };
+            for i in 0..5_000u64 {
+                let data = random_bytes(512 + (i as usize * 331) % 8_000, k << 32 | i);
+                std::fs::write(&file, &data).unwrap();
+                let id = match client
+                    .upload_file_to(&source, Some(0), &file, UploadKind::Normal)
+                    .await
+                {
+                    Ok(id) => id,
+                    Err(_) => break,
+                };
+                seen.uploads.push((id.clone(), Some(data.clone())));
+                let items = vec![(b"n".to_vec(), i.to_string().into_bytes())];
+                if client
+                    .set_meta(&id, &items, MetaFlag::Overwrite)
+                    .await
+                    .is_err()
+                {
+                    seen.unsure = Some(id);
+                    break;
+                }
+                if client.append(&seen.appender, &data[..256]).await.is_err() {
+                    seen.failed_append = Some(data[..256].to_vec());
+                    break;
+                }
+                seen.appended.push(data[..256].to_vec());
+                if i % 3 == 2 {
+                    let n = seen.uploads.len() - 2;
+                    let old = seen.uploads[n].0.clone();
+                    if client.delete(&old).await.is_err() {
+                        seen.unsure = Some(old);
+                        break;
+                    }
+                    seen.uploads[n].1 = None;
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            seen
+        }));
+    }
+    let seen = kill_source_during(&mut c, done, 150, streams, None).await;
+    let held = settled(&c).await;
+    let base = |i: usize| c.dir.path().join(format!("storage{i}"));
+    wait_for(&c, "both binlogs say the files on disk exist", || {
+        let logged = logged_files(&base(0));
+        logged == logged_files(&base(1)) && logged.iter().eq(held.keys())
+    })
+    .await;
+    for s in &seen {
+        for (id, data) in &s.uploads {
+            if s.unsure.as_ref() == Some(id) {
+                continue;
+            }
+            match data {
+                Some(d) => assert_eq!(held.get(&rel(id)), Some(d), "{id} on both members"),
+                None => assert!(!held.contains_key(&rel(id)), "{id}: its delete undone"),
+            }
+        }
+        let mut want = b"head".to_vec();
+        want.extend(s.appended.concat());
+        let mut with_failed = want.clone();
+        with_failed.extend(s.failed_append.clone().unwrap_or_default());
+        let got = &held[&rel(&s.appender)];
+        assert!(
+            *got == want || *got == with_failed,
+            "{}: {} bytes, {} acknowledged",
+            s.appender,
+            got.len(),
+            want.len()
+        );
     }
 }

@@ -435,6 +435,61 @@ pub fn is_temp(p: &Path) -> bool {
     p.to_string_lossy().contains("/.tmp/") || (name.starts_with('.') && name.ends_with(".part"))
 }
 
+/// Every file under a store path's `data/` except temp files, keyed by
+/// its path relative to `data/`, with its bytes.
+pub fn held_files(store: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    data_files(store)
+        .into_iter()
+        .filter(|p| !is_temp(p))
+        .map(|p| {
+            let rel = p.strip_prefix(store.join("data")).unwrap();
+            (
+                rel.to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The files of store path 0 that a storage's binlog (under `base`,
+/// its base path) says exist: those whose last record, in either case
+/// (its own change or a synced one), is not a delete; keyed like
+/// [`held_files`]. A rename ends its old name.
+pub fn logged_files(base: &Path) -> std::collections::BTreeSet<String> {
+    let dir = base.join("data").join("sync");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("binlog.") && n[7..].bytes().all(|b| b.is_ascii_digit()))
+    });
+    logs.sort();
+    let mut exists = std::collections::BTreeMap::new();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap();
+        for line in text.lines() {
+            let mut f = line.split(' ');
+            let (_, op, name) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let Some(rel) = name.strip_prefix("M00/") else {
+                continue;
+            };
+            let op = op.to_ascii_uppercase();
+            if op == "R" {
+                if let Some(old) = f.next().and_then(|o| o.strip_prefix("M00/")) {
+                    exists.insert(old.to_string(), false);
+                }
+            }
+            exists.insert(rel.to_string(), op != "D");
+        }
+    }
+    exists
+        .into_iter()
+        .filter_map(|(name, there)| there.then_some(name))
+        .collect()
+}
+
 pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed
         .wrapping_mul(6364136223846793005)

@@ -1,0 +1,148 @@
+//! Replication of many concurrent changes to the same few files: a
+//! receiver applies several records at once, yet each file's changes in
+//! their order. Once sync settles both members hold the same files byte
+//! for byte, and their binlogs say the same files exist.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferrodfs_client::{Client, MetaFlag, UploadKind};
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// A small deterministic generator, one per worker.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Appender files the workers change; a delete replaces its file with a
+/// new upload.
+type Pool = Arc<Mutex<Vec<String>>>;
+
+fn pick(pool: &Pool, rng: &mut Rng) -> String {
+    let p = pool.lock().unwrap();
+    p[rng.below(p.len() as u64) as usize].clone()
+}
+
+/// One worker's changes: appends, metadata (overwrite and merge),
+/// truncates, deletes with a new upload in the file's place, and plain
+/// uploads. A change may fail when another worker deleted its file
+/// first; only the end state is checked.
+async fn churn(client: Client, pool: Pool, seed: u64, ops: u64) {
+    let mut rng = Rng(seed | 1);
+    for i in 0..ops {
+        let id = pick(&pool, &mut rng);
+        let data = random_bytes(1 + rng.below(12 << 10) as usize, seed << 20 | i);
+        match rng.below(10) {
+            0..=3 => {
+                let _ = client.append(&id, &data).await;
+            }
+            4 | 5 => {
+                let flag = if rng.below(2) == 0 {
+                    MetaFlag::Overwrite
+                } else {
+                    MetaFlag::Merge
+                };
+                let items = vec![(
+                    format!("k{}", rng.below(4)).into_bytes(),
+                    format!("{seed}-{i}").into_bytes(),
+                )];
+                let _ = client.set_meta(&id, &items, flag).await;
+            }
+            6 => {
+                let _ = client.truncate(&id, rng.below(8 << 10)).await;
+            }
+            7 => {
+                if client.delete(&id).await.is_ok() {
+                    if let Ok(new) = client
+                        .upload(&data, "bin", Some("group1"), UploadKind::Appender)
+                        .await
+                    {
+                        let mut p = pool.lock().unwrap();
+                        if let Some(slot) = p.iter_mut().find(|s| **s == id) {
+                            *slot = new;
+                        }
+                    }
+                }
+            }
+            _ => {
+                let _ = client
+                    .upload(&data, "bin", Some("group1"), UploadKind::Normal)
+                    .await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_to_the_same_files_leave_both_members_identical() {
+    let spec = || StorageSpec {
+        group: "group1",
+        extra: String::new(),
+    };
+    let c = Cluster::start_with(1, "", vec![spec(), spec()]);
+    c.wait_active(2).await;
+    let client = c.client();
+    // The tracker spreads the uploads: each member is the source of some
+    // files and receives the others.
+    let mut ids = Vec::new();
+    for k in 0..8u64 {
+        let id = client
+            .upload(
+                &random_bytes(4096, k),
+                "bin",
+                Some("group1"),
+                UploadKind::Appender,
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let pool: Pool = Arc::new(Mutex::new(ids));
+    let workers: Vec<_> = (0..8u64)
+        .map(|w| tokio::spawn(churn(client.clone(), pool.clone(), 1000 + w, 150)))
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (base0, base1) = (c.dir.path().join("storage0"), c.dir.path().join("storage1"));
+    let t = Instant::now();
+    loop {
+        let (a, b) = (held_files(&c.store_path(0)), held_files(&c.store_path(1)));
+        let (la, lb) = (logged_files(&base0), logged_files(&base1));
+        let on_disk = |m: &std::collections::BTreeMap<String, Vec<u8>>| {
+            m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+        };
+        if a == b && la == lb && la == on_disk(&a) {
+            assert!(a.len() > 8, "only {} files", a.len());
+            eprintln!("both members hold the same {} files", a.len());
+            return;
+        }
+        if t.elapsed() > SETTLE {
+            c.dump_logs();
+            let differ: Vec<_> = a
+                .keys()
+                .chain(b.keys())
+                .filter(|k| a.get(*k) != b.get(*k))
+                .collect();
+            let logged: Vec<_> = la.symmetric_difference(&lb).collect();
+            let disk = on_disk(&a);
+            let unlogged: Vec<_> = la.symmetric_difference(&disk).collect();
+            panic!(
+                "members did not converge within {SETTLE:?}; files differing: {differ:?}; \
+                 in one binlog only: {logged:?}; binlog and disk of storage 0 differ on: {unlogged:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
