@@ -436,17 +436,16 @@ pub fn is_temp(p: &Path) -> bool {
 }
 
 /// Every file under a store path's `data/` except temp files, keyed by
-/// its path relative to `data/`, with its bytes.
+/// its path relative to `data/`, with its bytes (a file deleted while
+/// this looks is left out).
 pub fn held_files(store: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     data_files(store)
         .into_iter()
         .filter(|p| !is_temp(p))
-        .map(|p| {
+        .filter_map(|p| {
             let rel = p.strip_prefix(store.join("data")).unwrap();
-            (
-                rel.to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
+            let bytes = std::fs::read(&p).ok()?;
+            Some((rel.to_string_lossy().into_owned(), bytes))
         })
         .collect()
 }

@@ -280,7 +280,9 @@ async fn reply(
         }
         Err(e) => {
             let st = e.status();
-            if st == status::EIO {
+            if matches!(e, Error::Conn(_)) {
+                tracing::debug!("sync push connection lost: {e}");
+            } else if st == status::EIO {
                 tracing::error!("sync push from {:?} failed: {e}", head.map(|h| h.from));
             } else {
                 tracing::debug!("sync push refused: {}: {e}", status::name(st));
