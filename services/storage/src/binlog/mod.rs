@@ -188,16 +188,18 @@ struct Shared {
 
 impl Shared {
     /// Writes `lines` in one write (fsynced per the policy, rolling over
-    /// when the file is full) and returns the index and offset they start
-    /// at; readers are told the new end.
+    /// when the file is full) and returns the position after each line,
+    /// in order; readers are told the new end.
     fn commit<'a>(
         &self,
         lines: impl Iterator<Item = &'a [u8]>,
         buf: &mut Vec<u8>,
-    ) -> io::Result<Pos> {
+    ) -> io::Result<Vec<Pos>> {
         buf.clear();
+        let mut ends = Vec::new();
         for l in lines {
             buf.extend_from_slice(l);
+            ends.push(buf.len() as u64);
         }
         let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
         let start = w.pos();
@@ -211,7 +213,13 @@ impl Shared {
         }
         // Readers stop at `end`; after a rollover it is the new file's start.
         self.end.send_replace(w.pos());
-        Ok(start)
+        Ok(ends
+            .into_iter()
+            .map(|end| Pos {
+                index: start.index,
+                offset: start.offset + end,
+            })
+            .collect())
     }
 
     /// fsyncs what was written; the end it covers.
@@ -234,20 +242,8 @@ impl Appender {
     pub fn append(&self, records: &[Record]) -> io::Result<Vec<Pos>> {
         let lines: Vec<Vec<u8>> = records.iter().map(|r| r.format().into_bytes()).collect();
         let mut buf = Vec::new();
-        let start = self
-            .shared
-            .commit(lines.iter().map(Vec::as_slice), &mut buf)?;
-        let mut at = start.offset;
-        Ok(lines
-            .iter()
-            .map(|l| {
-                at += l.len() as u64;
-                Pos {
-                    index: start.index,
-                    offset: at,
-                }
-            })
-            .collect())
+        self.shared
+            .commit(lines.iter().map(Vec::as_slice), &mut buf)
     }
 }
 
@@ -308,14 +304,9 @@ fn run_writer(shared: std::sync::Arc<Shared>, rx: std::sync::mpsc::Receiver<Msg>
         }
         if !lines.is_empty() {
             match shared.commit(lines.iter().map(|(l, _)| l.as_slice()), &mut buf) {
-                Ok(start) => {
-                    let mut at = start.offset;
-                    for (l, r) in lines.drain(..) {
-                        at += l.len() as u64;
-                        r.send(Ok(Pos {
-                            index: start.index,
-                            offset: at,
-                        }));
+                Ok(ends) => {
+                    for ((_, r), end) in lines.drain(..).zip(ends) {
+                        r.send(Ok(end));
                     }
                 }
                 Err(e) => {
