@@ -30,22 +30,6 @@ async fn read_meta(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-/// Replaces the metadata file atomically: readers see old or new, never half.
-async fn write_meta(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{:08x}.tmp", rand::random::<u32>()));
-    let tmp = PathBuf::from(tmp);
-    if let Err(e) = tokio::fs::write(&tmp, bytes).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    if let Err(e) = tokio::fs::rename(&tmp, path).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    Ok(())
-}
-
 /// Overwrite replaces all items (an empty list deletes the file); merge
 /// keeps existing items and lets new values win. Binlog: C for a new
 /// metadata file, U for a rewritten one, D for a removed one.
@@ -71,9 +55,7 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> 
             pos = Some(ctx.log(Op::Delete, &log_name).await?);
         }
     } else {
-        write_meta(&path, &meta::encode(&items))
-            .await
-            .map_err(disk)?;
+        write_meta(ctx, &path, meta::encode(&items)).await?;
         pos = Some(
             ctx.log(
                 if old.is_some() {
@@ -110,7 +92,7 @@ async fn restore_meta(
     let _guard = ctx.store.write_lock(name).await;
     match old {
         Some(bytes) => {
-            write_meta(path, bytes).await.map_err(disk)?;
+            write_meta(ctx, path, bytes.to_vec()).await?;
             ctx.log(Op::Update, log_name).await?;
         }
         None => {
@@ -136,4 +118,14 @@ pub(crate) async fn get(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> 
         .ok_or(Error::NotFound)?;
     req.reply(&bytes).await?;
     Ok(0)
+}
+
+/// Replaces the metadata file atomically (readers see old or new, never
+/// half) through the store's temp files, which a start after a crash
+/// sweeps away.
+async fn write_meta(ctx: &Ctx, path: &Path, bytes: Vec<u8>) -> Result<(), Error> {
+    ctx.store
+        .replace_at(path.to_path_buf(), bytes, false)
+        .await
+        .map_err(disk)
 }
