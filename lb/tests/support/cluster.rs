@@ -12,12 +12,13 @@ use ferrodfs_runtime::Shutdown;
 const SECRET: &str = "lb-test-cluster-secret-0123";
 
 pub struct RealCluster {
-    _dir: tempfile::TempDir,
     pub tracker: SocketAddr,
     pub storage_http: SocketAddr,
     storage: ferrodfs_storage::Storage,
     tracker_task: ferrodfs_tracker::Tracker,
     trigger: ShutdownTrigger,
+    /// Last: dropped after the daemons.
+    _dir: tempfile::TempDir,
 }
 
 impl RealCluster {

@@ -14,9 +14,10 @@ use tokio::net::TcpStream;
 pub const GROUP: &str = "group1";
 
 pub struct RealStorage {
-    _dir: tempfile::TempDir,
     pub storage: ferrodfs_storage::Storage,
     trigger: ShutdownTrigger,
+    /// Last: dropped after the storage.
+    _dir: tempfile::TempDir,
 }
 
 impl RealStorage {

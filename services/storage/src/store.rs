@@ -5,8 +5,8 @@
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ferrodfs_proto::cluster::PathUsage;
 use ferrodfs_proto::file_id::{ext_segment, FileInfo, LogicalName, Source, EXT_SEGMENT_LEN};
@@ -55,7 +55,7 @@ struct CachedSpace {
     free: AtomicU64,
     admitted: AtomicU64,
     /// The last statvfs failed: writes are refused (EIO) until one works.
-    failed: std::sync::atomic::AtomicBool,
+    failed: AtomicBool,
 }
 
 /// Store paths plus the placement state shared by all connections.
@@ -77,6 +77,16 @@ pub(crate) struct Store {
     run: u32,
     space: Vec<CachedSpace>,
     write_locks: crate::file_locks::FileLocks,
+    /// Set when the store is dropped: the directory-preparing thread
+    /// stops, so a stopped storage's tree can be removed without it
+    /// creating directories behind the remover.
+    stopped: Arc<AtomicBool>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What [`Store::open`] found and did on the disks, for its log line.
@@ -85,6 +95,8 @@ pub(crate) struct Prepared {
     pub dirs_created: usize,
     pub temp_removed: usize,
     pub took: std::time::Duration,
+    /// The store was dropped before every directory was prepared.
+    pub stopped: bool,
 }
 
 impl Store {
@@ -120,12 +132,15 @@ impl Store {
                 .map(|_| CachedSpace::default())
                 .collect(),
             write_locks: Default::default(),
+            stopped: Arc::default(),
         };
         store.refresh_space();
         let (paths, subdirs, run) = (store.paths.clone(), store.subdirs, store.run);
+        let stopped = store.stopped.clone();
         std::thread::Builder::new()
             .name("store-prepare".into())
-            .spawn(move || match prepare_dirs(&paths, subdirs, run) {
+            .spawn(move || match prepare_dirs(&paths, subdirs, run, &stopped) {
+                Ok(p) if p.stopped => tracing::debug!("the store stopped before its directories were ready"),
                 Ok(p) => tracing::info!(
                     "data directories ready in {:.2} s ({} created, {} temp files of an earlier run removed)",
                     p.took.as_secs_f64(),
@@ -488,14 +503,24 @@ impl Store {
 }
 
 /// Creates every data directory of `paths` and removes the temp files
-/// left in them by runs other than `run` (blocking).
-fn prepare_dirs(paths: &[PathBuf], subdirs: u32, run: u32) -> io::Result<Prepared> {
+/// left in them by runs other than `run` (blocking); gives up once
+/// `stopped` is set.
+fn prepare_dirs(
+    paths: &[PathBuf],
+    subdirs: u32,
+    run: u32,
+    stopped: &AtomicBool,
+) -> io::Result<Prepared> {
     let t0 = std::time::Instant::now();
     let mut prepared = Prepared::default();
     let ours = format!("{TMP_PREFIX}{run:08x}-");
     for p in paths {
         let data = p.join("data");
         for d1 in 0..subdirs {
+            if stopped.load(Ordering::Relaxed) {
+                prepared.stopped = true;
+                return Ok(prepared);
+            }
             let top = data.join(format!("{d1:02X}"));
             // Not create_dir_all: a store path removed meanwhile (a
             // stopped storage's) stays removed.

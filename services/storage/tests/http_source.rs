@@ -127,9 +127,10 @@ impl FakeTracker {
 }
 
 struct Node {
-    dir: tempfile::TempDir,
     storage: Storage,
     trigger: ShutdownTrigger,
+    /// Last: dropped after the storage.
+    dir: tempfile::TempDir,
 }
 
 impl Node {

@@ -57,6 +57,11 @@ const FRONT_IP: &str = "127.0.0.1";
 /// demo upload works on a nearly full disk (the 10% default would refuse
 /// it with ENOSPC as soon as less than a tenth of the disk is free).
 const DEMO_RESERVED: &str = "64M";
+/// `subdir_count_per_path` of the demo cluster: a 16x16 data tree per
+/// store path. FastDFS's 256x256 default costs 256 MiB of directory
+/// blocks per store path on ext4, a gigabyte for four storages holding a
+/// handful of demo files.
+const DEMO_SUBDIRS: u32 = 16;
 
 struct Daemon {
     name: String,
@@ -155,7 +160,8 @@ async fn start_all(
              metrics_listen = \"{ip}:9123\"\nbase_path = \"{base}\"\nstore_paths = [\"{store}\"]\n\
              tracker_servers = [{trackers}]\nheart_beat_interval = {HEART_BEAT_SECS}\n\
              http_port = {http}\ncluster_secret = \"{secret}\"\n\
-             reserved_storage_space = \"{DEMO_RESERVED}\"\n",
+             reserved_storage_space = \"{DEMO_RESERVED}\"\n\
+             subdir_count_per_path = {DEMO_SUBDIRS}\n",
             port = a.storage_port,
             http = a.http_port,
             base = base.display(),

@@ -40,9 +40,11 @@ pub async fn answer_auth(
 }
 
 pub struct TestStorage {
-    pub dir: tempfile::TempDir,
     pub storage: Storage,
     trigger: ShutdownTrigger,
+    /// Last: fields drop in order, so the storage stops before its
+    /// directories are removed.
+    pub dir: tempfile::TempDir,
 }
 
 /// A config for a storage in `dir` with two store paths; `extra` adds
