@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `deleting` | delete: the file moved aside | put back and re-announced (`C`), unless the delete had finished |
 //! | `undo` | modify, truncate with `min_copies`: the old content | put back and re-announced (`C`) |
-//! | `intent` | append, modify, truncate: the record to be logged | an append is cut back to its old size (`T`); a modify or truncate is logged as it stands, so peers copy it |
+//! | `intent` | append, modify, truncate, set metadata: the record to be logged | an append is cut back to its old size (`T`); a modify or truncate is logged as it stands, so peers copy it; a metadata file is announced as it stands (`C`), or as removed (`D`) if it is gone |
 //!
 //! A holding file is removed before the client gets its reply, so one
 //! found at start always belongs to an unacknowledged change: rolling it
@@ -255,6 +255,11 @@ fn resolve(
                 if let Some(op) = fix.log {
                     log(op)?;
                 }
+            } else if name.name.ends_with("-m") {
+                // A metadata file removed (or never written): peers that
+                // may hold one drop it too.
+                log(Op::Delete)?;
+                done.announced += 1;
             }
             std::fs::remove_file(held)?;
         }
@@ -360,6 +365,27 @@ mod tests {
         assert_eq!(f.recover().cut_back, 1);
         assert_eq!(std::fs::read(&f.data).unwrap(), b"0123456789");
         assert_eq!(f.logged(), [format!("0 T {APP} 14 10")]);
+        assert_eq!(f.holding_left(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unlogged_metadata_change_is_announced_as_it_stands() {
+        let f = fixture();
+        let meta = meta_of(&f.name);
+        let meta_file = f.root.join(meta.rel_path());
+        // Written but not logged: its copy goes to the peers.
+        std::fs::write(&meta_file, b"n\x021").unwrap();
+        write_intent(&f.hold(&meta, Kind::Intent), &meta, Op::Update)
+            .await
+            .unwrap();
+        assert_eq!(f.recover().announced, 1);
+        // Removed but not logged: the peers remove theirs.
+        std::fs::remove_file(&meta_file).unwrap();
+        write_intent(&f.hold(&meta, Kind::Intent), &meta, Op::Delete)
+            .await
+            .unwrap();
+        assert_eq!(f.recover().announced, 1);
+        assert_eq!(f.logged(), [format!("0 C {APP}-m"), format!("0 D {APP}-m")]);
         assert_eq!(f.holding_left(), 0);
     }
 

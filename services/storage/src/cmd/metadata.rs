@@ -4,12 +4,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use ferrodfs_proto::file_id::LogicalName;
 use ferrodfs_proto::meta;
 use ferrodfs_proto::storage_req::{GroupName, MetaFlag, SetMeta};
 
 use super::{check_group, disk, meta_path, Error, Request};
-use crate::binlog::Op;
+use crate::binlog::{Op, Pos};
 use crate::ctx::Ctx;
+use crate::hold::{self, Kind};
 
 /// The data file must exist (ENOENT otherwise); returns its path.
 async fn existing_data(ctx: &Ctx, file: &GroupName) -> Result<PathBuf, Error> {
@@ -39,7 +41,6 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> 
     // Serialise with other writers of this file so merges do not race.
     let guard = ctx.store.write_lock(&sm.file.name).await;
     let path = meta_path(&data);
-    let log_name = format!("{}-m", sm.file.name);
     let old = read_meta(&path).await.map_err(disk)?;
     let items = match sm.flag {
         MetaFlag::Overwrite => meta::decode(&sm.meta),
@@ -48,30 +49,12 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> 
             meta::decode(&sm.meta),
         ),
     };
-    let mut pos = None;
-    if items.is_empty() {
-        if old.is_some() {
-            tokio::fs::remove_file(&path).await.map_err(disk)?;
-            pos = Some(ctx.log(Op::Delete, &log_name).await?);
-        }
-    } else {
-        write_meta(ctx, &path, meta::encode(&items)).await?;
-        pos = Some(
-            ctx.log(
-                if old.is_some() {
-                    Op::Update
-                } else {
-                    Op::Create
-                },
-                &log_name,
-            )
-            .await?,
-        );
-    }
+    let new = (!items.is_empty()).then(|| meta::encode(&items));
+    let pos = change(ctx, &sm.file.name, &path, old.is_some(), new).await?;
     drop(guard);
     if let Some(pos) = pos {
         if let Err(e) = ctx.replicated(pos).await {
-            restore_meta(ctx, &sm.file.name, &path, &log_name, old.as_deref()).await?;
+            restore_meta(ctx, &sm.file.name, &path, old).await?;
             return Err(e);
         }
     }
@@ -79,31 +62,69 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> 
     Ok(0)
 }
 
+/// Puts `new` in place of the metadata file of `name` (`None`: removes
+/// it) and logs the change: C for a new file, U for a rewritten one, D
+/// for a removed one; `None` when there was nothing to change. An intent
+/// holding file covers the time between the change and its record, so a
+/// crash in between is announced to the group at the next start
+/// ([`hold::recover`]) instead of leaving members with different
+/// metadata.
+async fn change(
+    ctx: &Ctx,
+    name: &LogicalName,
+    path: &Path,
+    existed: bool,
+    new: Option<Vec<u8>>,
+) -> Result<Option<Pos>, Error> {
+    let op = match (&new, existed) {
+        (None, false) => return Ok(None),
+        (None, true) => Op::Delete,
+        (Some(_), true) => Op::Update,
+        (Some(_), false) => Op::Create,
+    };
+    let meta_name = LogicalName {
+        name: format!("{}-m", name.name),
+        ..name.clone()
+    };
+    let intent = ctx
+        .store
+        .hold_path(&meta_name, Kind::Intent)
+        .ok_or(Error::Invalid("store path not ours"))?;
+    hold::write_intent(&intent, &meta_name, op.clone())
+        .await
+        .map_err(disk)?;
+    let changed = match new {
+        Some(bytes) => write_meta(ctx, path, bytes).await,
+        None => match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(disk(e)),
+        },
+    };
+    let logged = match changed {
+        Ok(()) => ctx.log(op, &meta_name.to_string()).await,
+        Err(e) => Err(e),
+    };
+    // A failed change or record keeps the intent: the next start
+    // announces what the disk holds.
+    if logged.is_ok() {
+        hold::release(&intent).await;
+    }
+    logged.map(Some)
+}
+
 /// Under `min_copies`, a change too few members applied is undone: the
 /// old metadata (or its absence) comes back here and is logged again, so
 /// the peers that did apply the change get the old state back too.
 async fn restore_meta(
     ctx: &Ctx,
-    name: &ferrodfs_proto::file_id::LogicalName,
+    name: &LogicalName,
     path: &Path,
-    log_name: &str,
-    old: Option<&[u8]>,
+    old: Option<Vec<u8>>,
 ) -> Result<(), Error> {
     let _guard = ctx.store.write_lock(name).await;
-    match old {
-        Some(bytes) => {
-            write_meta(ctx, path, bytes.to_vec()).await?;
-            ctx.log(Op::Update, log_name).await?;
-        }
-        None => {
-            match tokio::fs::remove_file(path).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(disk(e)),
-            }
-            ctx.log(Op::Delete, log_name).await?;
-        }
-    }
+    // Logged as a change whatever the file holds now: peers may differ.
+    change(ctx, name, path, true, old).await?;
     Ok(())
 }
 
