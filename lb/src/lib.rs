@@ -43,14 +43,7 @@ pub struct LbArgs {
 /// its runtimes. Logs with `tracing` (a subscriber is installed unless the
 /// caller already set one; `RUST_LOG` filters, default `info`).
 pub fn run(args: LbArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let _log = ferrodfs_runtime::logging::init();
     serve(
         &args.config,
         Box::new(pingora_core::server::UnixShutdownSignalWatch),

@@ -67,18 +67,6 @@ enum Command {
     Secret,
 }
 
-fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into journald,
-        // `docker logs` or a file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let code = match cli::fdfs::tool_name(&argv) {
@@ -98,9 +86,12 @@ fn ferrodfs_main() -> i32 {
             | Command::Up(_)
             | Command::Lb(_)
     );
-    if is_daemon {
-        init_tracing();
-    }
+    // Held until the daemon returns: dropping it writes the queued lines.
+    let _log = if is_daemon {
+        ferrodfs_runtime::logging::init()
+    } else {
+        None
+    };
     // pingora builds its own runtimes, so the lb runs outside ours.
     let cli = match cli.command {
         Command::Lb(a) => return exit_code(ferrodfs_lb::run(a)),

@@ -352,7 +352,83 @@ async fn hosts_outside_allow_hosts_are_closed_at_once() {
     let mut s = from(&format!("{}.66", c.net), &tracker).await;
     let r = call(&mut s, cmd::ACTIVE_TEST, &[], MAX_REPLY).await;
     assert!(r.is_err(), "a host outside allow_hosts got an answer");
-    assert!(c.trackers[0].log_text().contains("not in allow_hosts"));
+    c.trackers[0].wait_log("not in allow_hosts");
+}
+
+/// Every refused host is logged; a daemon whose stderr nobody reads (a
+/// stuck journald, a full pipe) must keep serving all the same: log lines
+/// wait for a writer thread of their own, never block the threads that
+/// serve.
+#[tokio::test]
+async fn a_log_flood_with_a_stalled_log_reader_does_not_stall_the_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = format!("{}.1", common::subnet());
+    let tracker = format!("{ip}:{}", common::free_port(&ip));
+    let cfg = dir.path().join("tracker.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "bind = \"{ip}\"\nport = {}\nbase_path = \"{}\"\ncluster_secret = \"{SECRET}\"\n\
+             reserved_storage_space = \"16M\"\nallow_hosts = [\"127.0.0.9/32\"]\n",
+            tracker.rsplit_once(':').unwrap().1,
+            dir.path().join("base").display()
+        ),
+    )
+    .unwrap();
+    // stderr is a pipe that is never read: once its 64 KiB are full, a
+    // write to it blocks.
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["tracker", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let allowed = "127.0.0.9".parse().unwrap();
+    let answered = |deadline: Duration| {
+        let tracker = tracker.clone();
+        async move {
+            let t = Instant::now();
+            while t.elapsed() < deadline {
+                if let Ok(Ok(mut s)) =
+                    tokio::time::timeout(Duration::from_secs(2), connect_from(&tracker, allowed))
+                        .await
+                {
+                    let r = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        call(&mut s, cmd::ACTIVE_TEST, &[], MAX_REPLY),
+                    )
+                    .await;
+                    if matches!(r, Ok(Ok(_))) {
+                        return true;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        answered(Duration::from_secs(20)).await,
+        "the tracker never answered"
+    );
+    // Each refused connection logs a line of about 100 bytes: 3,000 of
+    // them are several times what the pipe holds.
+    for n in 0..3_000 {
+        let mut s = from(&format!("{}.66", common::subnet()), &tracker).await;
+        assert!(
+            closed_before(&mut s, Duration::from_secs(5)).await,
+            "the tracker stalled after {n} refused connections"
+        );
+    }
+    assert!(
+        answered(Duration::from_secs(10)).await,
+        "the allowed host is no longer answered"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Reads until the peer closes; `true` if it did before `deadline`.
@@ -444,8 +520,7 @@ async fn max_connections_bounds_what_one_host_can_hold_open() {
         .expect("served once a connection closed")
         .unwrap();
     assert_eq!(buf[9], status::OK);
-    let log = c.storages[0].log_text();
-    assert!(log.contains("max_connections (4) reached"), "{log}");
+    c.storages[0].wait_log("max_connections (4) reached");
 }
 
 #[tokio::test]

@@ -166,7 +166,7 @@ async fn ferrodfs_and_fastdfs_members_of_one_group_converge_both_ways() {
         unlisted.received.lock().unwrap().connections.is_empty(),
         "a FastDFS member outside fastdfs_peers is never connected to"
     );
-    let log = c.storages[0].log_text();
+    let log = c.storages[0].wait_log("is a FastDFS storage outside fastdfs_peers");
     assert_eq!(
         log.matches("is a FastDFS storage outside fastdfs_peers")
             .count(),

@@ -90,11 +90,8 @@ async fn the_storage_http_port_answers_the_probes_without_logging_or_counting_th
         http_request_counts(&c.storages[0]),
         vec![r#"ferrodfs_storage_http_requests_total{status="400"} 1"#.to_string()]
     );
-    let log = c.storages[0].log_text();
-    assert!(
-        log.contains("\"GET /group1/M00/00/00/healthz\" 400"),
-        "{log}"
-    );
+    // Logged after the probes, so their lines would be there by now.
+    let log = c.storages[0].wait_log("\"GET /group1/M00/00/00/healthz\" 400");
     assert!(
         !log.contains("/readyz") && !log.contains("\"GET /healthz"),
         "{log}"

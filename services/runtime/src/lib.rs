@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod guard;
+pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod nowait;

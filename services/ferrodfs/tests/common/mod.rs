@@ -196,6 +196,25 @@ impl Daemon {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The log once it holds `needle` (daemons write their lines on a
+    /// thread of their own, so a line may land just after the event it
+    /// tells of); panics with the log after 10 s.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let log = self.log_text();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{} never logged {needle:?}:\n{log}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 extern "C" {
