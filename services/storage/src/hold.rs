@@ -26,6 +26,13 @@ use crate::binlog::{Binlog, Op, Record};
 
 /// Inside each store path.
 pub(crate) const HOLD_DIR: &str = "data/.hold";
+/// The store path writer's journal of files placed but not yet logged
+/// ([`Placing`]), in [`HOLD_DIR`].
+const PLACING: &str = "placing";
+/// How much of the binlog's end start-up reads for the names a placing
+/// journal lists: the writer clears its journal right after logging its
+/// batch, so those records are among the last written.
+const PLACING_TAIL: u64 = 4 << 20;
 /// A copy being made; it becomes a holding file only once complete.
 const PART: &str = "part";
 
@@ -124,6 +131,123 @@ fn released(hold: &Path, r: io::Result<()>) {
     }
 }
 
+/// The names a store path writer is placing in its current batch, one
+/// per line, written before each file takes its name and cleared once the
+/// batch is logged: what start-up finds listed and not logged was never
+/// acknowledged, is held by no peer, and is removed. Kept open and
+/// written in place (a NUL ends the list), so a batch costs one `pwrite`
+/// per file and one to clear, and no directory operation.
+pub(crate) struct Placing {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl Placing {
+    /// Opens (or creates) store path `root`'s journal without clearing it:
+    /// open it only after start-up has read it ([`recover`]).
+    pub fn open(root: &Path) -> io::Result<Placing> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(HOLD_DIR).join(PLACING))?;
+        Ok(Placing { file, len: 0 })
+    }
+
+    /// Lists `name`, just before its file takes it.
+    pub fn note(&mut self, name: &LogicalName) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let line = format!("{name}\n\0");
+        self.file.write_all_at(line.as_bytes(), self.len)?;
+        self.len += line.len() as u64 - 1;
+        Ok(())
+    }
+
+    /// Empties the list once its names are logged.
+    pub fn clear(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if self.len > 0 {
+            self.file.write_all_at(b"\0", 0)?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Removes the files store path `root`'s placing journal lists that the
+/// binlog lacks (placed, then the storage died before logging them);
+/// how many. The journal is removed after.
+fn remove_unlogged(root: &Path, idx: usize, binlog: &Binlog) -> io::Result<usize> {
+    let journal = root.join(HOLD_DIR).join(PLACING);
+    let text = match std::fs::read(&journal) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let listed = &text[..text.iter().position(|&b| b == 0).unwrap_or(text.len())];
+    let names: Vec<LogicalName> = String::from_utf8_lossy(listed)
+        .lines()
+        .filter_map(|l| LogicalName::parse(l).ok())
+        .filter(|n| usize::from(n.store_path) == idx)
+        .collect();
+    let mut removed = 0;
+    if !names.is_empty() {
+        let logged = logged_near_end(binlog)?;
+        for n in names {
+            if logged.contains(&n.to_string()) {
+                continue;
+            }
+            match std::fs::remove_file(root.join(n.rel_path())) {
+                Ok(()) => {
+                    tracing::info!("{n}: placed but never logged nor acknowledged; removed");
+                    removed += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    std::fs::remove_file(&journal)?;
+    Ok(removed)
+}
+
+/// The names of the records in the last [`PLACING_TAIL`] bytes of the
+/// binlog (of the file before the current one too, which a rollover
+/// right after a batch leaves it in).
+fn logged_near_end(binlog: &Binlog) -> io::Result<std::collections::HashSet<String>> {
+    let end = binlog.end();
+    let mut names = std::collections::HashSet::new();
+    for index in [end.index.checked_sub(1), Some(end.index)]
+        .into_iter()
+        .flatten()
+    {
+        let size = if index == end.index {
+            end.offset
+        } else {
+            match std::fs::metadata(crate::binlog::binlog_file(binlog.dir(), index)) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let mut pos = crate::binlog::Pos {
+            index,
+            offset: size.saturating_sub(PLACING_TAIL),
+        };
+        let stop = crate::binlog::Pos {
+            index,
+            offset: size,
+        };
+        while pos < stop {
+            let entries = crate::binlog::read_from(binlog.dir(), pos, stop, 1 << 20)?;
+            let Some(last) = entries.last() else { break };
+            pos = last.next;
+            names.extend(entries.into_iter().filter_map(|e| e.record.map(|r| r.name)));
+        }
+    }
+    Ok(names)
+}
+
 /// How an in-place change that did not finish is settled, from its
 /// intent and the file's size now.
 #[derive(Debug, PartialEq, Eq)]
@@ -169,6 +293,8 @@ pub(crate) struct Resolved {
     pub finished: usize,
     pub cut_back: usize,
     pub announced: usize,
+    /// Uploads placed but never logged (nor acknowledged), removed.
+    pub unlogged: usize,
 }
 
 /// Resolves every holding file left by a crash (blocking: run it before
@@ -179,6 +305,7 @@ pub(crate) fn recover(store_paths: &[PathBuf], binlog: &Binlog) -> io::Result<Re
     for (idx, root) in store_paths.iter().enumerate() {
         let dir = root.join(HOLD_DIR);
         std::fs::create_dir_all(&dir)?;
+        done.unlogged += remove_unlogged(root, idx, binlog)?;
         let mut found = Vec::new();
         for e in std::fs::read_dir(&dir)? {
             let e = e?;
@@ -366,6 +493,41 @@ mod tests {
         assert_eq!(std::fs::read(&f.data).unwrap(), b"0123456789");
         assert_eq!(f.logged(), [format!("0 T {APP} 14 10")]);
         assert_eq!(f.holding_left(), 0);
+    }
+
+    #[test]
+    fn uploads_placed_but_not_logged_are_removed_at_start() {
+        let f = fixture();
+        let name = |c: char| {
+            LogicalName::parse(&format!("M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU{c}.jpg")).unwrap()
+        };
+        let (logged, unlogged, unplaced) = (name('1'), name('2'), name('3'));
+        let mut journal = Placing::open(&f.root).unwrap();
+        // An earlier batch, logged and cleared, then one cut short: one
+        // file logged, one placed only, one named but never placed.
+        journal.note(&name('0')).unwrap();
+        journal.clear().unwrap();
+        for n in [&logged, &unlogged, &unplaced] {
+            journal.note(n).unwrap();
+        }
+        for n in [&logged, &unlogged] {
+            std::fs::write(f.root.join(n.rel_path()), b"x").unwrap();
+        }
+        f.binlog
+            .write_blocking(1, Op::Create, &logged.to_string())
+            .unwrap();
+        drop(journal);
+        assert_eq!(f.recover().unlogged, 1);
+        assert!(f.root.join(logged.rel_path()).exists());
+        assert!(!f.root.join(unlogged.rel_path()).exists());
+        assert_eq!(f.holding_left(), 0, "the journal is gone");
+        // A journal cleared after its batch was logged lists nothing.
+        let mut journal = Placing::open(&f.root).unwrap();
+        journal.note(&unlogged).unwrap();
+        journal.clear().unwrap();
+        std::fs::write(f.root.join(unlogged.rel_path()), b"x").unwrap();
+        assert_eq!(f.recover().unlogged, 0);
+        assert!(f.root.join(unlogged.rel_path()).exists());
     }
 
     #[tokio::test]

@@ -215,11 +215,12 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     };
     if resolved != hold::Resolved::default() {
         tracing::warn!(
-            "changes left unfinished by a crash: {} put back, {} finished, {} cut back, {} re-announced to the group",
+            "changes left unfinished by a crash: {} put back, {} finished, {} cut back, {} re-announced to the group, {} unlogged uploads removed",
             resolved.restored,
             resolved.finished,
             resolved.cut_back,
-            resolved.announced
+            resolved.announced,
+            resolved.unlogged
         );
     }
 

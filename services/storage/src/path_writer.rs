@@ -6,6 +6,11 @@
 //! the runtime per upload instead of two (blocking pool, then binlog
 //! writer), and one binlog write per batch instead of one per file.
 //!
+//! A crash after a file is placed and before its batch is logged would
+//! leave a file no client was told of and no peer will get: each name
+//! goes in the store path's placing journal ([`Placing`]) before its
+//! file takes it, and start-up removes the ones the binlog lacks.
+//!
 //! Only for page-cache writes: with `fsync_after_write`, uploads keep
 //! running on the blocking pool, where their fsyncs overlap (and share
 //! journal commits) instead of queueing behind one thread.
@@ -18,6 +23,7 @@ use ferrodfs_proto::file_id::{FileInfo, LogicalName, Source};
 
 use crate::binlog::{copy_err, Appender, Op, Pos, Record};
 use crate::error::Error;
+use crate::hold::Placing;
 use crate::store::Store;
 
 /// Builds a new file's 20-byte name info (called again if a name is taken).
@@ -84,7 +90,23 @@ impl PathWriters {
 /// binlog write, answers; stops when the senders are gone.
 fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
+    let mut placing: Option<Placing> = None;
+    let mut opened = false;
     while let Ok(first) = rx.recv() {
+        // Opened at the first upload, after start-up read what a crash
+        // left in it.
+        if !opened {
+            opened = true;
+            placing = match store.store_path(idx).map(Placing::open).transpose() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(
+                        "store path {idx}: no placing journal ({e}): a crash between placing an upload and logging it leaves the file behind"
+                    );
+                    None
+                }
+            };
+        }
         jobs.push(first);
         while jobs.len() < BATCH {
             match rx.try_recv() {
@@ -92,9 +114,15 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // Each name goes in the journal before its file takes it, so a
+        // crash before the batch is logged removes what it placed.
+        let mut note = |n: &LogicalName| match &mut placing {
+            Some(p) => p.note(n),
+            None => Ok(()),
+        };
         let placed: Vec<Result<LogicalName, Error>> = jobs
             .iter()
-            .map(|j| store.write_new_blocking(idx, &j.body, false, &j.ext, &*j.make_info))
+            .map(|j| store.write_new_noted(idx, &j.body, false, &j.ext, &*j.make_info, &mut note))
             .collect();
         let ts = crate::clock::unix_now();
         let records: Vec<Record> = placed
@@ -111,6 +139,13 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
             true => Ok(Vec::new().into_iter()),
             false => binlog.append(&records).map(Vec::into_iter),
         };
+        if logged.is_ok() {
+            if let Some(p) = &mut placing {
+                if let Err(e) = p.clear() {
+                    tracing::warn!("store path {idx}: cannot clear the placing journal: {e}");
+                }
+            }
+        }
         for (j, p) in jobs.drain(..).zip(placed) {
             let answer = p.and_then(|name| match &mut logged {
                 Ok(positions) => Ok((name, positions.next().expect("a position per record"))),

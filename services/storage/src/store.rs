@@ -214,6 +214,11 @@ impl Store {
     }
 
     /// The holding file of `kind` for `name` (see [`crate::hold`]).
+    /// Store path `idx`'s directory.
+    pub fn store_path(&self, idx: usize) -> Option<&Path> {
+        self.paths.get(idx).map(PathBuf::as_path)
+    }
+
     pub fn hold_path(&self, name: &LogicalName, kind: crate::hold::Kind) -> Option<PathBuf> {
         self.paths
             .get(name.store_path as usize)
@@ -406,21 +411,43 @@ impl Store {
         ext: &str,
         make_info: &dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
     ) -> Result<LogicalName, Error> {
+        self.write_new_noted(idx, body, durable, ext, make_info, &mut |_| Ok(()))
+    }
+
+    /// [`Store::write_new_blocking`] that calls `note` with each name just
+    /// before the file takes it (the store path writer's journal of
+    /// unlogged placements, [`crate::hold::Placing`]); a failed note fails
+    /// the write.
+    pub fn write_new_noted(
+        &self,
+        idx: usize,
+        body: &[u8],
+        durable: bool,
+        ext: &str,
+        make_info: &dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
+        note: &mut dyn FnMut(&LogicalName) -> io::Result<()>,
+    ) -> Result<LogicalName, Error> {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let dir = self.next_dir();
         let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
         let mut name = None;
         let mut attempts = 0;
+        let mut noted = Ok(());
         let placed = write_and_publish(&tmp, body, durable, || {
             attempts += 1;
             if attempts > NAME_ATTEMPTS {
                 return None;
             }
             let n = self.new_name(idx, dir, ext, &make_info);
+            if let Err(e) = note(&n) {
+                noted = Err(e);
+                return None;
+            }
             let dest = self.paths[idx].join(n.rel_path());
             name = Some(n);
             Some(dest)
         });
+        noted.map_err(Error::Disk)?;
         match placed {
             Ok(()) => Ok(name.expect("named before placing")),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::NoFreeName),

@@ -39,7 +39,7 @@ pub(crate) enum FsyncPolicy {
     Periodic,
 }
 
-fn binlog_file(dir: &Path, index: u32) -> PathBuf {
+pub(crate) fn binlog_file(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("binlog.{index:03}"))
 }
 
@@ -436,7 +436,6 @@ impl Binlog {
     }
 
     /// The position the next record will be written at.
-    #[cfg(test)]
     pub fn end(&self) -> Pos {
         *self.shared.end.borrow()
     }
