@@ -25,10 +25,27 @@ pub mod tracker;
 
 /// A free TCP port on `ip` (bound then released).
 pub fn free_addr(ip: &str) -> SocketAddr {
-    std::net::TcpListener::bind(format!("{ip}:0"))
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    // Below the kernel's ephemeral range (32768-60999 by default): a port
+    // found free there can become the source port of any outgoing
+    // connection before the test binds it (a metrics port once did). Each
+    // test process starts at its own place and never hands a port out twice.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if let Ok(l) = std::net::TcpListener::bind((ip, port)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    panic!("no free port on {ip} below the ephemeral range");
 }
 
 /// What an origin saw of one request.

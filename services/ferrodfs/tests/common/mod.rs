@@ -63,22 +63,24 @@ pub fn subnet() -> String {
 }
 
 /// A port free on `ip` now and never handed out before in this test
-/// process: a port bound and released can come back from the next bind,
-/// and a tracker once got its own port as its metrics port.
+/// process (a tracker once got its own port as its metrics port), below
+/// the kernel's ephemeral range (32768-60999 by default), where a port
+/// found free could become an outgoing connection's source port before
+/// the daemon binds it.
 pub fn free_port(ip: &str) -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<(String, u16)>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind((ip, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut given = GIVEN.lock().unwrap();
-        if !given.iter().any(|(i, p)| i == ip && *p == port) {
-            given.push((ip.to_string(), port));
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: std::sync::Mutex<Option<u32>> = std::sync::Mutex::new(None);
+    let mut next = NEXT.lock().unwrap();
+    let n = next.get_or_insert_with(|| std::process::id().wrapping_mul(7_919) % SPAN);
+    for _ in 0..SPAN {
+        let port = (LOW + *n % SPAN) as u16;
+        *n += 1;
+        if TcpListener::bind((ip, port)).is_ok() {
             return port;
         }
     }
+    panic!("no free port on {ip} below the ephemeral range");
 }
 
 pub struct Daemon {
@@ -439,7 +441,8 @@ pub async fn active_count(tracker: &str) -> Option<usize> {
     Some(n)
 }
 
-/// Files (not directories) under a store path's data directory.
+/// Files (not directories) under a store path's data directory, but
+/// the store path writer's placing journal.
 pub fn data_files(store: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![store.join("data")];
@@ -451,7 +454,8 @@ pub fn data_files(store: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if !p.ends_with(".hold/placing") {
+                // (The store path writer's journal, not a file.)
                 out.push(p);
             }
         }

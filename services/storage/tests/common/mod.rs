@@ -104,14 +104,15 @@ impl TestStorage {
             .unwrap_or_default()
     }
 
-    /// Every regular file under the store paths' `data` dirs (temp files included).
+    /// Every regular file under the store paths' `data` dirs (temp files
+    /// included), but the store path writer's placing journal.
     pub fn files_on_disk(&self) -> Vec<PathBuf> {
         fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(p).unwrap().flatten() {
                 let path = e.path();
                 if path.is_dir() {
                     walk(&path, out);
-                } else {
+                } else if !path.ends_with(".hold/placing") {
                     out.push(path);
                 }
             }
