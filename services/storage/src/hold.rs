@@ -140,6 +140,8 @@ fn released(hold: &Path, r: io::Result<()>) {
 pub(crate) struct Placing {
     file: std::fs::File,
     len: u64,
+    /// Where the last line starts.
+    last: u64,
 }
 
 impl Placing {
@@ -151,14 +153,26 @@ impl Placing {
             .truncate(false)
             .write(true)
             .open(root.join(HOLD_DIR).join(PLACING))?;
-        Ok(Placing { file, len: 0 })
+        Ok(Placing {
+            file,
+            len: 0,
+            last: 0,
+        })
     }
 
-    /// Lists `name`, just before its file takes it.
-    pub fn note(&mut self, name: &LogicalName) -> io::Result<()> {
+    /// Lists `name`, just before its file takes it; `None` drops the
+    /// name listed last, which turned out taken by another file (that
+    /// file is not this batch's to remove).
+    pub fn note(&mut self, name: Option<&LogicalName>) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
+        let Some(name) = name else {
+            self.file.write_all_at(b"\0", self.last)?;
+            self.len = self.last;
+            return Ok(());
+        };
         let line = format!("{name}\n\0");
         self.file.write_all_at(line.as_bytes(), self.len)?;
+        self.last = self.len;
         self.len += line.len() as u64 - 1;
         Ok(())
     }
@@ -169,6 +183,7 @@ impl Placing {
         if self.len > 0 {
             self.file.write_all_at(b"\0", 0)?;
             self.len = 0;
+            self.last = 0;
         }
         Ok(())
     }
@@ -359,6 +374,20 @@ fn resolve(
             done.restored += 1;
         }
         Kind::Intent => {
+            let of_data = name.name.strip_suffix("-m").map(|d| data.with_file_name(d));
+            if of_data.is_some_and(|d| !d.exists()) {
+                // The metadata of a file deleted meanwhile (a delete does
+                // not wait for a metadata change): it goes too.
+                match std::fs::remove_file(data) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                log(Op::Delete)?;
+                done.announced += 1;
+                std::fs::remove_file(held)?;
+                return Ok(());
+            }
             let op = std::fs::read_to_string(held)
                 .ok()
                 .and_then(|t| Record::parse(&t))
@@ -505,10 +534,15 @@ mod tests {
         let mut journal = Placing::open(&f.root).unwrap();
         // An earlier batch, logged and cleared, then one cut short: one
         // file logged, one placed only, one named but never placed.
-        journal.note(&name('0')).unwrap();
+        journal.note(Some(&name('0'))).unwrap();
         journal.clear().unwrap();
+        // A name found taken by an older file is dropped from the list.
+        let (taken, taken_name) = (f.root.join(name('4').rel_path()), name('4'));
+        std::fs::write(&taken, b"older").unwrap();
+        journal.note(Some(&taken_name)).unwrap();
+        journal.note(None).unwrap();
         for n in [&logged, &unlogged, &unplaced] {
-            journal.note(n).unwrap();
+            journal.note(Some(n)).unwrap();
         }
         for n in [&logged, &unlogged] {
             std::fs::write(f.root.join(n.rel_path()), b"x").unwrap();
@@ -520,10 +554,11 @@ mod tests {
         assert_eq!(f.recover().unlogged, 1);
         assert!(f.root.join(logged.rel_path()).exists());
         assert!(!f.root.join(unlogged.rel_path()).exists());
+        assert!(taken.exists(), "a taken name's file is not the batch's");
         assert_eq!(f.holding_left(), 0, "the journal is gone");
         // A journal cleared after its batch was logged lists nothing.
         let mut journal = Placing::open(&f.root).unwrap();
-        journal.note(&unlogged).unwrap();
+        journal.note(Some(&unlogged)).unwrap();
         journal.clear().unwrap();
         std::fs::write(f.root.join(unlogged.rel_path()), b"x").unwrap();
         assert_eq!(f.recover().unlogged, 0);
@@ -535,6 +570,7 @@ mod tests {
         let f = fixture();
         let meta = meta_of(&f.name);
         let meta_file = f.root.join(meta.rel_path());
+        std::fs::write(&f.data, b"data").unwrap();
         // Written but not logged: its copy goes to the peers.
         std::fs::write(&meta_file, b"n\x021").unwrap();
         write_intent(&f.hold(&meta, Kind::Intent), &meta, Op::Update)
@@ -547,7 +583,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(f.recover().announced, 1);
-        assert_eq!(f.logged(), [format!("0 C {APP}-m"), format!("0 D {APP}-m")]);
+        // Written after its data file was deleted: removed, everywhere.
+        std::fs::write(&meta_file, b"n\x022").unwrap();
+        std::fs::remove_file(&f.data).unwrap();
+        write_intent(&f.hold(&meta, Kind::Intent), &meta, Op::Update)
+            .await
+            .unwrap();
+        assert_eq!(f.recover().announced, 1);
+        assert!(!meta_file.exists());
+        assert_eq!(
+            f.logged(),
+            [
+                format!("0 C {APP}-m"),
+                format!("0 D {APP}-m"),
+                format!("0 D {APP}-m")
+            ]
+        );
         assert_eq!(f.holding_left(), 0);
     }
 

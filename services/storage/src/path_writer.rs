@@ -116,7 +116,7 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
         }
         // Each name goes in the journal before its file takes it, so a
         // crash before the batch is logged removes what it placed.
-        let mut note = |n: &LogicalName| match &mut placing {
+        let mut note = |n: Option<&LogicalName>| match &mut placing {
             Some(p) => p.note(n),
             None => Ok(()),
         };
@@ -139,11 +139,24 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
             true => Ok(Vec::new().into_iter()),
             false => binlog.append(&records).map(Vec::into_iter),
         };
-        if logged.is_ok() {
-            if let Some(p) = &mut placing {
-                if let Err(e) = p.clear() {
-                    tracing::warn!("store path {idx}: cannot clear the placing journal: {e}");
+        // Unlogged, the files are answered with an error: they go, so no
+        // member keeps a file its peers never get (one that cannot stay
+        // listed for the next start).
+        let mut all_gone = true;
+        if logged.is_err() {
+            for name in placed.iter().flatten() {
+                let Some(root) = store.store_path(idx) else {
+                    continue;
+                };
+                if let Err(e) = std::fs::remove_file(root.join(name.rel_path())) {
+                    tracing::warn!("{name}: placed, not logged, cannot be removed: {e}");
+                    all_gone = false;
                 }
+            }
+        }
+        if let Some(p) = placing.as_mut().filter(|_| all_gone) {
+            if let Err(e) = p.clear() {
+                tracing::warn!("store path {idx}: cannot clear the placing journal: {e}");
             }
         }
         for (j, p) in jobs.drain(..).zip(placed) {

@@ -416,8 +416,9 @@ impl Store {
 
     /// [`Store::write_new_blocking`] that calls `note` with each name just
     /// before the file takes it (the store path writer's journal of
-    /// unlogged placements, [`crate::hold::Placing`]); a failed note fails
-    /// the write.
+    /// unlogged placements, [`crate::hold::Placing`]), and with `None` when
+    /// the name last noted turned out taken by another file (which the
+    /// journal must not list); a failed note fails the write.
     pub fn write_new_noted(
         &self,
         idx: usize,
@@ -425,7 +426,7 @@ impl Store {
         durable: bool,
         ext: &str,
         make_info: &dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
-        note: &mut dyn FnMut(&LogicalName) -> io::Result<()>,
+        note: &mut dyn FnMut(Option<&LogicalName>) -> io::Result<()>,
     ) -> Result<LogicalName, Error> {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let dir = self.next_dir();
@@ -433,14 +434,24 @@ impl Store {
         let mut name = None;
         let mut attempts = 0;
         let mut noted = Ok(());
+        let mut note_once = |n: Option<&LogicalName>| {
+            let r = note(n);
+            if r.is_err() && noted.is_ok() {
+                noted = r;
+            }
+            noted.is_ok()
+        };
         let placed = write_and_publish(&tmp, body, durable, || {
             attempts += 1;
+            // Called again: the name noted last was taken.
+            if attempts > 1 && !note_once(None) {
+                return None;
+            }
             if attempts > NAME_ATTEMPTS {
                 return None;
             }
             let n = self.new_name(idx, dir, ext, &make_info);
-            if let Err(e) = note(&n) {
-                noted = Err(e);
+            if !note_once(Some(&n)) {
                 return None;
             }
             let dest = self.paths[idx].join(n.rel_path());

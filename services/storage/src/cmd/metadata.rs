@@ -50,11 +50,11 @@ pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> 
         ),
     };
     let new = (!items.is_empty()).then(|| meta::encode(&items));
-    let pos = change(ctx, &sm.file.name, &path, old.is_some(), new).await?;
+    let pos = change(ctx, &sm.file.name, &path, old.is_some(), new.clone()).await?;
     drop(guard);
     if let Some(pos) = pos {
         if let Err(e) = ctx.replicated(pos).await {
-            restore_meta(ctx, &sm.file.name, &path, old).await?;
+            restore_meta(ctx, &sm.file.name, &path, old, new).await?;
             return Err(e);
         }
     }
@@ -115,14 +115,19 @@ async fn change(
 
 /// Under `min_copies`, a change too few members applied is undone: the
 /// old metadata (or its absence) comes back here and is logged again, so
-/// the peers that did apply the change get the old state back too.
+/// the peers that did apply the change get the old state back too. Not
+/// if a later change (acknowledged, maybe) replaced `written` meanwhile.
 async fn restore_meta(
     ctx: &Ctx,
     name: &LogicalName,
     path: &Path,
     old: Option<Vec<u8>>,
+    written: Option<Vec<u8>>,
 ) -> Result<(), Error> {
     let _guard = ctx.store.write_lock(name).await;
+    if read_meta(path).await.map_err(disk)? != written {
+        return Ok(());
+    }
     // Logged as a change whatever the file holds now: peers may differ.
     change(ctx, name, path, true, old).await?;
     Ok(())
