@@ -122,7 +122,9 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
         };
         let placed: Vec<Result<LogicalName, Error>> = jobs
             .iter()
-            .map(|j| store.write_new_noted(idx, &j.body, false, &j.ext, &*j.make_info, &mut note))
+            .map(|j| {
+                store.write_new_blocking(idx, &j.body, false, &j.ext, &*j.make_info, &mut note)
+            })
             .collect();
         let ts = crate::clock::unix_now();
         let records: Vec<Record> = placed

@@ -392,7 +392,7 @@ impl Store {
     ) -> Result<LogicalName, Error> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            store.write_new_blocking(idx, &body, durable, &ext, &make_info)
+            store.write_new_blocking(idx, &body, durable, &ext, &make_info, &mut |_| Ok(()))
         })
         .await
         .unwrap_or(Err(Error::Task("writing the new file")))
@@ -402,24 +402,12 @@ impl Store {
     /// (file, then directory), rename to a new FastDFS name (blocking).
     /// `make_info` builds the 20-byte name (called again with fresh random
     /// bits if the name is taken). EBUSY when no free name was found, as
-    /// FastDFS.
+    /// FastDFS. `note` is called with each name just before the file takes
+    /// it (the store path writer's journal of unlogged placements,
+    /// [`crate::hold::Placing`]), and with `None` when the name last noted
+    /// turned out taken by another file (which the journal must not list);
+    /// a failed note fails the write.
     pub fn write_new_blocking(
-        &self,
-        idx: usize,
-        body: &[u8],
-        durable: bool,
-        ext: &str,
-        make_info: &dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
-    ) -> Result<LogicalName, Error> {
-        self.write_new_noted(idx, body, durable, ext, make_info, &mut |_| Ok(()))
-    }
-
-    /// [`Store::write_new_blocking`] that calls `note` with each name just
-    /// before the file takes it (the store path writer's journal of
-    /// unlogged placements, [`crate::hold::Placing`]), and with `None` when
-    /// the name last noted turned out taken by another file (which the
-    /// journal must not list); a failed note fails the write.
-    pub fn write_new_noted(
         &self,
         idx: usize,
         body: &[u8],
