@@ -69,24 +69,13 @@ fn rel(id: &str) -> String {
 /// Waits until both members hold the same files, byte for byte, with no
 /// holding file left; returns that common set.
 async fn settled(c: &Cluster) -> BTreeMap<String, Vec<u8>> {
-    let t = Instant::now();
-    loop {
-        let (a, b) = (held_files(&c.store_path(0)), held_files(&c.store_path(1)));
-        let held = a.keys().chain(b.keys()).any(|k| k.starts_with(".hold/"));
-        if a == b && !held {
-            return a;
-        }
-        if t.elapsed() > SETTLE {
-            c.dump_logs();
-            let differ: Vec<_> = a
-                .keys()
-                .chain(b.keys())
-                .filter(|k| a.get(*k) != b.get(*k))
-                .collect();
-            panic!("members did not converge within {SETTLE:?}; differing: {differ:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    members_agree(
+        c,
+        SETTLE,
+        |i| held_files(&c.store_path(i)),
+        |files| !files.keys().any(|k| k.starts_with(".hold/")),
+    )
+    .await
 }
 
 /// An append (no offset) or modify of `data` to storage 0 whose body is

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ferrodfs_client::{Client, MetaFlag, UploadKind};
@@ -123,23 +123,7 @@ async fn concurrent_changes_to_the_same_files_leave_both_members_identical() {
         f.retain(|name, _| !name.ends_with("-m"));
         f
     };
-    let t = Instant::now();
-    loop {
-        let (a, b) = (data(0), data(1));
-        if a == b {
-            assert!(a.len() > 8, "only {} files", a.len());
-            eprintln!("both members hold the same {} files", a.len());
-            return;
-        }
-        if t.elapsed() > SETTLE {
-            c.dump_logs();
-            let differ: Vec<_> = a
-                .keys()
-                .chain(b.keys())
-                .filter(|k| a.get(*k) != b.get(*k))
-                .collect();
-            panic!("members did not converge within {SETTLE:?}; files differing: {differ:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let held = members_agree(&c, SETTLE, data, |_| true).await;
+    assert!(held.len() > 8, "only {} files", held.len());
+    eprintln!("both members hold the same {} files", held.len());
 }

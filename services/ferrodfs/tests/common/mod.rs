@@ -488,6 +488,34 @@ pub fn held_files(store: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Waits until the two storages' `files` (of storage 0 and 1) are the
+/// same and `done` holds for them; returns them. Past `within`, dumps the
+/// logs and panics naming the files that differ.
+pub async fn members_agree(
+    c: &Cluster,
+    within: Duration,
+    files: impl Fn(usize) -> std::collections::BTreeMap<String, Vec<u8>>,
+    done: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> bool,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let t = Instant::now();
+    loop {
+        let (a, b) = (files(0), files(1));
+        if a == b && done(&a) {
+            return a;
+        }
+        if t.elapsed() > within {
+            c.dump_logs();
+            let differ: Vec<_> = a
+                .keys()
+                .chain(b.keys())
+                .filter(|k| a.get(*k) != b.get(*k))
+                .collect();
+            panic!("members did not converge within {within:?}; differing: {differ:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The files of store path 0 that a storage's binlog (under `base`,
 /// its base path) says exist: those whose last record, in either case
 /// (its own change or a synced one), is not a delete; keyed like
