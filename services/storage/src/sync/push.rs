@@ -33,13 +33,15 @@ use crate::replication::plan::{self, claim, should_push, PeerView};
 
 /// Binlog bytes read per batch.
 const BATCH_BYTES: usize = 256 << 10;
-/// The mark is saved at least this often while records flow.
-const MARK_EVERY: u64 = 64;
+/// While records flow, the mark is saved at most this often, in the
+/// background: a save is a file write and a rename, and waiting for one
+/// every few dozen records held the whole stream up behind the disk. A
+/// mark that a crash leaves up to this far behind only resends records,
+/// which replicas apply idempotently.
+const MARK_INTERVAL: Duration = Duration::from_millis(250);
 /// An idle push saves its mark at most this often: a receiver's own
 /// worker wakes for every replicated record only to skip it, and a mark
-/// file write per wake is most of what that costs. A mark that a crash
-/// leaves up to this far behind only resends records, which replicas
-/// apply idempotently.
+/// file write per wake is most of what that costs.
 const IDLE_MARK_INTERVAL: Duration = Duration::from_secs(1);
 /// An idle push still tells the peer it is synced this often.
 pub(super) const IDLE_PROGRESS: Duration = Duration::from_millis(500);
@@ -81,9 +83,9 @@ pub(super) struct Worker {
     retry: Retry,
     /// When the mark was last written.
     saved_at: Instant,
-    /// A mark save still running on the blocking pool because the
-    /// session that started it was cancelled: the next save waits for it
-    /// so two never race on the temp file.
+    /// A mark save still running on the blocking pool (started in the
+    /// background, or by a session that was cancelled): the next save
+    /// waits for it, or is put off, so two never race on the temp file.
     saving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// This peer's series of `ferrodfs_storage_sync_delay_seconds`.
     delay: prometheus::Histogram,
@@ -303,16 +305,38 @@ impl Worker {
         .with_context(|| format!("cluster authentication with {addr}"))?;
         let mut binlog = self.ctx.binlog.watch();
         let mut last_progress: Option<(Instant, i64)> = None;
+        // Pushes are pipelined: up to WINDOW frames are written before
+        // their replies are read (in order), across binlog reads too, so
+        // the stream never idles for a round trip while records come in.
+        let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        // Where the next record to send starts: the mark, plus what is
+        // in flight.
+        let mut cursor = self.mark.pos;
         loop {
-            self.restart_if_chosen().await;
+            if !inflight.is_empty() && self.restart_due() {
+                while !inflight.is_empty() {
+                    self.complete_one(&mut stream, &mut inflight).await?;
+                }
+            }
+            if inflight.is_empty() {
+                self.restart_if_chosen().await;
+                cursor = self.mark.pos;
+            }
             let now = crate::clock::unix_now();
             let end = *binlog.borrow_and_update();
-            let (dir, from) = (self.ctx.binlog.dir().to_path_buf(), self.mark.pos);
+            let (dir, from) = (self.ctx.binlog.dir().to_path_buf(), cursor);
             let entries =
                 tokio::task::spawn_blocking(move || read_from(&dir, from, end, BATCH_BYTES))
                     .await
                     .context("reading the binlog")?
                     .context("reading the binlog")?;
+            if entries.is_empty() && !inflight.is_empty() {
+                // All sent: take the replies, then look again.
+                while !inflight.is_empty() {
+                    self.complete_one(&mut stream, &mut inflight).await?;
+                }
+                continue;
+            }
             if entries.is_empty() {
                 self.claimed = self.claimed.max(claim(now));
                 if self.mark.full_copy {
@@ -332,13 +356,9 @@ impl Worker {
                 }
                 continue;
             }
-            // Pushes are pipelined: up to WINDOW frames are written
-            // before their replies are read (in order), so the stream
-            // never idles for a round trip.
-            let mut inflight: VecDeque<InFlight> = VecDeque::new();
-            let mut start = self.mark.pos;
             let mut ahead = VecDeque::new();
             for (i, e) in entries.iter().enumerate() {
+                let start = cursor;
                 if ahead.is_empty() {
                     let chunk = &entries[i..entries.len().min(i + READ_AHEAD)];
                     ahead = self.read_ahead(chunk, start).await?;
@@ -371,13 +391,16 @@ impl Worker {
                         )
                     }),
                 });
-                start = e.next;
-                while inflight.iter().filter(|f| f.awaits_reply).count() > WINDOW {
+                cursor = e.next;
+                // Replies already here are taken at once, so the mark
+                // (and the delay measured at it) does not wait for the
+                // window to fill.
+                while inflight.front().is_some_and(|f| !f.awaits_reply)
+                    || inflight.iter().filter(|f| f.awaits_reply).count() > WINDOW
+                    || (!inflight.is_empty() && reply_ready(&stream))
+                {
                     self.complete_one(&mut stream, &mut inflight).await?;
                 }
-            }
-            while !inflight.is_empty() {
-                self.complete_one(&mut stream, &mut inflight).await?;
             }
         }
     }
@@ -431,9 +454,36 @@ impl Worker {
             .acked(&self.key, next, Instant::now(), |d| {
                 delay.observe(d.as_secs_f64())
             });
-        if self.unsaved >= MARK_EVERY {
-            self.save_mark().await;
+        self.save_mark_in_background();
+    }
+
+    /// Starts saving the mark on the blocking pool without waiting for it,
+    /// once [`MARK_INTERVAL`] has passed since the last save and no save
+    /// is still running (the next advance tries again).
+    fn save_mark_in_background(&mut self) {
+        if let Some(running) = &self.saving {
+            if !running.is_finished() {
+                return;
+            }
+            self.saving = None;
         }
+        if self.unsaved == 0 || self.saved_at.elapsed() < MARK_INTERVAL {
+            return;
+        }
+        self.ctx.repl.lag.mark(&self.key, &self.mark);
+        let (path, m) = (self.mark_path.clone(), self.mark);
+        let shown = path.display().to_string();
+        // Counted as saved now: a failure is logged, and the next save,
+        // one interval on, writes a newer mark anyway.
+        self.unsaved = 0;
+        self.saved_at = Instant::now();
+        self.saving = Some(tokio::task::spawn_blocking(move || {
+            let r = mark::save(&path, &m);
+            if let Err(e) = &r {
+                tracing::warn!("cannot save sync mark {shown}: {e}");
+            }
+            r
+        }));
     }
 
     /// Nothing to push: the mark is saved now and then (see
@@ -444,6 +494,15 @@ impl Worker {
         } else {
             self.ctx.repl.lag.mark(&self.key, &self.mark);
         }
+    }
+
+    /// Whether [`Worker::restart_if_chosen`] would start over.
+    fn restart_due(&self) -> bool {
+        plan::needs_restart(
+            &self.ctx.cfg.ip.to_string(),
+            &self.peer.borrow(),
+            &self.mark,
+        )
     }
 
     /// Trackers may describe a new peer late or, for a moment, not
@@ -627,6 +686,15 @@ impl Worker {
         }
         self.progressed = true;
     }
+}
+
+/// Whether a reply can be read from `stream` without waiting.
+fn reply_ready(stream: &TcpStream) -> bool {
+    use nix::sys::socket::{recv, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut probe = [0u8; 1];
+    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+    matches!(recv(stream.as_raw_fd(), &mut probe, flags), Ok(n) if n > 0)
 }
 
 /// A frame written whose reply is not read yet.
