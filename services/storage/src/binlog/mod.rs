@@ -14,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-pub(crate) use reader::{read_from, Entry};
+pub(crate) use reader::{read_from, Entry, Reader};
 pub(crate) use record::{Op, Record};
 
 /// FastDFS rolls the binlog over at 1 GiB.

@@ -26,8 +26,8 @@ use ferrodfs_runtime::net::connect_from;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::push::{Worker, IDLE_PROGRESS};
-use crate::binlog::{read_from, Op, Record};
+use super::push::{read_binlog, Worker, IDLE_PROGRESS};
+use crate::binlog::{Op, Record};
 use crate::replication::plan::should_push;
 
 /// Binlog bytes read per batch.
@@ -239,14 +239,11 @@ pub(super) async fn session(w: &mut Worker) -> anyhow::Result<()> {
     w.answered();
     let mut binlog = w.ctx.binlog.watch();
     let mut last_talk = Instant::now();
+    let mut reader = None;
     loop {
         w.restart_if_chosen().await;
         let end = *binlog.borrow_and_update();
-        let (dir, from) = (w.ctx.binlog.dir().to_path_buf(), w.mark.pos);
-        let entries = tokio::task::spawn_blocking(move || read_from(&dir, from, end, BATCH_BYTES))
-            .await
-            .context("reading the binlog")?
-            .context("reading the binlog")?;
+        let entries = read_binlog(&w.ctx, &mut reader, w.mark.pos, end, BATCH_BYTES).await?;
         if entries.is_empty() {
             if w.mark.full_copy {
                 w.full_copy_sent().await;

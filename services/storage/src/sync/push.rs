@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::binlog::{read_from, Entry, Op, Pos, Record};
+use crate::binlog::{Entry, Op, Pos, Reader, Record};
 use crate::ctx::Ctx;
 use crate::replication::mark::{self, Mark};
 use crate::replication::plan::{self, claim, should_push, PeerView};
@@ -312,6 +312,8 @@ impl Worker {
         // Where the next record to send starts: the mark, plus what is
         // in flight.
         let mut cursor = self.mark.pos;
+        // Kept open across wake-ups; taken while a read runs.
+        let mut reader: Option<Reader> = None;
         loop {
             if !inflight.is_empty() && self.restart_due() {
                 while !inflight.is_empty() {
@@ -324,12 +326,7 @@ impl Worker {
             }
             let now = crate::clock::unix_now();
             let end = *binlog.borrow_and_update();
-            let (dir, from) = (self.ctx.binlog.dir().to_path_buf(), cursor);
-            let entries =
-                tokio::task::spawn_blocking(move || read_from(&dir, from, end, BATCH_BYTES))
-                    .await
-                    .context("reading the binlog")?
-                    .context("reading the binlog")?;
+            let entries = read_binlog(&self.ctx, &mut reader, cursor, end, BATCH_BYTES).await?;
             if entries.is_empty() && !inflight.is_empty() {
                 // All sent: take the replies, then look again.
                 while !inflight.is_empty() {
@@ -686,6 +683,29 @@ impl Worker {
         }
         self.progressed = true;
     }
+}
+
+/// Up to `max_bytes` of the binlog from `from` to `end`, on the
+/// blocking pool, with the file `reader` keeps open (taken while the read
+/// runs, so a cancelled read only costs the next one an open).
+pub(super) async fn read_binlog(
+    ctx: &Ctx,
+    reader: &mut Option<Reader>,
+    from: Pos,
+    end: Pos,
+    max_bytes: usize,
+) -> anyhow::Result<Vec<Entry>> {
+    let mut r = reader
+        .take()
+        .unwrap_or_else(|| Reader::new(ctx.binlog.dir()));
+    let (r, read) = tokio::task::spawn_blocking(move || {
+        let read = r.read(from, end, max_bytes);
+        (r, read)
+    })
+    .await
+    .context("reading the binlog")?;
+    *reader = Some(r);
+    read.context("reading the binlog")
 }
 
 /// Whether a reply can be read from `stream` without waiting.
