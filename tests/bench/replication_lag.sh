@@ -10,11 +10,13 @@
 #
 # Usage: tests/bench/replication_lag.sh [seconds per wave, default 10]
 #        [client counts, default "1 4 16"] [ferrodfs binary]
+# SIZE=4M (any `ferrodfs bench --size`) uploads files of that size instead.
 # Builds nothing but `cargo build --release` (skipped when a binary is given).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 secs="${1:-10}"
+size="${SIZE:-4K}"
 waves="${2:-1 4 16}"
 bin="${3:-}"
 if [[ -z "$bin" ]]; then
@@ -80,12 +82,12 @@ print(sum(int(float(l.split()[-1])) for l in t.splitlines() if l.startswith("fer
     return 1
 }
 
-echo "ferrodfs replication delay: $bin (2 storages, 4 KiB uploads, ${secs} s per wave)"
+echo "ferrodfs replication delay: $bin (2 storages, $size uploads, ${secs} s per wave)"
 printf '%-8s %10s %9s %9s %11s %11s %11s %12s\n' clients uploads/s uploads changes p50 p99 max "CPU-ms/file"
 for c in $waves; do
     scrape "$work/before"
     before=$(ticks)
-    "$bin" bench -t "$tracker" --json --op upload --size 4K -j "$c" -d "$secs" --keep >"$work/bench.json"
+    "$bin" bench -t "$tracker" --json --op upload --size "$size" -j "$c" -d "$secs" --keep >"$work/bench.json"
     settled
     # The lag counter runs once a second; the histogram is already final.
     scrape "$work/after"

@@ -263,6 +263,50 @@ fn source_ip(info: &ferrodfs_proto::FileInfo) -> String {
     }
 }
 
+/// Contents over 1 MiB go out of the source's page cache (sendfile) and
+/// into a file on the peer as they arrive: a whole large file, and a
+/// large append at an offset, reach the peer byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_and_large_appends_reach_every_member_byte_identical() {
+    let c = Cluster::start_with(1, "", vec![spec("group1", ""), spec("group1", "")]);
+    c.wait_active(2).await;
+    let client = c.client();
+    let whole = random_bytes(3_000_001, 41);
+    let big = client
+        .upload(&whole, "bin", None, UploadKind::Normal)
+        .await
+        .unwrap();
+    let head = random_bytes(1000, 42);
+    let tail = random_bytes((2 << 20) + 5, 43);
+    let app = client
+        .upload(&head, "log", None, UploadKind::Appender)
+        .await
+        .unwrap();
+    client.append(&app, &tail).await.unwrap();
+    let expect_app = [head, tail].concat();
+    eventually(
+        Duration::from_secs(20),
+        "the large file and the appended file, whole, on both members",
+        &c,
+        || {
+            let addrs: Vec<String> = c.storages.iter().map(|s| s.addr.clone()).collect();
+            let (client, big, app) = (client.clone(), big.clone(), app.clone());
+            let (whole, expect_app) = (whole.clone(), expect_app.clone());
+            async move {
+                for a in &addrs {
+                    if client.download_from(a, &big).await.ok().as_ref() != Some(&whole)
+                        || client.download_from(a, &app).await.ok().as_ref() != Some(&expect_app)
+                    {
+                        return false;
+                    }
+                }
+                true
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_appends_modifications_truncations_and_metadata_reach_every_member() {
     let c = Cluster::start_with(1, "", vec![spec("group1", ""), spec("group1", "")]);

@@ -8,7 +8,6 @@
 //! FastDFS's own sync commands for a FastDFS member ([`super::fastdfs_push`]).
 
 use std::collections::VecDeque;
-use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use ferrodfs_proto::sync::PushHeader;
 use ferrodfs_proto::{cmd, status};
 use ferrodfs_runtime::net::connect_from;
 use ferrodfs_runtime::Shutdown;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -634,28 +633,20 @@ impl Worker {
             (None, _) => Content::None,
             (Some(_), Some(Prefetched::Bytes(b))) => Content::Bytes(b),
             (Some(_), Some(Prefetched::Missing)) => return Ok(false),
-            (Some((offset, length)), None) => match tokio::fs::File::open(&path).await {
-                Ok(mut f) => {
-                    let size = f.metadata().await?.len();
-                    let n = length.min(size.saturating_sub(offset));
-                    if offset == 0 && n == size && n <= SMALL_FILE {
-                        // One read instead of many trips through the
-                        // blocking pool.
-                        let mut bytes = Vec::with_capacity(n as usize);
-                        f.take(n).read_to_end(&mut bytes).await?;
-                        Content::Bytes(bytes)
-                    } else {
-                        f.seek(SeekFrom::Start(offset.min(size))).await?;
-                        Content::File(f, n)
-                    }
+            (Some((offset, length)), None) => {
+                let opened =
+                    tokio::task::spawn_blocking(move || open_content(&path, offset, length))
+                        .await
+                        .context("opening a file to push")??;
+                match opened {
+                    Some(c) => c,
+                    None => return Ok(false),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(e.into()),
-            },
+            }
         };
         tokio::time::timeout(
             self.ctx.cfg.network_timeout + Duration::from_secs(content.len() >> 24),
-            write_frame(stream, head, content),
+            write_frame(stream, head, content, self.ctx.cfg.network_timeout),
         )
         .await
         .context("peer did not take the push in time")??;
@@ -665,7 +656,7 @@ impl Worker {
     /// Sends one content-less frame and waits for the peer's answer.
     async fn send(&mut self, stream: &mut TcpStream, head: PushHeader) -> anyhow::Result<()> {
         let exchange = async {
-            write_frame(stream, head, Content::None).await?;
+            write_frame(stream, head, Content::None, Duration::ZERO).await?;
             read_response_header(stream, 0).await?;
             anyhow::Ok(())
         };
@@ -754,11 +745,37 @@ fn read_small(path: &std::path::Path, budget: u64) -> std::io::Result<Option<Pre
     Ok(Some(Prefetched::Bytes(bytes)))
 }
 
+/// The content of a change of `length` bytes at `offset` of the file at
+/// `path`: the whole file read into memory when it is small, else the
+/// open file to send from; `None` when the file is gone (its delete
+/// follows in the binlog) (blocking).
+fn open_content(
+    path: &std::path::Path,
+    offset: u64,
+    length: u64,
+) -> std::io::Result<Option<Content>> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let size = f.metadata()?.len();
+    let n = length.min(size.saturating_sub(offset));
+    if offset == 0 && n == size && n <= SMALL_FILE {
+        let mut bytes = Vec::with_capacity(n as usize);
+        (&mut f).take(n).read_to_end(&mut bytes)?;
+        return Ok(Some(Content::Bytes(bytes)));
+    }
+    Ok(Some(Content::File(f, offset.min(size), n)))
+}
+
 /// What follows a push header.
 enum Content {
     None,
     Bytes(Vec<u8>),
-    File(tokio::fs::File, u64),
+    /// `len` bytes of the file from `offset`, sent with sendfile(2).
+    File(std::fs::File, u64, u64),
 }
 
 impl Content {
@@ -766,16 +783,19 @@ impl Content {
         match self {
             Content::None => 0,
             Content::Bytes(b) => b.len() as u64,
-            Content::File(_, n) => *n,
+            Content::File(_, _, n) => *n,
         }
     }
 }
 
-/// Writes header and content; small frames in a single write.
+/// Writes header and content; small frames in a single write, file
+/// contents straight from the page cache (`timeout`: for each wait for
+/// the socket to take more).
 async fn write_frame(
     stream: &mut TcpStream,
     mut head: PushHeader,
     content: Content,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     head.content_len = content.len();
     let mut body = head.encode();
@@ -788,13 +808,9 @@ async fn write_frame(
             body.extend_from_slice(&bytes);
             send(stream, Header::request(cmd::SYNC_PUSH, total), &body).await?;
         }
-        Content::File(f, n) => {
+        Content::File(f, offset, n) => {
             send(stream, Header::request(cmd::SYNC_PUSH, total), &body).await?;
-            let copied = tokio::io::copy(&mut f.take(n), stream).await?;
-            if copied != n {
-                anyhow::bail!("file shrank while being sent");
-            }
-            stream.flush().await?;
+            crate::zerocopy::send_file(stream, &f, offset, n, timeout).await?;
         }
     }
     Ok(())
