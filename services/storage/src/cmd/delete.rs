@@ -32,6 +32,10 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Erro
     };
     let (held, held_meta) = (held_path(&file.name)?, held_path(&meta_name)?);
 
+    // Writers of this file (SET_METADATA above all) wait for the moves
+    // and the records, so none of them finds the data file and then
+    // writes beside a delete; not for min_copies.
+    let guard = ctx.store.write_lock(&file.name).await;
     // Both moves in one trip to the blocking pool.
     let had_meta = {
         let (path, held, meta, held_meta) =
@@ -55,6 +59,7 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Erro
         Ok(_) if had_meta => ctx.log(Op::Delete, &format!("{name}-m")).await,
         other => other,
     };
+    drop(guard);
     let outcome = match logged {
         Ok(pos) => ctx.replicated(pos).await,
         Err(e) => Err(e),
@@ -62,6 +67,7 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Erro
     if let Err(e) = outcome {
         // Not enough members applied it: the file comes back here, and the
         // create records bring it back on the peers that did delete it.
+        let _guard = ctx.store.write_lock(&file.name).await;
         tokio::fs::rename(&held, &path).await.map_err(disk)?;
         ctx.log(Op::Create, &name).await?;
         if had_meta {

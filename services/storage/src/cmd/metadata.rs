@@ -37,9 +37,11 @@ async fn read_meta(path: &Path) -> io::Result<Option<Vec<u8>>> {
 /// metadata file, U for a rewritten one, D for a removed one.
 pub(crate) async fn set(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let sm = SetMeta::parse(&req.read_all().await?)?;
-    let data = existing_data(ctx, &sm.file).await?;
-    // Serialise with other writers of this file so merges do not race.
+    // Serialise with other writers of this file so merges do not race,
+    // and with a delete: the data file is looked for under the lock, so
+    // no metadata file outlives a delete that came first.
     let guard = ctx.store.write_lock(&sm.file.name).await;
+    let data = existing_data(ctx, &sm.file).await?;
     let path = meta_path(&data);
     let old = read_meta(&path).await.map_err(disk)?;
     let items = match sm.flag {
@@ -126,6 +128,13 @@ async fn restore_meta(
 ) -> Result<(), Error> {
     let _guard = ctx.store.write_lock(name).await;
     if read_meta(path).await.map_err(disk)? != written {
+        return Ok(());
+    }
+    // Deleted meanwhile: its metadata went with it.
+    if !tokio::fs::try_exists(ctx.data_path(name)?)
+        .await
+        .map_err(disk)?
+    {
         return Ok(());
     }
     // Logged as a change whatever the file holds now: peers may differ.
