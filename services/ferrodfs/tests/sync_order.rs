@@ -84,14 +84,20 @@ async fn churn(client: Client, pool: Pool, seed: u64, ops: u64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_changes_to_the_same_files_leave_both_members_identical() {
+/// One tracker and two ACTIVE members of group1.
+async fn two_members() -> Cluster {
     let spec = || StorageSpec {
         group: "group1",
         extra: String::new(),
     };
     let c = Cluster::start_with(1, "", vec![spec(), spec()]);
     c.wait_active(2).await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_to_the_same_files_leave_both_members_identical() {
+    let c = two_members().await;
     let client = c.client();
     // The tracker spreads the uploads: each member is the source of some
     // files and receives the others.
@@ -150,12 +156,7 @@ fn orphan_metadata(files: &std::collections::BTreeMap<String, Vec<u8>>) -> Vec<S
 /// left with metadata of a deleted file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_set_while_its_file_is_deleted_never_outlives_the_file() {
-    let spec = || StorageSpec {
-        group: "group1",
-        extra: String::new(),
-    };
-    let c = Cluster::start_with(1, "", vec![spec(), spec()]);
-    c.wait_active(2).await;
+    let c = two_members().await;
     let client = c.client();
     let mut ids = Vec::new();
     for k in 0..200u64 {
