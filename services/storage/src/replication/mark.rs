@@ -3,8 +3,10 @@
 //! peer, so a restart of either side, or a new address of the peer,
 //! resumes exactly there. INI text with FastDFS's key names.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ferrodfs_proto::cluster::Member;
 
@@ -100,16 +102,66 @@ pub(crate) fn load(path: &Path) -> io::Result<Option<Mark>> {
     }
 }
 
-/// Replaces the mark atomically (temp file, rename).
+/// Mark files of members removed from the group. A worker saves its mark
+/// in the background, so a save may still run after the worker of a
+/// removed member was stopped; it must not bring the mark back (a member
+/// added again would then be taken for one whose full copy was sent).
+/// Saves and removals run under this lock, one at a time, so two saves
+/// of one mark never share the temp file either.
+static RETIRED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+fn retired() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    RETIRED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Replaces the mark atomically (temp file, rename), unless its member
+/// was removed ([`remove`]) (blocking).
 pub(crate) fn save(path: &Path, m: &Mark) -> io::Result<()> {
+    let retired = retired();
+    if retired.contains(path) {
+        return Ok(());
+    }
     let tmp = path.with_extension("mark.tmp");
     std::fs::write(&tmp, m.format())?;
     std::fs::rename(tmp, path)
 }
 
+/// The member left the group: its mark goes, and no save still under
+/// way writes it again until [`reinstate`] (blocking).
+pub(crate) fn remove(path: &Path) -> io::Result<()> {
+    let mut retired = retired();
+    retired.insert(path.to_path_buf());
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A worker for the member starts (again): its mark may be saved.
+pub(crate) fn reinstate(path: &Path) {
+    retired().remove(path);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_save_after_the_member_was_removed_does_not_bring_its_mark_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = mark_path(dir.path(), "10.0.0.3", 23000);
+        let m = Mark::default();
+        save(&path, &m).unwrap();
+        remove(&path).unwrap();
+        assert!(!path.exists());
+        // A background save of the stopped worker, finishing late.
+        save(&path, &m).unwrap();
+        assert!(!path.exists(), "the removed member's mark came back");
+        // Added again: its new worker saves as usual.
+        reinstate(&path);
+        save(&path, &m).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(m));
+    }
 
     #[test]
     fn a_mark_survives_its_file() {

@@ -140,7 +140,11 @@ impl Peers {
                     tracing::info!("{k} was removed from the group: sync to it stopped");
                     ctx.repl.forget_peer(&k);
                     let path = mark::peer_mark_path(ctx.binlog.dir(), &w.info.borrow().member);
-                    tokio::task::spawn_blocking(move || std::fs::remove_file(path));
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = mark::remove(&path) {
+                            tracing::warn!("cannot remove sync mark {}: {e}", path.display());
+                        }
+                    });
                 }
             }
         }

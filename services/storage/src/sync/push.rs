@@ -48,6 +48,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Frames written ahead of their replies.
 const WINDOW: usize = 64;
+/// Records in flight in all, those that needed no frame included (they
+/// wait behind the reply of an earlier frame to move the mark).
+const QUEUED: usize = 4096;
 /// Whole files up to this size are read and sent in one piece.
 const SMALL_FILE: u64 = 1 << 20;
 /// Records whose small files are read together, in one trip to the
@@ -162,9 +165,12 @@ pub(crate) async fn run(
     };
     let mark = loop {
         let path = mark_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || mark::load(&path))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let loaded = tokio::task::spawn_blocking(move || {
+            mark::reinstate(&path);
+            mark::load(&path)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let saved = loaded.unwrap_or_else(|e| {
             tracing::warn!("sync mark {}: {e}; starting over", mark_path.display());
             None
@@ -249,10 +255,7 @@ impl Worker {
     /// Writes the mark on the blocking pool (temp file and rename).
     pub(super) async fn save_mark(&mut self) {
         self.ctx.repl.lag.mark(&self.key, &self.mark);
-        if let Some(earlier) = self.saving.as_mut() {
-            let _ = earlier.await;
-            self.saving = None;
-        }
+        self.collect_save().await;
         if self.unsaved == 0 {
             return;
         }
@@ -308,6 +311,8 @@ impl Worker {
         // their replies are read (in order), across binlog reads too, so
         // the stream never idles for a round trip while records come in.
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        // Frames in `inflight` whose replies are not read yet.
+        let mut awaiting = 0usize;
         // Where the next record to send starts: the mark, plus what is
         // in flight.
         let mut cursor = self.mark.pos;
@@ -318,6 +323,7 @@ impl Worker {
                 while !inflight.is_empty() {
                     self.complete_one(&mut stream, &mut inflight).await?;
                 }
+                awaiting = 0;
             }
             if inflight.is_empty() {
                 self.restart_if_chosen().await;
@@ -331,6 +337,7 @@ impl Worker {
                 while !inflight.is_empty() {
                     self.complete_one(&mut stream, &mut inflight).await?;
                 }
+                awaiting = 0;
                 continue;
             }
             if entries.is_empty() {
@@ -391,10 +398,26 @@ impl Worker {
                 // Replies already here are taken at once, so the mark
                 // (and the delay measured at it) does not wait for the
                 // window to fill.
-                while inflight.front().is_some_and(|f| !f.awaits_reply)
-                    || inflight.iter().filter(|f| f.awaits_reply).count() > WINDOW
-                    || (!inflight.is_empty() && reply_ready(&stream))
-                {
+                if sent {
+                    awaiting += 1;
+                }
+                // Replies already here are taken at once (looked for once
+                // per frame sent), so the mark, and the delay measured at
+                // it, does not wait for the window to fill; records that
+                // needed no frame queue behind a slow reply up to QUEUED.
+                let mut look = sent;
+                loop {
+                    let take = inflight.front().is_some_and(|f| !f.awaits_reply)
+                        || awaiting > WINDOW
+                        || inflight.len() > QUEUED
+                        || (look && awaiting > 0 && reply_ready(&stream));
+                    if !take {
+                        break;
+                    }
+                    if inflight.front().is_some_and(|f| f.awaits_reply) {
+                        awaiting -= 1;
+                        look = true;
+                    }
                     self.complete_one(&mut stream, &mut inflight).await?;
                 }
             }
@@ -436,8 +459,8 @@ impl Worker {
     }
 
     /// The record before `next` is done with (the peer answered, or it
-    /// needed no push): the mark moves past it, saved every
-    /// [`MARK_EVERY`] records.
+    /// needed no push): the mark moves past it, saved in the background
+    /// at most every [`MARK_INTERVAL`].
     pub(super) async fn advance(&mut self, next: Pos) {
         self.mark.pos = next;
         self.mark.pushed += 1;
@@ -450,18 +473,29 @@ impl Worker {
             .acked(&self.key, next, Instant::now(), |d| {
                 delay.observe(d.as_secs_f64())
             });
-        self.save_mark_in_background();
+        self.save_mark_in_background().await;
+    }
+
+    /// Waits for the save under way, if any; one that failed leaves the
+    /// mark unsaved, so the next save (at the latest the last one, at
+    /// shutdown) writes it again.
+    async fn collect_save(&mut self) {
+        if let Some(earlier) = self.saving.take() {
+            if !matches!(earlier.await, Ok(Ok(()))) {
+                self.unsaved = self.unsaved.max(1);
+            }
+        }
     }
 
     /// Starts saving the mark on the blocking pool without waiting for it,
     /// once [`MARK_INTERVAL`] has passed since the last save and no save
     /// is still running (the next advance tries again).
-    fn save_mark_in_background(&mut self) {
+    async fn save_mark_in_background(&mut self) {
         if let Some(running) = &self.saving {
             if !running.is_finished() {
                 return;
             }
-            self.saving = None;
+            self.collect_save().await;
         }
         if self.unsaved == 0 || self.saved_at.elapsed() < MARK_INTERVAL {
             return;
@@ -469,8 +503,8 @@ impl Worker {
         self.ctx.repl.lag.mark(&self.key, &self.mark);
         let (path, m) = (self.mark_path.clone(), self.mark);
         let shown = path.display().to_string();
-        // Counted as saved now: a failure is logged, and the next save,
-        // one interval on, writes a newer mark anyway.
+        // Counted as saved now; a failure counts the mark unsaved again
+        // once it is collected.
         self.unsaved = 0;
         self.saved_at = Instant::now();
         self.saving = Some(tokio::task::spawn_blocking(move || {
