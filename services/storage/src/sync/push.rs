@@ -21,7 +21,6 @@ use ferrodfs_proto::sync::PushHeader;
 use ferrodfs_proto::{cmd, status};
 use ferrodfs_runtime::net::connect_from;
 use ferrodfs_runtime::Shutdown;
-
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -395,9 +394,6 @@ impl Worker {
                     }),
                 });
                 cursor = e.next;
-                // Replies already here are taken at once, so the mark
-                // (and the delay measured at it) does not wait for the
-                // window to fill.
                 if sent {
                     awaiting += 1;
                 }
@@ -668,10 +664,11 @@ impl Worker {
             (Some(_), Some(Prefetched::Bytes(b))) => Content::Bytes(b),
             (Some(_), Some(Prefetched::Missing)) => return Ok(false),
             (Some((offset, length)), None) => {
-                let opened =
-                    tokio::task::spawn_blocking(move || open_content(&path, offset, length))
-                        .await
-                        .context("opening a file to push")??;
+                let opened = tokio::task::spawn_blocking(move || {
+                    open_content(&path, offset, length, SMALL_FILE)
+                })
+                .await
+                .context("opening a file to push")??;
                 match opened {
                     Some(c) => c,
                     None => return Ok(false),
@@ -764,29 +761,24 @@ enum Prefetched {
 /// The whole file at `path` if it is at most [`SMALL_FILE`] and `budget`
 /// bytes; `None` when larger (blocking).
 fn read_small(path: &std::path::Path, budget: u64) -> std::io::Result<Option<Prefetched>> {
-    use std::io::Read;
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Prefetched::Missing)),
-        Err(e) => return Err(e),
-    };
-    let size = f.metadata()?.len();
-    if size > SMALL_FILE || size > budget {
-        return Ok(None);
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    (&mut f).take(size).read_to_end(&mut bytes)?;
-    Ok(Some(Prefetched::Bytes(bytes)))
+    Ok(
+        match open_content(path, 0, u64::MAX, SMALL_FILE.min(budget))? {
+            None => Some(Prefetched::Missing),
+            Some(Content::Bytes(b)) => Some(Prefetched::Bytes(b)),
+            Some(_) => None,
+        },
+    )
 }
 
 /// The content of a change of `length` bytes at `offset` of the file at
-/// `path`: the whole file read into memory when it is small, else the
-/// open file to send from; `None` when the file is gone (its delete
-/// follows in the binlog) (blocking).
+/// `path`: the whole file read into memory when it is at most `limit`
+/// bytes, else the open file to send from; `None` when the file is gone
+/// (its delete follows in the binlog) (blocking).
 fn open_content(
     path: &std::path::Path,
     offset: u64,
     length: u64,
+    limit: u64,
 ) -> std::io::Result<Option<Content>> {
     use std::io::Read;
     let mut f = match std::fs::File::open(path) {
@@ -796,7 +788,7 @@ fn open_content(
     };
     let size = f.metadata()?.len();
     let n = length.min(size.saturating_sub(offset));
-    if offset == 0 && n == size && n <= SMALL_FILE {
+    if offset == 0 && n == size && n <= limit {
         let mut bytes = Vec::with_capacity(n as usize);
         (&mut f).take(n).read_to_end(&mut bytes)?;
         return Ok(Some(Content::Bytes(bytes)));
