@@ -4,29 +4,187 @@
 //! thread it would stall every request that thread serves, and on the
 //! edge the access line of every request went that way.
 //!
-//! Lines are queued for the writer thread (up to [`QUEUED_LINES`]); when
-//! the reader falls that far behind, further lines are dropped rather
-//! than stalling the daemon, and their count is reported once the queue
-//! drains (and at exit).
+//! Lines are appended to one shared buffer (up to [`QUEUED_BYTES`]) and
+//! the writer thread takes the whole buffer at once, at most every
+//! [`BATCH_WINDOW`]: under load one `write(2)` and one wake-up carry
+//! hundreds of lines, instead of one of each per line. When the reader
+//! falls behind and the buffer is full, further lines are dropped rather
+//! than stalling the daemon; their count is reported once a minute and at
+//! exit.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::fmt::MakeWriter;
 
-/// Lines waiting for the writer thread before new ones are dropped.
-pub const QUEUED_LINES: usize = 64 * 1024;
+/// Bytes of lines waiting for the writer thread before new ones are
+/// dropped (some 40,000 access lines).
+pub const QUEUED_BYTES: usize = 8 << 20;
+
+/// How long the writer thread lets lines gather after the first one of a
+/// batch arrives: the most a line waits in memory while its reader keeps up.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(10);
+
+struct Queue {
+    state: Mutex<Pending>,
+    arrived: Condvar,
+    dropped: AtomicUsize,
+    limit: usize,
+}
+
+struct Pending {
+    lines: Vec<u8>,
+    closing: bool,
+}
+
+/// The `MakeWriter` handed to the subscriber: each event's line goes into
+/// the shared buffer in one piece.
+#[derive(Clone)]
+pub struct LineWriter {
+    queue: Arc<Queue>,
+}
+
+impl LineWriter {
+    /// Lines dropped so far because the buffer was full.
+    pub fn dropped_lines(&self) -> usize {
+        self.queue.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let q = &self.queue;
+        let mut p = q.state.lock().unwrap_or_else(|e| e.into_inner());
+        if p.closing || p.lines.len() + line.len() > q.limit {
+            drop(p);
+            q.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(line.len());
+        }
+        let first = p.lines.is_empty();
+        p.lines.extend_from_slice(line);
+        drop(p);
+        // Only the first line of a batch wakes the writer; the rest ride along.
+        if first {
+            q.arrived.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LineWriter {
+    type Writer = LineWriter;
+
+    fn make_writer(&'a self) -> LineWriter {
+        self.clone()
+    }
+}
+
+/// The writer thread; [`Worker::finish`] (or dropping it) writes what is
+/// still queued and stops it.
+pub struct Worker {
+    queue: Arc<Queue>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        {
+            let mut p = self.queue.state.lock().unwrap_or_else(|e| e.into_inner());
+            p.closing = true;
+        }
+        self.queue.arrived.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A writer whose lines reach `sink` from a thread of its own, in batches,
+/// holding at most `limit` bytes while `sink` is slow.
+pub fn batched<W: Write + Send + 'static>(sink: W, limit: usize) -> (LineWriter, Worker) {
+    let queue = Arc::new(Queue {
+        state: Mutex::new(Pending {
+            lines: Vec::new(),
+            closing: false,
+        }),
+        arrived: Condvar::new(),
+        dropped: AtomicUsize::new(0),
+        limit,
+    });
+    let q = queue.clone();
+    let thread = std::thread::Builder::new()
+        .name("log-writer".into())
+        .spawn(move || write_batches(&q, sink))
+        .expect("spawn the log writer thread");
+    (
+        LineWriter {
+            queue: queue.clone(),
+        },
+        Worker {
+            queue,
+            thread: Some(thread),
+        },
+    )
+}
+
+fn write_batches<W: Write>(q: &Queue, mut sink: W) {
+    let mut batch = Vec::new();
+    loop {
+        let mut p = q.state.lock().unwrap_or_else(|e| e.into_inner());
+        while p.lines.is_empty() && !p.closing {
+            p = q.arrived.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+        if p.lines.is_empty() {
+            return; // closing, and everything is written
+        }
+        if !p.closing {
+            // Let the rest of the batch arrive.
+            drop(p);
+            std::thread::sleep(BATCH_WINDOW);
+            p = q.state.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        std::mem::swap(&mut p.lines, &mut batch);
+        drop(p);
+        // A failed write (stderr closed) loses this batch, not the daemon.
+        let _ = sink.write_all(&batch).and_then(|()| sink.flush());
+        batch.clear();
+        // Don't keep a burst's worth of memory for good.
+        if batch.capacity() > 1 << 20 {
+            batch = Vec::new();
+        }
+    }
+}
 
 /// Keeps the writer thread; dropping it writes what is still queued.
 /// Hold it until the daemon exits.
 pub struct LogGuard {
-    _worker: WorkerGuard,
-    dropped: ErrorCounter,
+    worker: Option<Worker>,
+    writer: LineWriter,
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        let n = self.dropped.dropped_lines();
+        if let Some(w) = self.worker.take() {
+            w.finish();
+        }
+        let n = self.writer.dropped_lines();
         if n > 0 {
             eprintln!("{n} log lines were dropped: stderr's reader fell behind");
         }
@@ -37,36 +195,31 @@ impl Drop for LogGuard {
 /// `info`; colours only on a terminal, never into journald, `docker
 /// logs` or a file). `None` when one was installed already.
 pub fn init() -> Option<LogGuard> {
-    let (writer, worker) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUED_LINES)
-        .lossy(true)
-        .thread_name("log-writer")
-        .finish(std::io::stderr());
-    let dropped = writer.error_counter();
+    let (writer, worker) = batched(std::io::stderr(), QUEUED_BYTES);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .ok()?;
-    start_drop_reports(dropped.clone());
+    start_drop_reports(writer.clone());
     Some(LogGuard {
-        _worker: worker,
-        dropped,
+        worker: Some(worker),
+        writer,
     })
 }
 
 /// Says once per minute how many lines were dropped since the last report.
-fn start_drop_reports(dropped: ErrorCounter) {
+fn start_drop_reports(writer: LineWriter) {
     static REPORTED: AtomicUsize = AtomicUsize::new(0);
     let _ = std::thread::Builder::new()
         .name("log-drops".into())
         .spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(60));
-            let now = dropped.dropped_lines();
+            std::thread::sleep(Duration::from_secs(60));
+            let now = writer.dropped_lines();
             let before = REPORTED.swap(now, Ordering::Relaxed);
             if now > before {
                 tracing::warn!(
@@ -75,4 +228,96 @@ fn start_drop_reports(dropped: ErrorCounter) {
                 );
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// A sink that records what reached it, and can be held stalled.
+    #[derive(Clone, Default)]
+    struct Sink {
+        got: Arc<Mutex<Vec<u8>>>,
+        writes: Arc<AtomicUsize>,
+        gate: Arc<Mutex<()>>,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let _open = self.gate.lock().unwrap();
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.got.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_line_arrives_whole_and_in_order_and_a_burst_takes_few_writes() {
+        let sink = Sink::default();
+        let (w, worker) = batched(sink.clone(), 1 << 20);
+        let lines: Vec<String> = (0..2000).map(|i| format!("line {i}\n")).collect();
+        for l in &lines {
+            w.make_writer().write_all(l.as_bytes()).unwrap();
+        }
+        worker.finish();
+        assert_eq!(
+            String::from_utf8(sink.got.lock().unwrap().clone()).unwrap(),
+            lines.concat()
+        );
+        let writes = sink.writes.load(Ordering::SeqCst);
+        assert!(writes < 100, "2000 lines took {writes} writes");
+        assert_eq!(w.dropped_lines(), 0);
+    }
+
+    #[test]
+    fn a_line_reaches_the_sink_without_waiting_for_more() {
+        let sink = Sink::default();
+        let (w, _worker) = batched(sink.clone(), 1 << 20);
+        w.make_writer().write_all(b"alone\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sink.got.lock().unwrap().as_slice() != b"alone\n" {
+            assert!(Instant::now() < deadline, "a lone line was never written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_stalled_sink_never_blocks_a_writer_and_what_overflows_is_counted() {
+        let sink = Sink::default();
+        let stalled = sink.gate.lock().unwrap();
+        let (w, worker) = batched(sink.clone(), 1000);
+        // The writer thread takes a first batch and blocks in the sink.
+        w.make_writer().write_all(b"first\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !w.queue.state.lock().unwrap().lines.is_empty() {
+            assert!(Instant::now() < deadline, "the first batch was never taken");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (done_tx, done) = mpsc::channel();
+        let w2 = w.clone();
+        std::thread::spawn(move || {
+            for i in 0..10_000 {
+                w2.make_writer()
+                    .write_all(format!("{i:08}\n").as_bytes())
+                    .unwrap();
+            }
+            done_tx.send(()).unwrap();
+        });
+        done.recv_timeout(Duration::from_secs(30))
+            .expect("writing lines blocked on a stalled sink");
+        // 1000 bytes hold 111 lines of 9; the rest were dropped and counted.
+        assert_eq!(w.dropped_lines(), 10_000 - 111);
+        drop(stalled);
+        worker.finish();
+        let got = String::from_utf8(sink.got.lock().unwrap().clone()).unwrap();
+        let expected: String = std::iter::once("first\n".to_string())
+            .chain((0..111).map(|i| format!("{i:08}\n")))
+            .collect();
+        assert_eq!(got, expected, "what was kept is written, in order");
+    }
 }
