@@ -4,7 +4,8 @@
 //!
 //! request_filter: `/healthz` and `/readyz` answered here (neither logged
 //! nor counted), the front upload path (answered here, see `upload`),
-//! limits, routing, purge ACL, anti-steal token, front prefix strip ->
+//! limits, routing, purge ACL, anti-steal token, front prefix strip, and
+//! a plain read of a fresh entry held in memory answered from it ->
 //! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
 //! upstream_peer: next untried healthy upstream ->
 //! upstream_request_filter: X-Real-IP / X-Forwarded-* ->
@@ -54,6 +55,8 @@ pub struct Ctx {
     cache_missed: bool,
     /// A `/healthz` or `/readyz` probe, answered by the lb itself.
     probe: bool,
+    /// A hit answered from memory before pingora-cache was asked.
+    memory_hit: bool,
 }
 
 impl Ctx {
@@ -137,6 +140,7 @@ impl ProxyHttp for Lb {
             rejected: None,
             cache_missed: false,
             probe: false,
+            memory_hit: false,
         }
     }
 
@@ -179,7 +183,7 @@ impl ProxyHttp for Lb {
                 ctx.pool = Some(t.pool);
                 ctx.cache_uri = t.cache_uri;
                 ctx.purge = t.purge;
-                Ok(false)
+                self.answer_from_memory(session, ctx).await
             }
             Err(r) => {
                 ctx.rejected = Some(r.status());
@@ -468,24 +472,11 @@ impl ProxyHttp for Lb {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let Some(live) = ctx.live.as_ref() else {
-            return Ok(());
-        };
-        if let Some(ttl) = live.cfg.expires {
-            let status = resp.status.as_u16();
-            if cache::expires_applies(status) {
-                let (expires, cc) = cache::expires_headers(SystemTime::now(), ttl);
-                resp.insert_header("expires", expires)?;
-                resp.insert_header("cache-control", cc)?;
-            }
-        }
-        if ctx.cache_uri.is_some() && !ctx.purge {
-            resp.insert_header(
-                "x-cache-status",
-                cache_result(session.cache.phase(), ctx.cache_missed),
-            )?;
-        }
-        Ok(())
+        finish_head(
+            resp,
+            ctx,
+            cache_result(session.cache.phase(), ctx.cache_missed),
+        )
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
@@ -501,7 +492,9 @@ impl ProxyHttp for Lb {
         m.requests.with_label_values(&[&status.to_string()]).inc();
         let elapsed = ctx.start.elapsed();
         m.latency.observe(elapsed.as_secs_f64());
-        let cache = if ctx.cache_uri.is_some() && !ctx.purge {
+        let cache = if ctx.memory_hit {
+            "HIT"
+        } else if ctx.cache_uri.is_some() && !ctx.purge {
             cache_result(session.cache.phase(), ctx.cache_missed)
         } else {
             "-"
@@ -527,6 +520,40 @@ impl ProxyHttp for Lb {
 }
 
 impl Lb {
+    /// Answers a plain read of a fresh entry whose body is held in memory
+    /// (the usual hit on a hot small file) straight from that memo, with
+    /// the head pingora-cache's hit path would send. Everything else
+    /// (ranges, conditional requests, stale or disk-only entries) returns
+    /// false and takes the cache's full path.
+    async fn answer_from_memory(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let (Some(disk), Some(uri)) = (self.shared.cache, ctx.cache_uri.as_deref()) else {
+            return Ok(false);
+        };
+        if ctx.purge || !plain_read(session.req_header()) {
+            return Ok(false);
+        }
+        let Some(hit) = disk.fresh_memory_hit(&cache::key(uri)) else {
+            return Ok(false);
+        };
+        let mut resp = hit.header;
+        // As pingora-cache answers a hit: HTTP/1.1, and the entry's age
+        // (RFC 9111 §4).
+        resp.set_version(http::Version::HTTP_11);
+        resp.insert_header(http::header::AGE, hit.age)?;
+        // The same range filter (no Range here: it only adds Accept-Ranges).
+        let ranged = self.range_header_filter(session, &mut resp, ctx);
+        debug_assert!(matches!(ranged, RangeType::None));
+        finish_head(&mut resp, ctx, "HIT")?;
+        ctx.memory_hit = true;
+        if session.req_header().method == http::Method::HEAD {
+            session.write_response_header(Box::new(resp), true).await?;
+        } else {
+            session.write_response_header(Box::new(resp), false).await?;
+            session.write_response_body(Some(hit.body), true).await?;
+        }
+        Ok(true)
+    }
+
     fn note_failure(&self, ctx: &Ctx, e: &Error, peer: &HttpPeer) {
         let addr = peer.address().to_string();
         self.shared
@@ -540,6 +567,44 @@ impl Lb {
             }
         }
     }
+}
+
+/// What the lb adds to every response head it sends: `Expires` and
+/// `Cache-Control` (`expires`), and on cached paths `X-Cache-Status`.
+fn finish_head(resp: &mut ResponseHeader, ctx: &Ctx, cache_status: &'static str) -> Result<()> {
+    let Some(live) = ctx.live.as_ref() else {
+        return Ok(());
+    };
+    if let Some(ttl) = live.cfg.expires {
+        if cache::expires_applies(resp.status.as_u16()) {
+            let (expires, cc) = cache::expires_headers(SystemTime::now(), ttl);
+            resp.insert_header("expires", expires)?;
+            resp.insert_header("cache-control", cc)?;
+        }
+    }
+    if ctx.cache_uri.is_some() && !ctx.purge {
+        resp.insert_header("x-cache-status", cache_status)?;
+    }
+    Ok(())
+}
+
+/// A GET or HEAD of the whole file with no condition: what a hit from
+/// memory may answer. Ranges and validators are left to pingora-cache.
+fn plain_read(req: &RequestHeader) -> bool {
+    use http::header::{
+        IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
+    };
+    matches!(req.method, http::Method::GET | http::Method::HEAD)
+        && ![
+            RANGE,
+            IF_NONE_MATCH,
+            IF_MODIFIED_SINCE,
+            IF_MATCH,
+            IF_UNMODIFIED_SINCE,
+            IF_RANGE,
+        ]
+        .iter()
+        .any(|h| req.headers.contains_key(h))
 }
 
 /// An optional access-log field, written straight into the line (no

@@ -66,6 +66,58 @@ async fn only_200_responses_are_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_answered_from_memory_is_the_hit_read_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s1, edge) = origin_and_cached_edge(dir.path(), "").await;
+    let file = "/group1/M00/00/00/hot.jpg";
+    assert_eq!(cache_status(&get(edge.addr, file).await), "MISS");
+    // The first hit reads the entry from its file and keeps it in memory;
+    // the next ones are answered from memory before the cache's full path.
+    let from_disk = get(edge.addr, file).await;
+    let from_memory = get(edge.addr, file).await;
+    let stable = |r: &support::Resp| -> Vec<(String, String)> {
+        r.headers
+            .iter()
+            .filter(|(k, _)| !["date", "expires", "age"].contains(&k.to_ascii_lowercase().as_str()))
+            .cloned()
+            .collect()
+    };
+    assert_eq!((from_disk.status, from_memory.status), (200, 200));
+    assert_eq!(stable(&from_memory), stable(&from_disk));
+    assert_eq!(from_memory.bytes, from_disk.bytes);
+    for r in [&from_disk, &from_memory] {
+        assert_eq!(cache_status(r), "HIT");
+        assert!(
+            r.header("age").is_some() && r.header("expires").is_some(),
+            "{r:?}"
+        );
+    }
+    let head = request("127.0.0.1", edge.addr, "HEAD", file, &[])
+        .await
+        .unwrap();
+    assert_eq!((head.status, cache_status(&head)), (200, "HIT"));
+    assert!(head.bytes.is_empty(), "{head:?}");
+    assert_eq!(
+        head.header("content-length"),
+        from_disk.header("content-length")
+    );
+    // Ranges and validators are still answered as before.
+    let part = request(
+        "127.0.0.1",
+        edge.addr,
+        "GET",
+        file,
+        &[("Range", "bytes=1-3")],
+    )
+    .await
+    .unwrap();
+    assert_eq!((part.status, cache_status(&part)), (206, "HIT"), "{part:?}");
+    assert_eq!(part.bytes, from_disk.bytes[1..=3]);
+    assert_eq!(s1.requests().len(), 1, "only the miss reached the storage");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_length_suffix_range_is_416_on_hit_and_miss() {
     let dir = tempfile::tempdir().unwrap();
     let (_s1, edge) = origin_and_cached_edge(dir.path(), "").await;

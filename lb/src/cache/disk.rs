@@ -30,7 +30,7 @@ use super::entry::{
     encode_meta, read_entry, read_entry_cached, reopen, DiskHit, Entry, HitBody, INLINE_BODY,
 };
 use super::index::Index;
-use super::memo::{Memo, MemoHit};
+use super::memo::{Memo, MemoHit, MemoryHit};
 
 /// Size and eviction counters the metrics read.
 #[derive(Default)]
@@ -198,6 +198,20 @@ impl DiskCache {
         let known = self.forget(&k);
         let removed = tokio::fs::remove_file(self.path_of(&k)).await.is_ok();
         known || removed
+    }
+
+    /// The entry of `key` if it is fresh and its body is held in memory
+    /// (see [`MemoryTier`]), marked as read as a lookup would. `None` in
+    /// every other case: the lookup through pingora-cache then decides.
+    pub fn fresh_memory_hit(&self, key: &CacheKey) -> Option<MemoryHit> {
+        let k = key.combined();
+        let memo = self
+            .index
+            .lock()
+            .expect("index lock")
+            .touch(&k, now_secs())?
+            .memo?;
+        memo.fresh_in_memory(SystemTime::now())
     }
 
     fn forget(&self, key: &str) -> bool {

@@ -6,6 +6,7 @@
 //! drops each with its entry.
 
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use pingora_cache::CacheMeta;
@@ -25,6 +26,10 @@ pub(super) struct Memo {
     header: ResponseHeader,
     body: MemoBody,
     body_len: u64,
+    /// From the stored meta: until when the entry is served without asking
+    /// the storage, and when it was stored or last revalidated (its age).
+    fresh_until: SystemTime,
+    updated: SystemTime,
 }
 
 enum MemoBody {
@@ -75,6 +80,8 @@ impl Memo {
             header,
             body,
             body_len: e.body_len,
+            fresh_until: e.meta.fresh_until(),
+            updated: e.meta.updated(),
         };
         (memo, weight)
     }
@@ -101,6 +108,33 @@ impl Memo {
     pub(super) fn body_len(&self) -> u64 {
         self.body_len
     }
+
+    /// A hit that needs nothing but this memo: the body is in memory and
+    /// the entry is fresh at `now`. `None` sends the request down the
+    /// cache's full path (a stale entry is revalidated there).
+    pub(super) fn fresh_in_memory(&self, now: SystemTime) -> Option<MemoryHit> {
+        let MemoBody::Memory(body) = &self.body else {
+            return None;
+        };
+        if now >= self.fresh_until {
+            return None;
+        }
+        let age = now.duration_since(self.updated).map_or(0, |d| d.as_secs());
+        Some(MemoryHit {
+            header: self.header.clone(),
+            body: body.clone(),
+            age,
+        })
+    }
+}
+
+/// A fresh entry whose body is in memory: everything a hit is answered with.
+pub struct MemoryHit {
+    /// The stored response header, as the storage sent it.
+    pub header: ResponseHeader,
+    pub body: Bytes,
+    /// Seconds since the entry was stored or revalidated (the `Age` header).
+    pub age: u64,
 }
 
 /// A serialized header with nothing in it, decoded in place of the stored

@@ -8,6 +8,8 @@ mod entry;
 pub mod index;
 mod memo;
 
+pub use memo::MemoryHit;
+
 use std::time::{Duration, SystemTime};
 
 use pingora_cache::CacheKey;
