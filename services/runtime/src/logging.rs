@@ -14,8 +14,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -27,6 +26,9 @@ pub const QUEUED_BYTES: usize = 8 << 20;
 /// How long the writer thread lets lines gather after the first one of a
 /// batch arrives: the most a line waits in memory while its reader keeps up.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(10);
+
+/// How long an exiting daemon waits for its last lines to be written.
+const FINAL_WRITE: Duration = Duration::from_secs(1);
 
 struct Queue {
     state: Mutex<Pending>,
@@ -90,7 +92,8 @@ impl<'a> MakeWriter<'a> for LineWriter {
 /// still queued and stops it.
 pub struct Worker {
     queue: Arc<Queue>,
-    thread: Option<JoinHandle<()>>,
+    /// Closed by the writer thread when it has written everything.
+    done: Option<mpsc::Receiver<()>>,
 }
 
 impl Worker {
@@ -104,8 +107,10 @@ impl Worker {
             p.closing = true;
         }
         self.queue.arrived.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // A reader that stopped reading must not keep the daemon from
+        // exiting: wait a bounded time for the last lines, then go.
+        if let Some(done) = self.done.take() {
+            let _ = done.recv_timeout(FINAL_WRITE);
         }
     }
 }
@@ -129,9 +134,13 @@ pub fn batched<W: Write + Send + 'static>(sink: W, limit: usize) -> (LineWriter,
         limit,
     });
     let q = queue.clone();
-    let thread = std::thread::Builder::new()
+    let (finished, done) = mpsc::channel::<()>();
+    std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || write_batches(&q, sink))
+        .spawn(move || {
+            write_batches(&q, sink);
+            drop(finished);
+        })
         .expect("spawn the log writer thread");
     (
         LineWriter {
@@ -139,7 +148,7 @@ pub fn batched<W: Write + Send + 'static>(sink: W, limit: usize) -> (LineWriter,
         },
         Worker {
             queue,
-            thread: Some(thread),
+            done: Some(done),
         },
     )
 }
@@ -233,7 +242,6 @@ fn start_drop_reports(writer: LineWriter) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
     use std::time::Instant;
 
     /// A sink that records what reached it, and can be held stalled.
@@ -310,6 +318,19 @@ mod tests {
         });
         done.recv_timeout(Duration::from_secs(30))
             .expect("writing lines blocked on a stalled sink");
+        // Nor does it keep the daemon from exiting.
+        let t = Instant::now();
+        let other = Sink {
+            gate: sink.gate.clone(),
+            ..Sink::default()
+        };
+        let (w3, worker3) = batched(other, 1000);
+        w3.make_writer().write_all(b"never written\n").unwrap();
+        worker3.finish();
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "finish waited for a stalled sink"
+        );
         // 1000 bytes hold 111 lines of 9; the rest were dropped and counted.
         assert_eq!(w.dropped_lines(), 10_000 - 111);
         drop(stalled);
