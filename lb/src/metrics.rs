@@ -20,6 +20,9 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     /// Cache entries unreadable and fills not written.
     pub cache_errors: IntCounter,
+    /// Hits answered from memory before the cache's lookup (also counted
+    /// in `cache_lookups{result="HIT"}`).
+    pub cache_memory_answers: IntCounter,
     pub cache_bytes: IntGauge,
     pub cache_entries: IntGauge,
     /// Bytes of cache entries also held in memory (`cache.memory`).
@@ -109,6 +112,14 @@ impl Metrics {
         registry
             .register(Box::new(cache_errors.clone()))
             .expect("unique metric");
+        let cache_memory_answers = IntCounter::new(
+            "cache_memory_answers_total",
+            "Cache hits answered from memory before the cache's lookup",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(cache_memory_answers.clone()))
+            .expect("unique metric");
         let cache_bytes = gauge("cache_bytes", "Bytes held by the disk cache");
         let cache_entries = gauge("cache_entries", "Entries held by the disk cache");
         let cache_memory_bytes = gauge(
@@ -140,6 +151,7 @@ impl Metrics {
             retries,
             cache_lookups,
             cache_errors,
+            cache_memory_answers,
             cache_bytes,
             cache_entries,
             cache_memory_bytes,

@@ -535,6 +535,15 @@ impl Lb {
         let Some(hit) = disk.fresh_memory_hit(&cache::key(uri)) else {
             return Ok(false);
         };
+        // Without a length the hit path would send the body chunked:
+        // left to it.
+        if !hit
+            .header
+            .headers
+            .contains_key(http::header::CONTENT_LENGTH)
+        {
+            return Ok(false);
+        }
         let mut resp = hit.header;
         // As pingora-cache answers a hit: HTTP/1.1, and the entry's age
         // (RFC 9111 §4).
@@ -545,11 +554,18 @@ impl Lb {
         debug_assert!(matches!(ranged, RangeType::None));
         finish_head(&mut resp, ctx, "HIT")?;
         ctx.memory_hit = true;
-        if session.req_header().method == http::Method::HEAD {
-            session.write_response_header(Box::new(resp), true).await?;
-        } else {
-            session.write_response_header(Box::new(resp), false).await?;
-            session.write_response_body(Some(hit.body), true).await?;
+        self.shared.metrics.cache_memory_answers.inc();
+        // A failed write is the client's doing, as on the hit path.
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await
+            .map_err(|e| e.into_down())?;
+        if !head_only {
+            session
+                .write_response_body(Some(hit.body), true)
+                .await
+                .map_err(|e| e.into_down())?;
         }
         Ok(true)
     }

@@ -68,13 +68,39 @@ async fn only_200_responses_are_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hit_answered_from_memory_is_the_hit_read_from_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let (s1, edge) = origin_and_cached_edge(dir.path(), "").await;
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let metrics = free_addr("127.0.0.1");
+    let edge = Lb::start(
+        dir.path(),
+        "edge",
+        &edge_toml(
+            free_addr("127.0.0.1"),
+            &s1.addr.to_string(),
+            "",
+            &cache_toml(dir.path(), ""),
+        )
+        .replace(
+            "shutdown_grace",
+            &format!("metrics_listen = \"{metrics}\"\nshutdown_grace"),
+        ),
+    )
+    .await;
+    let answers = || async move {
+        let r = get(metrics, "/metrics").await;
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix("ferrodfs_lb_cache_memory_answers_total{"))
+            .and_then(|l| l.split_once("} "))
+            .map_or(-1, |(_, v)| v.trim().parse::<i64>().unwrap())
+    };
     let file = "/group1/M00/00/00/hot.jpg";
     assert_eq!(cache_status(&get(edge.addr, file).await), "MISS");
     // The first hit reads the entry from its file and keeps it in memory;
     // the next ones are answered from memory before the cache's full path.
     let from_disk = get(edge.addr, file).await;
+    assert_eq!(answers().await, 0, "the first hit is read from disk");
     let from_memory = get(edge.addr, file).await;
+    assert_eq!(answers().await, 1, "the second hit is answered from memory");
     let stable = |r: &support::Resp| -> Vec<(String, String)> {
         r.headers
             .iter()
@@ -101,7 +127,8 @@ async fn a_hit_answered_from_memory_is_the_hit_read_from_disk() {
         head.header("content-length"),
         from_disk.header("content-length")
     );
-    // Ranges and validators are still answered as before.
+    assert_eq!(answers().await, 2, "a HEAD is answered from memory too");
+    // Ranges and validators take the cache's full path, answered as before.
     let part = request(
         "127.0.0.1",
         edge.addr,
@@ -113,6 +140,7 @@ async fn a_hit_answered_from_memory_is_the_hit_read_from_disk() {
     .unwrap();
     assert_eq!((part.status, cache_status(&part)), (206, "HIT"), "{part:?}");
     assert_eq!(part.bytes, from_disk.bytes[1..=3]);
+    assert_eq!(answers().await, 2, "a range is not answered from memory");
     assert_eq!(s1.requests().len(), 1, "only the miss reached the storage");
     edge.stop().await;
 }

@@ -6,8 +6,9 @@
 //!
 //! Lines are appended to one shared buffer (up to [`QUEUED_BYTES`]) and
 //! the writer thread takes the whole buffer at once, at most every
-//! [`BATCH_WINDOW`]: under load one `write(2)` and one wake-up carry
-//! hundreds of lines, instead of one of each per line. When the reader
+//! [`BATCH_WINDOW`] (a line after a quiet spell at once): under load one
+//! `write(2)` and one wake-up carry hundreds of lines, instead of one of
+//! each per line. When the reader
 //! falls behind and the buffer is full, further lines are dropped rather
 //! than stalling the daemon; their count is reported once a minute and at
 //! exit.
@@ -15,7 +16,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -23,8 +24,9 @@ use tracing_subscriber::fmt::MakeWriter;
 /// dropped (some 40,000 access lines).
 pub const QUEUED_BYTES: usize = 8 << 20;
 
-/// How long the writer thread lets lines gather after the first one of a
-/// batch arrives: the most a line waits in memory while its reader keeps up.
+/// The least time between two writes: lines arriving within it of the
+/// last write gather for the next; the most a line waits in memory while
+/// its reader keeps up.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 /// How long an exiting daemon waits for its last lines to be written.
@@ -97,11 +99,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn finish(mut self) {
-        self.stop();
+    /// True when everything queued was written; false when the sink
+    /// was still blocked after `wait` (the thread is then left behind).
+    pub fn finish(mut self, wait: Duration) -> bool {
+        self.stop(wait)
     }
 
-    fn stop(&mut self) {
+    fn stop(&mut self, wait: Duration) -> bool {
         {
             let mut p = self.queue.state.lock().unwrap_or_else(|e| e.into_inner());
             p.closing = true;
@@ -109,15 +113,19 @@ impl Worker {
         self.queue.arrived.notify_one();
         // A reader that stopped reading must not keep the daemon from
         // exiting: wait a bounded time for the last lines, then go.
-        if let Some(done) = self.done.take() {
-            let _ = done.recv_timeout(FINAL_WRITE);
+        match self.done.take() {
+            Some(done) => matches!(
+                done.recv_timeout(wait),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            ),
+            None => true,
         }
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(FINAL_WRITE);
     }
 }
 
@@ -155,6 +163,7 @@ pub fn batched<W: Write + Send + 'static>(sink: W, limit: usize) -> (LineWriter,
 
 fn write_batches<W: Write>(q: &Queue, mut sink: W) {
     let mut batch = Vec::new();
+    let mut last_write = Instant::now() - BATCH_WINDOW;
     loop {
         let mut p = q.state.lock().unwrap_or_else(|e| e.into_inner());
         while p.lines.is_empty() && !p.closing {
@@ -163,16 +172,20 @@ fn write_batches<W: Write>(q: &Queue, mut sink: W) {
         if p.lines.is_empty() {
             return; // closing, and everything is written
         }
-        if !p.closing {
-            // Let the rest of the batch arrive.
+        // A line after a quiet spell goes out at once (it may be the last
+        // before an exit); while lines keep coming, they gather until
+        // BATCH_WINDOW after the last write.
+        let since = last_write.elapsed();
+        if !p.closing && since < BATCH_WINDOW {
             drop(p);
-            std::thread::sleep(BATCH_WINDOW);
+            std::thread::sleep(BATCH_WINDOW - since);
             p = q.state.lock().unwrap_or_else(|e| e.into_inner());
         }
         std::mem::swap(&mut p.lines, &mut batch);
         drop(p);
         // A failed write (stderr closed) loses this batch, not the daemon.
         let _ = sink.write_all(&batch).and_then(|()| sink.flush());
+        last_write = Instant::now();
         batch.clear();
         // Don't keep a burst's worth of memory for good.
         if batch.capacity() > 1 << 20 {
@@ -190,11 +203,11 @@ pub struct LogGuard {
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        if let Some(w) = self.worker.take() {
-            w.finish();
-        }
+        let written = self.worker.take().is_none_or(|w| w.finish(FINAL_WRITE));
         let n = self.writer.dropped_lines();
-        if n > 0 {
+        // With the writer still stuck in stderr (it holds stderr's lock),
+        // this line would block the exit it is meant to explain.
+        if n > 0 && written {
             eprintln!("{n} log lines were dropped: stderr's reader fell behind");
         }
     }
@@ -268,17 +281,48 @@ mod tests {
     fn every_line_arrives_whole_and_in_order_and_a_burst_takes_few_writes() {
         let sink = Sink::default();
         let (w, worker) = batched(sink.clone(), 1 << 20);
-        let lines: Vec<String> = (0..2000).map(|i| format!("line {i}\n")).collect();
-        for l in &lines {
-            w.make_writer().write_all(l.as_bytes()).unwrap();
+        // Two threads log at once; each one's lines must come out whole
+        // and in its order.
+        let producers: Vec<_> = (0..2)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        w.make_writer()
+                            .write_all(
+                                format!("thread {t} line {i} {}\n", "x".repeat(i % 50)).as_bytes(),
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
         }
-        worker.finish();
-        assert_eq!(
-            String::from_utf8(sink.got.lock().unwrap().clone()).unwrap(),
-            lines.concat()
+        assert!(
+            worker.finish(Duration::from_secs(30)),
+            "the writer finished"
         );
+        let got = String::from_utf8(sink.got.lock().unwrap().clone()).unwrap();
+        let mut next = [0usize; 2];
+        for line in got.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let (t, i): (usize, usize) = (f[1].parse().unwrap(), f[3].parse().unwrap());
+            assert_eq!(
+                i, next[t],
+                "thread {t}'s lines out of order or cut: {line:?}"
+            );
+            assert_eq!(
+                f.get(4).copied().unwrap_or(""),
+                "x".repeat(i % 50),
+                "{line:?}"
+            );
+            next[t] += 1;
+        }
+        assert_eq!(next, [1000, 1000], "every line arrived");
         let writes = sink.writes.load(Ordering::SeqCst);
-        assert!(writes < 100, "2000 lines took {writes} writes");
+        assert!(writes < 200, "2000 lines took {writes} writes");
         assert_eq!(w.dropped_lines(), 0);
     }
 
@@ -319,22 +363,29 @@ mod tests {
         done.recv_timeout(Duration::from_secs(30))
             .expect("writing lines blocked on a stalled sink");
         // Nor does it keep the daemon from exiting.
-        let t = Instant::now();
         let other = Sink {
             gate: sink.gate.clone(),
             ..Sink::default()
         };
         let (w3, worker3) = batched(other, 1000);
         w3.make_writer().write_all(b"never written\n").unwrap();
-        worker3.finish();
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "finish waited for a stalled sink"
-        );
+        let (finished_tx, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            finished_tx
+                .send(worker3.finish(Duration::from_millis(100)))
+                .unwrap()
+        });
+        let written = finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("finish waited for a stalled sink");
+        assert!(!written, "a stalled sink's lines were reported written");
         // 1000 bytes hold 111 lines of 9; the rest were dropped and counted.
         assert_eq!(w.dropped_lines(), 10_000 - 111);
         drop(stalled);
-        worker.finish();
+        assert!(
+            worker.finish(Duration::from_secs(30)),
+            "the writer finished"
+        );
         let got = String::from_utf8(sink.got.lock().unwrap().clone()).unwrap();
         let expected: String = std::iter::once("first\n".to_string())
             .chain((0..111).map(|i| format!("{i:08}\n")))
