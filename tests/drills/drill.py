@@ -45,6 +45,47 @@ STORAGES = {
 STORE_PATH = "/fastdfs/storage"
 
 
+class NodeLogs:
+    """Follows the log of every container of the compose project into
+    DIR/<container>-<id>.log, those started during the drills included, so
+    the logs of a node that a drill or the upgrade replaced are kept."""
+
+    def __init__(self, project, out_dir):
+        self.project, self.out_dir = project, out_dir
+        self.followed = {}
+        self.stop = threading.Event()
+
+    def start(self):
+        os.makedirs(self.out_dir, exist_ok=True)
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                ids = subprocess.run(
+                    ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={self.project}"],
+                    capture_output=True, text=True, timeout=10,
+                ).stdout.split()
+                for cid in ids:
+                    if cid in self.followed:
+                        continue
+                    name = subprocess.run(
+                        ["docker", "inspect", "-f", "{{.Name}}", cid], capture_output=True, text=True, timeout=10
+                    ).stdout.strip().lstrip("/")
+                    f = open(os.path.join(self.out_dir, f"{name}-{cid[:12]}.log"), "wb")
+                    self.followed[cid] = subprocess.Popen(
+                        ["docker", "logs", "-f", "--timestamps", cid], stdout=f, stderr=subprocess.STDOUT
+                    )
+            except (OSError, subprocess.SubprocessError):
+                pass
+            self.stop.wait(1.0)
+
+    def close(self):
+        self.stop.set()
+        for p in self.followed.values():
+            p.terminate()
+
+
 class Ops:
     """Outcomes of one kind of request, for gaps and counts per drill."""
 
@@ -53,9 +94,13 @@ class Ops:
         self.lock = threading.Lock()
         self.events = []  # (finish time, ok, why it failed)
 
-    def record(self, ok, why=""):
+    def record(self, ok, why="", detail=""):
         with self.lock:
             self.events.append((time.monotonic(), ok, why))
+        if not ok:
+            # When and what, to find the request in the nodes' logs.
+            at = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+            print(f"    {at} {self.name} failed: {why} {detail}", flush=True)
 
     def window(self, t0, t1):
         """Attempted, failed, the longest client-visible gap in [t0, t1]:
@@ -145,7 +190,7 @@ class Load:
                 why = f"HTTP {e.code}"
             except (urllib.error.URLError, OSError, ValueError) as e:
                 why = type(getattr(e, "reason", e)).__name__
-            self.downloads.record(ok, why)
+            self.downloads.record(ok, why, f"{fid} (asked {time.monotonic() - began:.2f} s before)")
             self.stop.wait(max(0.0, interval - (time.monotonic() - began)))
 
     def acked_before(self, t):
@@ -346,12 +391,15 @@ def main():
     ap.add_argument("--upgrade-log", help="write the upgrade command's output here")
     ap.add_argument("--only", nargs="*", help="drill keys to run (see DRILLS: tracker1, trackers, cut-storage-g1-2...), or 'upgrade' (default: all)")
     ap.add_argument("--json", help="write the report here too")
+    ap.add_argument("--node-logs", help="keep every node's log (replaced nodes too) in this directory")
     args = ap.parse_args()
 
     cluster = Cluster(args)
     ALL = cluster.services()
     if not cluster.wait_whole(ALL, args.recover_limit):
         sys.exit("drills: the cluster is not whole (healthy, every storage ACTIVE) before the drills")
+    if args.node_logs:
+        NodeLogs(os.environ.get("COMPOSE_PROJECT_NAME", "ferrodfs-drill"), args.node_logs).start()
     load = Load(args)
     load.start()
     time.sleep(args.settle)

@@ -12,6 +12,7 @@ export FERRODFS_NET="${FERRODFS_DRILL_NET:-172.29.89}"
 . "$(dirname "$0")/../../compose/lib.sh"
 out="${DRILL_OUT:-$repo_root/target/drills}"
 mkdir -p "$out"
+rm -rf "$out/nodes"
 
 "$compose_dir/image.sh"
 resolve_compose
@@ -22,7 +23,7 @@ teardown() {
     local rc=$?
     compose logs --no-color --timestamps >"$out/cluster.log" 2>&1 || true
     compose down -v --timeout 10 >/dev/null 2>&1 || true
-    ((rc == 0)) || echo "drills failed; the cluster's logs are in $out/cluster.log" >&2
+    ((rc == 0)) || echo "drills failed; the cluster's logs are in $out/cluster.log, every node's (replaced ones too) in $out/nodes/" >&2
 }
 trap teardown EXIT
 
@@ -50,4 +51,4 @@ timeout --kill-after=30 900 python3 "$repo_root/tests/drills/drill.py" \
     --trackers "$FERRODFS_NET.11:22122" "$FERRODFS_NET.12:22122" \
     --http-base "http://$FERRODFS_NET.130:88/dfs" --vip "$FERRODFS_NET.130" \
     --upgrade "$compose_dir/upgrade.sh --no-build --force" \
-    --json "$out/report.json" "$@"
+    --json "$out/report.json" --node-logs "$out/nodes" "$@"
