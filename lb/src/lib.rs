@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod classify;
 pub mod config;
+mod hit;
 pub mod membership;
 pub mod metrics;
 pub mod passive;

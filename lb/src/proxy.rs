@@ -474,7 +474,8 @@ impl ProxyHttp for Lb {
     ) -> Result<()> {
         finish_head(
             resp,
-            ctx,
+            ctx.live.as_deref(),
+            ctx.cache_uri.is_some() && !ctx.purge,
             cache_result(session.cache.phase(), ctx.cache_missed),
         )
     }
@@ -488,10 +489,6 @@ impl ProxyHttp for Lb {
             .map(|r| r.status.as_u16())
             .or(ctx.rejected)
             .unwrap_or(0);
-        let m = &self.shared.metrics;
-        m.requests.with_label_values(&[&status.to_string()]).inc();
-        let elapsed = ctx.start.elapsed();
-        m.latency.observe(elapsed.as_secs_f64());
         let cache = if ctx.memory_hit {
             "HIT"
         } else if ctx.cache_uri.is_some() && !ctx.purge {
@@ -499,23 +496,19 @@ impl ProxyHttp for Lb {
         } else {
             "-"
         };
-        if cache != "-" {
-            m.cache_lookups.with_label_values(&[cache]).inc();
-        }
         let req = session.req_header();
-        tracing::info!(
-            target: "ferrodfs_lb::access",
-            client = %Shown(client_ip(session), "-"),
-            method = %req.method,
-            uri = %req.uri,
+        self.log_access(Access {
+            client: client_ip(session),
+            method: &req.method,
+            uri: &req.uri,
             status,
-            bytes = session.body_bytes_sent(),
-            upstream = %Shown(ctx.current, "-"),
-            tries = ctx.tried.len(),
+            bytes: session.body_bytes_sent(),
+            upstream: ctx.current,
+            tries: ctx.tried.len(),
             cache,
-            ms = elapsed.as_secs_f64() * 1000.0,
-            error = %Shown(e, ""),
-        );
+            elapsed: ctx.start.elapsed(),
+            error: e,
+        });
     }
 }
 
@@ -526,35 +519,16 @@ impl Lb {
     /// (ranges, conditional requests, stale or disk-only entries) returns
     /// false and takes the cache's full path.
     async fn answer_from_memory(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let (Some(disk), Some(uri)) = (self.shared.cache, ctx.cache_uri.as_deref()) else {
+        let (Some(live), Some(uri)) = (ctx.live.clone(), ctx.cache_uri.as_deref()) else {
             return Ok(false);
         };
         if ctx.purge || !plain_read(session.req_header()) {
             return Ok(false);
         }
-        let Some(hit) = disk.fresh_memory_hit(&cache::key(uri)) else {
+        let Some((resp, body)) = self.memory_answer(&live, session.req_header(), uri)? else {
             return Ok(false);
         };
-        // Without a length the hit path would send the body chunked:
-        // left to it.
-        if !hit
-            .header
-            .headers
-            .contains_key(http::header::CONTENT_LENGTH)
-        {
-            return Ok(false);
-        }
-        let mut resp = hit.header;
-        // As pingora-cache answers a hit: HTTP/1.1, and the entry's age
-        // (RFC 9111 §4).
-        resp.set_version(http::Version::HTTP_11);
-        resp.insert_header(http::header::AGE, hit.age)?;
-        // The same range filter (no Range here: it only adds Accept-Ranges).
-        let ranged = self.range_header_filter(session, &mut resp, ctx);
-        debug_assert!(matches!(ranged, RangeType::None));
-        finish_head(&mut resp, ctx, "HIT")?;
         ctx.memory_hit = true;
-        self.shared.metrics.cache_memory_answers.inc();
         // A failed write is the client's doing, as on the hit path.
         let head_only = session.req_header().method == http::Method::HEAD;
         session
@@ -563,11 +537,71 @@ impl Lb {
             .map_err(|e| e.into_down())?;
         if !head_only {
             session
-                .write_response_body(Some(hit.body), true)
+                .write_response_body(Some(body), true)
                 .await
                 .map_err(|e| e.into_down())?;
         }
         Ok(true)
+    }
+
+    /// The response to a plain read (see [`plain_read`]) of `cache_uri`
+    /// when its entry is fresh and its body held in memory: the head
+    /// pingora-cache's hit path would send, and the body. Counted in
+    /// `cache_memory_answers`. `None` leaves the request to that path
+    /// (entries without a length it would send chunked).
+    pub(crate) fn memory_answer(
+        &self,
+        live: &Live,
+        req: &RequestHeader,
+        cache_uri: &str,
+    ) -> Result<Option<(ResponseHeader, Bytes)>> {
+        let Some(disk) = self.shared.cache else {
+            return Ok(None);
+        };
+        let Some(hit) = disk.fresh_memory_hit(&cache::key(cache_uri)) else {
+            return Ok(None);
+        };
+        if !hit
+            .header
+            .headers
+            .contains_key(http::header::CONTENT_LENGTH)
+        {
+            return Ok(None);
+        }
+        let mut resp = hit.header;
+        // As pingora-cache answers a hit: HTTP/1.1, the entry's age (RFC
+        // 9111 §4), and the range filter, which with no Range only adds
+        // Accept-Ranges.
+        resp.set_version(http::Version::HTTP_11);
+        resp.insert_header(http::header::AGE, hit.age)?;
+        let ranged = pingora_proxy::range_header_filter(req, &mut resp, None);
+        debug_assert!(matches!(ranged, RangeType::None));
+        finish_head(&mut resp, Some(live), true, "HIT")?;
+        self.shared.metrics.cache_memory_answers.inc();
+        Ok(Some((resp, hit.body)))
+    }
+
+    /// Counts a finished request and writes its access line.
+    pub(crate) fn log_access(&self, a: Access<'_>) {
+        let m = &self.shared.metrics;
+        m.requests.with_label_values(&[&a.status.to_string()]).inc();
+        m.latency.observe(a.elapsed.as_secs_f64());
+        if a.cache != "-" {
+            m.cache_lookups.with_label_values(&[a.cache]).inc();
+        }
+        tracing::info!(
+            target: "ferrodfs_lb::access",
+            client = %Shown(a.client, "-"),
+            method = %a.method,
+            uri = %a.uri,
+            status = a.status,
+            bytes = a.bytes,
+            upstream = %Shown(a.upstream, "-"),
+            tries = a.tries,
+            cache = a.cache,
+            ms = a.elapsed.as_secs_f64() * 1000.0,
+            error = %Shown(a.error, ""),
+        );
     }
 
     fn note_failure(&self, ctx: &Ctx, e: &Error, peer: &HttpPeer) {
@@ -586,9 +620,15 @@ impl Lb {
 }
 
 /// What the lb adds to every response head it sends: `Expires` and
-/// `Cache-Control` (`expires`), and on cached paths `X-Cache-Status`.
-fn finish_head(resp: &mut ResponseHeader, ctx: &Ctx, cache_status: &'static str) -> Result<()> {
-    let Some(live) = ctx.live.as_ref() else {
+/// `Cache-Control` (`expires`), and on cached paths (`cached`)
+/// `X-Cache-Status`.
+fn finish_head(
+    resp: &mut ResponseHeader,
+    live: Option<&Live>,
+    cached: bool,
+    cache_status: &'static str,
+) -> Result<()> {
+    let Some(live) = live else {
         return Ok(());
     };
     if let Some(ttl) = live.cfg.expires {
@@ -598,7 +638,7 @@ fn finish_head(resp: &mut ResponseHeader, ctx: &Ctx, cache_status: &'static str)
             resp.insert_header("cache-control", cc)?;
         }
     }
-    if ctx.cache_uri.is_some() && !ctx.purge {
+    if cached {
         resp.insert_header("x-cache-status", cache_status)?;
     }
     Ok(())
@@ -606,7 +646,7 @@ fn finish_head(resp: &mut ResponseHeader, ctx: &Ctx, cache_status: &'static str)
 
 /// A GET or HEAD of the whole file with no condition: what a hit from
 /// memory may answer. Ranges and validators are left to pingora-cache.
-fn plain_read(req: &RequestHeader) -> bool {
+pub(crate) fn plain_read(req: &RequestHeader) -> bool {
     use http::header::{
         IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
     };
@@ -621,6 +661,21 @@ fn plain_read(req: &RequestHeader) -> bool {
         ]
         .iter()
         .any(|h| req.headers.contains_key(h))
+}
+
+/// What an access line says of one request.
+pub(crate) struct Access<'a> {
+    pub client: Option<IpAddr>,
+    pub method: &'a http::Method,
+    pub uri: &'a http::Uri,
+    pub status: u16,
+    pub bytes: usize,
+    pub upstream: Option<SocketAddr>,
+    pub tries: usize,
+    /// nginx's `$upstream_cache_status` word, or `-` off the cache.
+    pub cache: &'static str,
+    pub elapsed: std::time::Duration,
+    pub error: Option<&'a Error>,
 }
 
 /// An optional access-log field, written straight into the line (no

@@ -14,9 +14,11 @@ use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
+use pingora_core::services::listening::Service;
 
 use crate::cache::disk::{DiskCache, MemoryTier};
 use crate::config::{Config, Membership, Role};
+use crate::hit::EdgeApp;
 use crate::proxy::Lb;
 use crate::state::Shared;
 
@@ -71,18 +73,23 @@ pub fn serve(
         Role::Edge => "ferrodfs-lb edge",
         Role::Front => "ferrodfs-lb front",
     };
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Lb {
-            shared: shared.clone(),
-        },
-        name,
-    );
-    proxy.add_listener(
-        ListenerConfig::tcp(cfg.listen.to_string())
-            .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
-    );
-    server.add_service(proxy);
+    let listener = ListenerConfig::tcp(cfg.listen.to_string())
+        .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER));
+    let lb = || Lb {
+        shared: shared.clone(),
+    };
+    if cfg.role == Role::Edge && cache.is_some() {
+        // Hits held in memory are answered before pingora's session.
+        let proxy = pingora_proxy::http_proxy(&server.configuration, lb());
+        let mut service = Service::new(name.to_string(), EdgeApp::new(proxy, lb()));
+        service.add_listener(listener);
+        server.add_service(service);
+    } else {
+        let mut proxy =
+            pingora_proxy::http_proxy_service_with_name(&server.configuration, lb(), name);
+        proxy.add_listener(listener);
+        server.add_service(proxy);
+    }
     let shared_for_drain = shared.clone();
     server.add_service(background_service("ferrodfs-lb upkeep", Upkeep { shared }));
     tracing::info!(role = ?cfg.role, listen = %cfg.listen, "ferrodfs lb starting");

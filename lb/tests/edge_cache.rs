@@ -145,6 +145,126 @@ async fn a_hit_answered_from_memory_is_the_hit_read_from_disk() {
     edge.stop().await;
 }
 
+/// Reads one response with a Content-Length from `conn`, `buf` holding
+/// what was read past the previous one: (status, headers, body).
+async fn read_response(
+    conn: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let mut lines = head.split("\r\n");
+            let status = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            if buf.len() >= end + 4 + len {
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                buf.drain(..end + 4 + len);
+                return (status, headers, body);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no whole response in 10 s: {buf:?}"
+        );
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut chunk))
+            .await
+            .expect("a response within 10 s")
+            .unwrap();
+        assert!(n > 0, "connection closed; had {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_kept_alive_connection_mixes_hits_from_memory_with_proxied_requests() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (s1, edge) = origin_and_cached_edge(dir.path(), "").await;
+    let hot = "/group1/M00/00/00/hot.jpg";
+    // Stored, then read once from disk: held in memory from then on.
+    assert_eq!(cache_status(&get(edge.addr, hot).await), "MISS");
+    assert_eq!(cache_status(&get(edge.addr, hot).await), "HIT");
+    let mut conn = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+    let mut buf = Vec::new();
+    let req = |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nHost: edge\r\n{extra}\r\n");
+    let cold = "/group1/M00/00/00/cold.jpg";
+    // A hit, a miss (proxied), a range (pingora-cache), a hit again, and
+    // two pipelined hits in one write, all on one connection.
+    let plan = [
+        (req(hot, ""), 200, "HIT", format!("s1 {hot}")),
+        (req(cold, ""), 200, "MISS", format!("s1 {cold}")),
+        (
+            req(hot, "Range: bytes=0-1\r\n"),
+            206,
+            "HIT",
+            "s1".to_string(),
+        ),
+        (req(hot, ""), 200, "HIT", format!("s1 {hot}")),
+    ];
+    for (wire, status, cache, body) in &plan {
+        conn.write_all(wire.as_bytes()).await.unwrap();
+        let (st, headers, got) = read_response(&mut conn, &mut buf).await;
+        let xcs = headers
+            .iter()
+            .find(|(k, _)| k == "x-cache-status")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            (st, xcs, String::from_utf8_lossy(&got).as_ref()),
+            (*status, Some(*cache), body.as_str()),
+            "{wire}"
+        );
+        let conn_hdr = headers
+            .iter()
+            .find(|(k, _)| k == "connection")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(conn_hdr, Some("keep-alive"), "{wire}");
+    }
+    conn.write_all(format!("{}{}", req(hot, ""), req(hot, "")).as_bytes())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (st, _, got) = read_response(&mut conn, &mut buf).await;
+        assert_eq!((st, got), (200, format!("s1 {hot}").into_bytes()));
+    }
+    // A request that asks to close is answered, then the connection ends.
+    conn.write_all(req(hot, "Connection: close\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (st, _, _) = read_response(&mut conn, &mut buf).await;
+    assert_eq!(st, 200);
+    let mut rest = Vec::new();
+    use tokio::io::AsyncReadExt;
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest))
+        .await
+        .expect("closed after Connection: close")
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(
+        s1.requests().iter().filter(|r| r.path == hot).count(),
+        1,
+        "the hot file was fetched from the storage once"
+    );
+    edge.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_length_suffix_range_is_416_on_hit_and_miss() {
     let dir = tempfile::tempdir().unwrap();
