@@ -23,6 +23,7 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::l4::stream::Stream as TcpStream;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
+use pingora_error::{Error, ErrorType};
 use pingora_http::RequestHeader;
 use pingora_proxy::HttpProxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,18 +90,21 @@ impl ServerApp for EdgeApp {
                     let stopping = *shutdown.borrow();
                     if let Some(answer) = self.answer(&buf[..len], &stream, stopping, &mut out) {
                         let written = write_all(&mut stream, &out, &answer.body).await;
-                        let bytes = if written { answer.body_len } else { 0 };
+                        let failed = (!written).then(|| {
+                            Error::explain(ErrorType::WriteError, "client gone mid-answer")
+                                .into_down()
+                        });
                         self.lb.log_access(Access {
                             client: answer.client,
                             method: &answer.req.method,
                             uri: &answer.req.uri,
-                            status: 200,
-                            bytes,
+                            status: answer.status,
+                            bytes: if written { answer.body_len } else { 0 },
                             upstream: None,
                             tries: 0,
                             cache: "HIT",
                             elapsed: start.elapsed(),
-                            error: None,
+                            error: failed.as_deref(),
                         });
                         if !written {
                             return None;
@@ -152,6 +156,8 @@ async fn next_head(stream: &mut Stream, buf: &mut BytesMut, shutdown: &mut Shutd
         }
         buf.reserve(2048);
         let read = tokio::select! {
+            // A request already arriving is served even as the server stops.
+            biased;
             r = tokio::time::timeout(KEEPALIVE, stream.read_buf(buf)) => r,
             _ = shutdown.changed(), if buf.is_empty() => return Head::Closed,
         };
@@ -174,6 +180,7 @@ async fn write_all(stream: &mut Stream, head: &[u8], body: &[u8]) -> bool {
 /// An answered request, for its access line.
 struct Answered {
     req: RequestHeader,
+    status: u16,
     client: Option<IpAddr>,
     /// Empty for a HEAD.
     body: Bytes,
@@ -237,6 +244,9 @@ impl EdgeApp {
         for h in parsed.headers.iter() {
             req.append_header(h.name.to_string(), h.value).ok()?;
         }
+        // What pingora's session refuses (400) before any routing: two
+        // Hosts, userinfo, an absolute URI naming another host.
+        pingora_core::protocols::http::authority::validate_request_authority(&req).ok()?;
         if !plain_read(&req) {
             return None;
         }
@@ -278,6 +288,7 @@ impl EdgeApp {
         };
         Some(Answered {
             req,
+            status: resp.status.as_u16(),
             client,
             body_len: body.len(),
             body,

@@ -1,11 +1,11 @@
-//! The pingora `ProxyHttp` hooks for both tiers. Decisions live in the pure
+//! The pingora `ProxyHttp` hooks for both tiers (on the edge, plain reads
+//! of entries held in memory are answered before these, in `hit`). Decisions live in the pure
 //! modules (`classify`, `route`, `cache`, `upstream`'s selection, `passive`); this file
 //! wires them to the request lifecycle:
 //!
 //! request_filter: `/healthz` and `/readyz` answered here (neither logged
 //! nor counted), the front upload path (answered here, see `upload`),
-//! limits, routing, purge ACL, anti-steal token, front prefix strip, and
-//! a plain read of a fresh entry held in memory answered from it ->
+//! limits, routing, purge ACL, anti-steal token, front prefix strip ->
 //! request_cache_filter / cache_key_callback / is_purge (edge cache) ->
 //! upstream_peer: next untried healthy upstream ->
 //! upstream_request_filter: X-Real-IP / X-Forwarded-* ->
@@ -55,8 +55,6 @@ pub struct Ctx {
     cache_missed: bool,
     /// A `/healthz` or `/readyz` probe, answered by the lb itself.
     probe: bool,
-    /// A hit answered from memory before pingora-cache was asked.
-    memory_hit: bool,
 }
 
 impl Ctx {
@@ -140,7 +138,6 @@ impl ProxyHttp for Lb {
             rejected: None,
             cache_missed: false,
             probe: false,
-            memory_hit: false,
         }
     }
 
@@ -183,7 +180,7 @@ impl ProxyHttp for Lb {
                 ctx.pool = Some(t.pool);
                 ctx.cache_uri = t.cache_uri;
                 ctx.purge = t.purge;
-                self.answer_from_memory(session, ctx).await
+                Ok(false)
             }
             Err(r) => {
                 ctx.rejected = Some(r.status());
@@ -489,9 +486,7 @@ impl ProxyHttp for Lb {
             .map(|r| r.status.as_u16())
             .or(ctx.rejected)
             .unwrap_or(0);
-        let cache = if ctx.memory_hit {
-            "HIT"
-        } else if ctx.cache_uri.is_some() && !ctx.purge {
+        let cache = if ctx.cache_uri.is_some() && !ctx.purge {
             cache_result(session.cache.phase(), ctx.cache_missed)
         } else {
             "-"
@@ -513,37 +508,6 @@ impl ProxyHttp for Lb {
 }
 
 impl Lb {
-    /// Answers a plain read of a fresh entry whose body is held in memory
-    /// (the usual hit on a hot small file) straight from that memo, with
-    /// the head pingora-cache's hit path would send. Everything else
-    /// (ranges, conditional requests, stale or disk-only entries) returns
-    /// false and takes the cache's full path.
-    async fn answer_from_memory(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let (Some(live), Some(uri)) = (ctx.live.clone(), ctx.cache_uri.as_deref()) else {
-            return Ok(false);
-        };
-        if ctx.purge || !plain_read(session.req_header()) {
-            return Ok(false);
-        }
-        let Some((resp, body)) = self.memory_answer(&live, session.req_header(), uri)? else {
-            return Ok(false);
-        };
-        ctx.memory_hit = true;
-        // A failed write is the client's doing, as on the hit path.
-        let head_only = session.req_header().method == http::Method::HEAD;
-        session
-            .write_response_header(Box::new(resp), head_only)
-            .await
-            .map_err(|e| e.into_down())?;
-        if !head_only {
-            session
-                .write_response_body(Some(body), true)
-                .await
-                .map_err(|e| e.into_down())?;
-        }
-        Ok(true)
-    }
-
     /// The response to a plain read (see [`plain_read`]) of `cache_uri`
     /// when its entry is fresh and its body held in memory: the head
     /// pingora-cache's hit path would send, and the body. Counted in
