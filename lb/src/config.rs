@@ -35,6 +35,8 @@ struct RawConfig {
     shutdown_grace: Option<String>,
     shutdown_drain: Option<String>,
     #[serde(default)]
+    shutdown_drop_syn: bool,
+    #[serde(default)]
     upstream: RawUpstream,
     edge: Option<RawEdge>,
     cache: Option<RawCache>,
@@ -131,6 +133,13 @@ pub struct Config {
     /// as usual, before the listener closes, so that the balancers in
     /// front (health checks, the VIP's track) move away first.
     pub shutdown_drain: Duration,
+    /// SIGTERM: for the drain, new connections get no answer at all (their
+    /// SYNs are dropped, not refused), while connections already open are
+    /// served. Behind a VIP: clients send a dropped SYN again about a second
+    /// later, by when the VIP has moved to the peer, so none of them fails;
+    /// and when the VIP moves, no request accepted here is still in flight
+    /// (a refused or cut connection would be a failed request).
+    pub shutdown_drop_syn: bool,
     pub upstream: UpstreamConfig,
     pub edge: Option<EdgeConfig>,
     pub front: Option<FrontConfig>,
@@ -325,6 +334,12 @@ fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
     };
     let shutdown_grace = dur("shutdown_grace", &raw.shutdown_grace, "5s")?;
     let shutdown_drain = dur("shutdown_drain", &raw.shutdown_drain, "0s")?;
+    if raw.shutdown_drop_syn && shutdown_drain.is_zero() {
+        return Err(err(
+            "shutdown_drop_syn",
+            "needs a shutdown_drain above 0 s (it acts during the drain)".into(),
+        ));
+    }
     let upstream = check_upstream(&raw.upstream, raw.role, &err, &dur)?;
 
     let (edge, front) = match raw.role {
@@ -387,6 +402,7 @@ fn check(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
         expires,
         shutdown_grace,
         shutdown_drain,
+        shutdown_drop_syn: raw.shutdown_drop_syn,
         upstream,
         edge,
         front,
@@ -956,6 +972,13 @@ mod tests {
             "role = \"front\"\n[front]\nupstreams = [{ addr = \"1.2.3.4:8000\", weight = 0 }]\n",
         );
         assert!(e.contains("front.upstreams[0].weight"), "{e}");
+        let e = err_of(
+            "role = \"front\"\nshutdown_drop_syn = true\n[front]\nupstreams = [{ addr = \"1.2.3.4:8000\" }]\n",
+        );
+        assert!(
+            e.contains("shutdown_drop_syn") && e.contains("shutdown_drain"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod ready;
 pub mod route;
 pub mod server;
 pub mod state;
+mod syn_drop;
 pub mod upload;
 pub mod upstream;
 

@@ -21,6 +21,7 @@ use crate::config::{Config, Membership, Role};
 use crate::hit::EdgeApp;
 use crate::proxy::Lb;
 use crate::state::Shared;
+use crate::syn_drop;
 
 /// Write buffer per client connection. pingora writes a response's head
 /// and body separately, and with its default buffer (one segment) the head
@@ -120,6 +121,22 @@ impl ShutdownSignalWatch for Drain {
         if matches!(signal, ShutdownSignal::GracefulTerminate) && !drain.is_zero() {
             self.shared.start_draining();
             tracing::info!("SIGTERM: not ready; serving {drain:?} more (shutdown_drain) before closing the listener");
+            let live = self.shared.live();
+            if live.cfg.shutdown_drop_syn {
+                let listen = live.cfg.listen;
+                match tokio::task::spawn_blocking(move || syn_drop::drop_new_connections(listen))
+                    .await
+                {
+                    Ok(Ok(n)) => tracing::info!(
+                        listeners = n,
+                        "shutdown_drop_syn: new connections get no answer; open ones are served"
+                    ),
+                    Ok(Err(e)) => {
+                        tracing::warn!("shutdown_drop_syn: cannot filter the listener: {e}")
+                    }
+                    Err(e) => tracing::warn!("shutdown_drop_syn: {e}"),
+                }
+            }
             tokio::time::sleep(drain).await;
         }
         signal

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferrodfs_proto::token::sign;
 use support::storage::RealStorage;
-use support::{free_addr, get, request, Lb, Origin, FAST_UPSTREAM};
+use support::{free_addr, get, read_response, request, Lb, Origin, FAST_UPSTREAM};
 
 fn edge_toml(listen: std::net::SocketAddr, group1: &str, extra: &str, cache: &str) -> String {
     format!(
@@ -63,58 +63,6 @@ async fn only_200_responses_are_stored() {
     assert_eq!(cache_status(&get(edge.addr, ok).await), "MISS");
     assert_eq!(cache_status(&get(edge.addr, ok).await), "HIT");
     edge.stop().await;
-}
-
-/// Reads one response with a Content-Length from `conn`, `buf` holding
-/// what was read past the previous one: (status, headers, body).
-async fn read_response(
-    conn: &mut tokio::net::TcpStream,
-    buf: &mut Vec<u8>,
-    head_only: bool,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use tokio::io::AsyncReadExt;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let mut lines = head.split("\r\n");
-            let status = lines
-                .next()
-                .unwrap()
-                .split(' ')
-                .nth(1)
-                .unwrap()
-                .parse()
-                .unwrap();
-            let headers: Vec<(String, String)> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
-                .collect();
-            let len: usize = match head_only {
-                true => 0,
-                false => headers
-                    .iter()
-                    .find(|(k, _)| k == "content-length")
-                    .map_or(0, |(_, v)| v.parse().unwrap()),
-            };
-            if buf.len() >= end + 4 + len {
-                let body = buf[end + 4..end + 4 + len].to_vec();
-                buf.drain(..end + 4 + len);
-                return (status, headers, body);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no whole response in 10 s: {buf:?}"
-        );
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut chunk))
-            .await
-            .expect("a response within 10 s")
-            .unwrap();
-        assert!(n > 0, "connection closed; had {buf:?}");
-        buf.extend_from_slice(&chunk[..n]);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -513,3 +513,59 @@ async fn edge_follows_tracker_membership_without_a_reload() {
     );
     edge.stop().await;
 }
+
+/// `shutdown_drop_syn` (a front behind the VIP): once SIGTERM came, a new
+/// connection gets no answer at all, neither accepted nor refused, so the
+/// client sends its SYN again a second later, by when the VIP is on the
+/// peer; a connection opened before is still served during the drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_front_leaves_new_connections_unanswered_and_serves_open_ones() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = Origin::start(free_addr("127.0.0.1"), "s1", 200).await;
+    let edge_addr = free_addr("127.0.0.1");
+    let groups = format!("group1 = [\"{}\"]", s1.addr);
+    let edge = Lb::start(dir.path(), "edge", &edge_toml(edge_addr, &groups, "")).await;
+    let front_addr = free_addr("127.0.0.1");
+    let front = Lb::start(
+        dir.path(),
+        "front",
+        &format!("role = \"front\"\nlisten = \"{front_addr}\"\nshutdown_grace = \"0s\"\nshutdown_drain = \"4s\"\nshutdown_drop_syn = true\n{FAST_UPSTREAM}\n[front]\nupstreams = [{{ addr = \"{edge_addr}\" }}]\n"),
+    )
+    .await;
+    let ask =
+        |target: &str| format!("GET /dfs/group1/M00/00/00/{target} HTTP/1.1\r\nHost: dfs\r\n\r\n");
+    let mut open = TcpStream::connect(front.addr).await.unwrap();
+    let mut buf = Vec::new();
+    open.write_all(ask("before.jpg").as_bytes()).await.unwrap();
+    let (status, _, body) = support::read_response(&mut open, &mut buf, false).await;
+    assert_eq!(
+        (status, &body[..]),
+        (200, &b"s1 /group1/M00/00/00/before.jpg"[..])
+    );
+
+    front.begin_stop();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(front.addr)).await
+        {
+            Err(_) => break,
+            Ok(Ok(_)) => assert!(
+                Instant::now() < deadline,
+                "new connections still accepted 3 s into the drain"
+            ),
+            Ok(Err(e)) => panic!("a new connection was refused during the drain: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    open.write_all(ask("during.jpg").as_bytes()).await.unwrap();
+    let (status, _, body) = support::read_response(&mut open, &mut buf, false).await;
+    assert_eq!(
+        (status, &body[..]),
+        (200, &b"s1 /group1/M00/00/00/during.jpg"[..])
+    );
+    drop(open);
+    front.stop().await;
+    edge.stop().await;
+}

@@ -60,21 +60,29 @@ class NodeLogs:
         threading.Thread(target=self.run, daemon=True).start()
 
     def run(self):
+        ended = {}  # container ID -> when its `docker logs -f` was seen ended
         while not self.stop.is_set():
             try:
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                for cid, proc in self.followed.items():
+                    if proc.poll() is not None:
+                        ended.setdefault(cid, now)
                 ids = subprocess.run(
                     ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={self.project}"],
                     capture_output=True, text=True, timeout=10,
                 ).stdout.split()
                 for cid in ids:
-                    if cid in self.followed:
+                    # A container stopped and started again (same ID) is
+                    # followed again, from when its last follow ended.
+                    if cid in self.followed and cid not in ended:
                         continue
+                    since = ["--since", ended.pop(cid)] if cid in ended else []
                     name = subprocess.run(
                         ["docker", "inspect", "-f", "{{.Name}}", cid], capture_output=True, text=True, timeout=10
                     ).stdout.strip().lstrip("/")
-                    f = open(os.path.join(self.out_dir, f"{name}-{cid[:12]}.log"), "wb")
+                    f = open(os.path.join(self.out_dir, f"{name}-{cid[:12]}.log"), "ab")
                     self.followed[cid] = subprocess.Popen(
-                        ["docker", "logs", "-f", "--timestamps", cid], stdout=f, stderr=subprocess.STDOUT
+                        ["docker", "logs", "-f", "--timestamps", *since, cid], stdout=f, stderr=subprocess.STDOUT
                     )
             except (OSError, subprocess.SubprocessError):
                 pass
@@ -292,7 +300,7 @@ DRILLS = [
     # does not exist) or nothing (failures are reported, not judged).
     ("stop tracker1", "tracker1", ["tracker1"], "stop", None),
     ("stop storage-g1-1", "storage-g1-1", ["storage-g1-1"], "stop", None),
-    ("stop lb1 (VIP to lb2)", "lb1", ["lb1"], "stop", None),
+    ("stop the VIP holder (VIP to its peer)", "vip-holder", ["lb1", "lb2"], "stop", None),
     ("kill -9 storage-g2-1", "storage-g2-1", ["storage-g2-1"], "kill", None),
     # Stopped together and started again at once: each tracker node runs
     # an edge too, so the edges restart with them.
@@ -411,21 +419,26 @@ def main():
         print(f"--- {name}", flush=True)
         t0 = time.monotonic()
         vip_holder = None
-        if key == "lb1":
-            cluster.run("stop", "lb1")
+        if key == "vip-holder":
+            # With nopreempt the VIP is on whichever LB won the election.
+            stopped = vip_owner(args.vip, settle=0)
+            if stopped not in ("lb1", "lb2"):
+                sys.exit(f"drills: the VIP is held by {stopped!r}, not by one LB node")
+            cluster.run("stop", stopped)
             t_down = time.monotonic()
             vip_holder = vip_owner(args.vip)
             time.sleep(args.down)
-            cluster.run("start", "lb1")
+            cluster.run("start", stopped)
         else:
             t_down = take_down(cluster, services, how, args.down)
         hold = 0 if how == "restart" else args.down
         recovered = cluster.wait_whole(ALL, args.recover_limit)
         t_up = time.monotonic()
-        notes = [f"VIP on {vip_holder} while lb1 was down"] if vip_holder is not None else []
+        notes = [f"VIP on {vip_holder} while {stopped} was down"] if vip_holder is not None else []
         row = outcome(args, cluster, load, name, rule, (t0, t_down, t_up), hold, recovered, notes)
         if vip_holder is not None:
-            row["vip_on_while_lb1_down"] = vip_holder
+            row["vip_holder_stopped"] = stopped
+            row["vip_on_while_it_was_down"] = vip_holder
         report.append(row)
     if args.upgrade and (not args.only or "upgrade" in args.only):
         report.append(rolling_upgrade(args, cluster, load, ALL))
@@ -566,10 +579,10 @@ def why(reasons):
     return "; ".join(f"{n}x {r}" for r, n in reasons[:3])
 
 
-def vip_owner(vip):
-    """Which LB container has the VIP on eth0 now (after a short wait for the
-    backup to take over)."""
-    time.sleep(2)
+def vip_owner(vip, settle=2.0):
+    """Which LB container has the VIP on eth0 now, after `settle` s (the
+    backup taking over)."""
+    time.sleep(settle)
     owners = []
     for lb in ("lb1", "lb2"):
         r = subprocess.run(

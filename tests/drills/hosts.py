@@ -12,10 +12,12 @@ and the report are drill.py's; what differs is how a drill acts on a host:
   cut        storage-g1-2 taken off the network (`docker network
              disconnect`) for --down s, its daemon running on: no failed
              upload.
-  vip-hog    CPU hogs on lb1 (the MASTER) and lb2 (the BACKUP), both with
-             net.ipv4.ip_forward = 0, for --hog s: no VRRP state change on
-             either (`vrrp_transitions_total`), the VIP configured on lb1 and
-             nowhere else in every sample, no failed download through it.
+  vip-hog    CPU hogs on both LB hosts, the MASTER (the one holding the VIP
+             when the drill starts: with nopreempt, whichever won the first
+             election) and the BACKUP, both with net.ipv4.ip_forward = 0,
+             for --hog s: no VRRP state change on either
+             (`vrrp_transitions_total`), the VIP configured on the MASTER
+             and nowhere else in every sample, no failed download through it.
   upgrade    the --upgrade command (ansible-playbook upgrade.yml): no failed
              request.
 
@@ -50,7 +52,7 @@ HOSTS = {
     "lb2": (132, ["9412/healthz", "9188/readyz"]),
 }
 TRACKER_UNITS = ["ferrodfs-tracker", "ferrodfs-lb"]
-MASTER, BACKUP = "lb1", "lb2"
+LBS = ("lb1", "lb2")
 VIP_METRICS = 9412
 VIP_OCTET = 130
 
@@ -91,7 +93,7 @@ class Hosts(drill.Cluster):
     def vip_holders(self):
         """The LB hosts with the VIP configured on eth0."""
         vip = f"{self.net}.{VIP_OCTET}"
-        return [lb for lb in (MASTER, BACKUP) if f"inet {vip}/" in self.exec(lb, "ip", "-4", "addr", "show", "eth0").stdout]
+        return [lb for lb in LBS if f"inet {vip}/" in self.exec(lb, "ip", "-4", "addr", "show", "eth0").stdout]
 
     def vrrp(self, lb):
         """The vip daemon's state and transition counters on `lb`."""
@@ -149,7 +151,7 @@ class Hogs:
 
     def __enter__(self):
         cores = os.cpu_count() or 2
-        for lb in (MASTER, BACKUP):
+        for lb in LBS:
             r = self.hosts.exec(lb, "sh", "-c",
                                 f'for i in $(seq {2 * cores}); do timeout {int(self.secs) + 5} sh -c "while :; do :; done" '
                                 '>/dev/null 2>&1 & echo $!; done')
@@ -166,33 +168,35 @@ def vip_hog(hosts, args):
     """Keeps the hogs running `args.hog` s while sampling who holds the VIP;
     returns (when the hogs started, notes, whether the VIP held)."""
     notes = []
-    fwd = {lb: hosts.exec(lb, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() for lb in (MASTER, BACKUP)}
-    rt = {lb: hosts.scheduling(lb) for lb in (MASTER, BACKUP)}
+    holders_before = hosts.vip_holders()
+    master = holders_before[0] if len(holders_before) == 1 else LBS[0]
+    backup = next(lb for lb in LBS if lb != master)
+    fwd = {lb: hosts.exec(lb, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() for lb in (master, backup)}
+    rt = {lb: hosts.scheduling(lb) for lb in (master, backup)}
     notes.append("ip_forward " + ", ".join(f"{lb} {v}" for lb, v in fwd.items())
                  + "; vip daemon " + ", ".join(f"{lb} {v}" for lb, v in rt.items()))
-    before = {lb: hosts.vrrp(lb) for lb in (MASTER, BACKUP)}
-    holders_before = hosts.vip_holders()
+    before = {lb: hosts.vrrp(lb) for lb in (master, backup)}
     samples, wrong = 0, []
     with Hogs(hosts, args.hog):
         t_down = time.monotonic()
         while time.monotonic() - t_down < args.hog:
             h = hosts.vip_holders()
             samples += 1
-            if h != [MASTER]:
+            if h != [master]:
                 wrong.append((round(time.monotonic() - t_down, 1), ",".join(h) or "nobody"))
             time.sleep(0.2)
-    after = {lb: hosts.vrrp(lb) for lb in (MASTER, BACKUP)}
+    after = {lb: hosts.vrrp(lb) for lb in (master, backup)}
     changes = {lb: {k: after[lb][k] - before[lb][k] for k in ("to_master", "to_backup", "to_fault")}
-               for lb in (MASTER, BACKUP)}
-    false_failovers = changes[BACKUP]["to_master"]
+               for lb in (master, backup)}
+    false_failovers = changes[backup]["to_master"]
     held = (all(v == 0 for c in changes.values() for v in c.values())
-            and holders_before == [MASTER] and not wrong and all(v == "0" for v in fwd.values()))
-    notes.append(f"{args.hog:.0f} s of CPU hogs on {MASTER} and {BACKUP}: VIP on {MASTER} alone in "
+            and holders_before == [master] and not wrong and all(v == "0" for v in fwd.values()))
+    notes.append(f"{args.hog:.0f} s of CPU hogs on {master} and {backup}: VIP on {master} alone in "
                  f"{samples - len(wrong)}/{samples} samples"
                  + (f" (else: {wrong[:5]})" if wrong else "")
-                 + f"; {BACKUP} -> MASTER {false_failovers:.0f} (false failovers), "
+                 + f"; {backup} -> MASTER {false_failovers:.0f} (false failovers), "
                  + ", ".join(f"{lb} -> BACKUP {c['to_backup']:.0f}, -> FAULT {c['to_fault']:.0f}" for lb, c in changes.items()))
-    notes.append(f"VIP on {MASTER} and no VRRP state change throughout -- {'kept' if held else 'BROKEN'}")
+    notes.append(f"VIP on {master} and no VRRP state change throughout -- {'kept' if held else 'BROKEN'}")
     return t_down, notes, held
 
 

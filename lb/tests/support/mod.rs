@@ -251,6 +251,58 @@ pub async fn send(
     parse(answer, method == "HEAD")
 }
 
+/// Reads one response with a Content-Length from `conn`, `buf` holding
+/// what was read past the previous one: (status, headers, body).
+pub async fn read_response(
+    conn: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    head_only: bool,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let mut lines = head.split("\r\n");
+            let status = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            let len: usize = match head_only {
+                true => 0,
+                false => headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap()),
+            };
+            if buf.len() >= end + 4 + len {
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                buf.drain(..end + 4 + len);
+                return (status, headers, body);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no whole response in 10 s: {buf:?}"
+        );
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut chunk))
+            .await
+            .expect("a response within 10 s")
+            .unwrap();
+        assert!(n > 0, "connection closed; had {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 pub async fn get(to: SocketAddr, target: &str) -> Resp {
     request("127.0.0.1", to, "GET", target, &[]).await.unwrap()
 }
@@ -345,6 +397,12 @@ impl Lb {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("lb {name} did not listen on {}", cfg.listen);
+    }
+
+    /// SIGTERM's graceful stop begins (the drain, then the listener
+    /// closes); [`Lb::stop`] then waits for the end.
+    pub fn begin_stop(&self) {
+        self.stop.notify_one();
     }
 
     /// Graceful stop; asserts the lb returned cleanly and in time.
