@@ -300,7 +300,7 @@ DRILLS = [
     # does not exist) or nothing (failures are reported, not judged).
     ("stop tracker1", "tracker1", ["tracker1"], "stop", None),
     ("stop storage-g1-1", "storage-g1-1", ["storage-g1-1"], "stop", None),
-    ("stop the VIP holder (VIP to its peer)", "vip-holder", ["lb1", "lb2"], "stop", None),
+    ("stop the VIP holder", "vip-holder", ["lb1", "lb2"], "stop", None),
     ("kill -9 storage-g2-1", "storage-g2-1", ["storage-g2-1"], "kill", None),
     # Stopped together and started again at once: each tracker node runs
     # an edge too, so the edges restart with them.
