@@ -553,19 +553,22 @@ impl Lb {
         if a.cache != "-" {
             m.cache_lookups.with_label_values(&[a.cache]).inc();
         }
-        tracing::info!(
-            target: "ferrodfs_lb::access",
-            client = %Shown(a.client, "-"),
-            method = %a.method,
-            uri = %a.uri,
-            status = a.status,
-            bytes = a.bytes,
-            upstream = %Shown(a.upstream, "-"),
-            tries = a.tries,
-            cache = a.cache,
-            ms = a.elapsed.as_secs_f64() * 1000.0,
-            error = %Shown(a.error, ""),
-        );
+        if !tracing::enabled!(target: "ferrodfs_lb::access", tracing::Level::INFO) {
+            return;
+        }
+        // The line tracing's formatter would write, written here: on a
+        // cache hit that formatter took a sixth of the request's CPU time.
+        match ferrodfs_runtime::logging::plain_lines() {
+            Some(lines) => ACCESS_LINE.with_borrow_mut(|line| {
+                line.clear();
+                ferrodfs_runtime::logging::push_timestamp(line);
+                line.extend_from_slice(b"  INFO ");
+                a.push_fields(line);
+                line.push(b'\n');
+                lines.push_line(line);
+            }),
+            None => a.trace(),
+        }
     }
 
     fn note_failure(&self, ctx: &Ctx, e: &Error, peer: &HttpPeer) {
@@ -642,6 +645,51 @@ pub(crate) struct Access<'a> {
     pub error: Option<&'a Error>,
 }
 
+thread_local! {
+    /// Each thread's access line, formatted in place.
+    static ACCESS_LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Access<'_> {
+    /// The access line as a `tracing` event (target `ferrodfs_lb::access`).
+    fn trace(&self) {
+        tracing::info!(
+            target: "ferrodfs_lb::access",
+            client = %Shown(self.client, "-"),
+            method = %self.method,
+            uri = %self.uri,
+            status = self.status,
+            bytes = self.bytes,
+            upstream = %Shown(self.upstream, "-"),
+            tries = self.tries,
+            cache = self.cache,
+            ms = self.elapsed.as_secs_f64() * 1000.0,
+            error = %Shown(self.error, ""),
+        );
+    }
+
+    /// The same event as `tracing`'s formatter writes it after the level:
+    /// target, then each field as `name=value` (the cache word quoted,
+    /// as a `str` is).
+    fn push_fields(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let _ = write!(
+            out,
+            "ferrodfs_lb::access: client={} method={} uri={} status={} bytes={} upstream={} tries={} cache={:?} ms={:?} error={}",
+            Shown(self.client, "-"),
+            self.method,
+            self.uri,
+            self.status,
+            self.bytes,
+            Shown(self.upstream, "-"),
+            self.tries,
+            self.cache,
+            self.elapsed.as_secs_f64() * 1000.0,
+            Shown(self.error, ""),
+        );
+    }
+}
+
 /// An optional access-log field, written straight into the line (no
 /// string built for it), `absent` when there is none.
 struct Shown<T>(Option<T>, &'static str);
@@ -666,5 +714,80 @@ fn cache_result(phase: CachePhase, missed: bool) -> &'static str {
         CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "REVALIDATED",
         _ if missed => "MISS",
         _ => "BYPASS",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn the_access_line_written_by_hand_is_the_line_tracing_writes() {
+        let uri: http::Uri = "/group1/M00/00/01/rB1ZFmsNyb-AP4xSAAA1OP3vyuA470.bin?token=ab&ts=1"
+            .parse()
+            .unwrap();
+        let err = pingora_error::Error::explain(
+            pingora_error::ErrorType::ConnectTimedout,
+            "connect to 10.0.0.1:8888 timed out",
+        );
+        let full = Access {
+            client: Some("172.29.89.131".parse().unwrap()),
+            method: &http::Method::GET,
+            uri: &uri,
+            status: 504,
+            bytes: 13_624,
+            upstream: Some("[fe80::1]:8888".parse().unwrap()),
+            tries: 3,
+            cache: "MISS",
+            elapsed: std::time::Duration::from_nanos(55_593),
+            error: Some(&err),
+        };
+        let bare = Access {
+            client: None,
+            method: &http::Method::HEAD,
+            uri: &uri,
+            status: 200,
+            bytes: 0,
+            upstream: None,
+            tries: 0,
+            cache: "-",
+            elapsed: std::time::Duration::from_micros(47),
+            error: None,
+        };
+        for access in [full, bare] {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(captured.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || access.trace());
+            let traced = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            let mut hand = Vec::new();
+            access.push_fields(&mut hand);
+            let hand = String::from_utf8(hand).unwrap();
+            assert_eq!(traced.trim_start(), format!("INFO {hand}\n"));
+        }
     }
 }

@@ -15,7 +15,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -58,14 +58,16 @@ impl LineWriter {
     }
 }
 
-impl Write for LineWriter {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+impl LineWriter {
+    /// Queues one whole line (or several), or counts it dropped when the
+    /// buffer is full.
+    pub fn push_line(&self, line: &[u8]) {
         let q = &self.queue;
         let mut p = q.state.lock().unwrap_or_else(|e| e.into_inner());
         if p.closing || p.lines.len() + line.len() > q.limit {
             drop(p);
             q.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(line.len());
+            return;
         }
         let first = p.lines.is_empty();
         p.lines.extend_from_slice(line);
@@ -74,6 +76,12 @@ impl Write for LineWriter {
         if first {
             q.arrived.notify_one();
         }
+    }
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.push_line(line);
         Ok(line.len())
     }
 
@@ -213,20 +221,95 @@ impl Drop for LogGuard {
     }
 }
 
+/// The log [`init`] installed, for lines formatted by hand, when they look
+/// the same as the subscriber's (no colours).
+static PLAIN: OnceLock<LineWriter> = OnceLock::new();
+
+/// Where a hot path may put a line it formatted itself, in the
+/// subscriber's format (see [`push_timestamp`]): the same buffer, in
+/// order with every other line. `None` unless [`init`] installed the log
+/// of this process and writes it without colours; the caller then logs
+/// through `tracing` (whose filter it must ask first either way).
+pub fn plain_lines() -> Option<&'static LineWriter> {
+    PLAIN.get()
+}
+
+/// Appends the time as the subscriber's lines begin with it, UTC with
+/// microseconds: `2026-11-30T19:08:54.280957Z`. The date and time of day
+/// are worked out once a second per thread.
+pub fn push_timestamp(out: &mut Vec<u8>) {
+    use std::cell::Cell;
+    thread_local! {
+        static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (cached, mut text) = SECOND.get();
+    if cached != secs {
+        text = civil_time(secs);
+        SECOND.set((secs, text));
+    }
+    out.extend_from_slice(&text);
+    let micros = now.subsec_micros();
+    let mut frac = *b".000000Z";
+    let mut m = micros;
+    for d in frac[1..7].iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    out.extend_from_slice(&frac);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time (proleptic Gregorian calendar,
+/// days to a date by the usual era arithmetic).
+fn civil_time(secs: u64) -> [u8; 19] {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut t = *b"0000-00-00T00:00:00";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            t[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year.clamp(0, 9999) as u64);
+    put(5, 2, month as u64);
+    put(8, 2, day as u64);
+    put(11, 2, rem / 3600);
+    put(14, 2, rem / 60 % 60);
+    put(17, 2, rem % 60);
+    t
+}
+
 /// Installs the `tracing` subscriber (`RUST_LOG` filters, default
 /// `info`; colours only on a terminal, never into journald, `docker
 /// logs` or a file). `None` when one was installed already.
 pub fn init() -> Option<LogGuard> {
     let (writer, worker) = batched(std::io::stderr(), QUEUED_BYTES);
+    let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(writer.clone())
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .try_init()
         .ok()?;
+    if !ansi {
+        let _ = PLAIN.set(writer.clone());
+    }
     start_drop_reports(writer.clone());
     Some(LogGuard {
         worker: Some(worker),
@@ -391,5 +474,24 @@ mod tests {
             .chain((0..111).map(|i| format!("{i:08}\n")))
             .collect();
         assert_eq!(got, expected, "what was kept is written, in order");
+    }
+
+    #[test]
+    fn timestamps_are_the_calendar_time_in_utc() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00"),
+            (951_782_400, "2000-02-29T00:00:00"),
+            (951_868_799, "2000-02-29T23:59:59"),
+            (1_796_063_334, "2026-11-30T18:28:54"),
+            (4_107_542_400, "2100-03-01T00:00:00"),
+            (253_402_300_799, "9999-12-31T23:59:59"),
+        ] {
+            assert_eq!(std::str::from_utf8(&civil_time(secs)).unwrap(), want);
+        }
+        let mut out = Vec::new();
+        push_timestamp(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.len(), 27, "{text}");
+        assert!(text.ends_with('Z') && text.as_bytes()[19] == b'.', "{text}");
     }
 }
