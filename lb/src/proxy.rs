@@ -553,21 +553,12 @@ impl Lb {
         if a.cache != "-" {
             m.cache_lookups.with_label_values(&[a.cache]).inc();
         }
-        if !tracing::enabled!(target: "ferrodfs_lb::access", tracing::Level::INFO) {
+        if !tracing::enabled!(target: ACCESS, tracing::Level::INFO) {
             return;
         }
-        // The line tracing's formatter would write, written here: on a
-        // cache hit that formatter took a sixth of the request's CPU time.
-        match ferrodfs_runtime::logging::plain_lines() {
-            Some(lines) => ACCESS_LINE.with_borrow_mut(|line| {
-                line.clear();
-                ferrodfs_runtime::logging::push_timestamp(line);
-                line.extend_from_slice(b"  INFO ");
-                a.push_fields(line);
-                line.push(b'\n');
-                lines.push_line(line);
-            }),
-            None => a.trace(),
+        // The line tracing's formatter would write, written by hand.
+        if !ferrodfs_runtime::logging::info_line(ACCESS, |line| a.push_fields(line)) {
+            a.trace();
         }
     }
 
@@ -645,16 +636,14 @@ pub(crate) struct Access<'a> {
     pub error: Option<&'a Error>,
 }
 
-thread_local! {
-    /// Each thread's access line, formatted in place.
-    static ACCESS_LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// The access lines' target.
+const ACCESS: &str = "ferrodfs_lb::access";
 
 impl Access<'_> {
     /// The access line as a `tracing` event (target `ferrodfs_lb::access`).
     fn trace(&self) {
         tracing::info!(
-            target: "ferrodfs_lb::access",
+            target: ACCESS,
             client = %Shown(self.client, "-"),
             method = %self.method,
             uri = %self.uri,
@@ -668,14 +657,14 @@ impl Access<'_> {
         );
     }
 
-    /// The same event as `tracing`'s formatter writes it after the level:
-    /// target, then each field as `name=value` (the cache word quoted,
-    /// as a `str` is).
+    /// The same event as `tracing`'s formatter writes it after the
+    /// target: each field as `name=value` (the cache word quoted, as a
+    /// `str` is).
     fn push_fields(&self, out: &mut Vec<u8>) {
         use std::io::Write;
         let _ = write!(
             out,
-            "ferrodfs_lb::access: client={} method={} uri={} status={} bytes={} upstream={} tries={} cache={:?} ms={:?} error={}",
+            "client={} method={} uri={} status={} bytes={} upstream={} tries={} cache={:?} ms={:?} error={}",
             Shown(self.client, "-"),
             self.method,
             self.uri,
@@ -787,7 +776,7 @@ mod tests {
             let mut hand = Vec::new();
             access.push_fields(&mut hand);
             let hand = String::from_utf8(hand).unwrap();
-            assert_eq!(traced.trim_start(), format!("INFO {hand}\n"));
+            assert_eq!(traced.trim_start(), format!("INFO {ACCESS}: {hand}\n"));
         }
     }
 }

@@ -164,13 +164,23 @@ async fn connection(port: Arc<Port>, mut stream: TcpStream, peer: SocketAddr, sh
         let sent = *result.as_ref().unwrap_or(&0);
         metrics.record(status, sent);
         if let Some(started) = started {
-            let path = head.target().split('?').next().unwrap_or_default();
-            tracing::info!(
-                target: "http_access",
-                "{peer} \"{} {path}\" {status} {sent} {}ms",
-                head.method_text(),
-                started.elapsed().as_millis()
-            );
+            let line = AccessLine {
+                peer,
+                method: head.method_text(),
+                path: head.target().split('?').next().unwrap_or_default(),
+                status,
+                sent,
+                ms: started.elapsed().as_millis(),
+            };
+            // Formatted by hand into the log where it can be (the line
+            // tracing's formatter writes, at a third of its cost).
+            let written = ferrodfs_runtime::logging::info_line("http_access", |out| {
+                use std::io::Write;
+                let _ = write!(out, "{line}");
+            });
+            if !written {
+                tracing::info!(target: "http_access", "{line}");
+            }
         }
         match result {
             Ok(_) if keep_alive => {}
@@ -375,4 +385,28 @@ async fn write_more(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> 
         }
     }
     Ok(())
+}
+
+/// An access line: `peer "METHOD /path" status bytes 3ms`.
+struct AccessLine<'a, P> {
+    peer: P,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    sent: u64,
+    ms: u128,
+}
+
+impl<P: std::fmt::Display> std::fmt::Display for AccessLine<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let AccessLine {
+            peer,
+            method,
+            path,
+            status,
+            sent,
+            ms,
+        } = self;
+        write!(f, "{peer} \"{method} {path}\" {status} {sent} {ms}ms")
+    }
 }
