@@ -87,7 +87,9 @@ impl ServerApp for EdgeApp {
                 Head::Closed => return None,
                 Head::Whole(len) => {
                     let start = Instant::now();
-                    let stopping = *shutdown.borrow();
+                    // Draining too: pingora's session then says
+                    // `Connection: close` (see request_filter).
+                    let stopping = *shutdown.borrow() || self.lb.shared.is_draining();
                     if let Some(answer) = self.answer(&buf[..len], &stream, stopping, &mut out) {
                         let written = write_all(&mut stream, &out, &answer.body).await;
                         let failed = (!written).then(|| {

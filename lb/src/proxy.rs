@@ -152,6 +152,11 @@ impl ProxyHttp for Lb {
             answer_probe(session, status, body).await?;
             return Ok(true);
         }
+        // Draining (SIGTERM): each connection ends with its next answer,
+        // so its client reconnects, by then to a node that stays.
+        if self.shared.is_draining() {
+            session.set_keepalive(None);
+        }
         ctx.live = Some(live.clone());
         if let Some(up) = &live.upload {
             if up.is_path(session.req_header().uri.path()) {

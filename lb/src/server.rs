@@ -127,6 +127,10 @@ impl ShutdownSignalWatch for Drain {
                 match tokio::task::spawn_blocking(move || syn_drop::drop_new_connections(listen))
                     .await
                 {
+                    Ok(Ok(0)) => tracing::warn!(
+                        %listen,
+                        "shutdown_drop_syn: no listening socket found; new connections are still accepted"
+                    ),
                     Ok(Ok(n)) => tracing::info!(
                         listeners = n,
                         "shutdown_drop_syn: new connections get no answer; open ones are served"

@@ -2,22 +2,28 @@
 //!
 //! pingora owns the listening socket, so it is found among the process's
 //! open descriptors: a socket in the listening state bound to the lb's
-//! `listen` address. A classic BPF program that accepts nothing is attached
-//! to it: the kernel then discards every SYN that reaches it without a
-//! reply (no RST), and the client sends the SYN again a second later.
-//! Connections accepted before are sockets of their own, which the filter
-//! does not reach: they are served to the end.
+//! `listen` address. A classic BPF program is attached to it that drops
+//! the segments opening a connection (SYN without ACK) and passes every
+//! other: the kernel discards such a SYN without a reply (no RST), and
+//! the client sends it again a second later. A handshake already half
+//! done still completes (its last ACK passes the listener's filter), and
+//! connections accepted before are sockets of their own: all of them are
+//! served to the end. Sockets accepted after inherit the filter, which
+//! never drops anything an open connection sends.
 
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 
-/// Attaches the drop-everything filter to every listening socket of this
-/// process bound to `listen`; returns how many it found. Blocking (reads
+/// Attaches the drop-SYN filter to every listening socket of this process
+/// bound to `listen`; returns how many it filtered. Blocking (reads
 /// /proc): call it from a blocking thread.
 pub fn drop_new_connections(listen: SocketAddr) -> std::io::Result<usize> {
     let mut found = 0;
     for entry in std::fs::read_dir("/proc/self/fd")? {
-        let Some(fd) = entry?
+        let Ok(entry) = entry else {
+            continue;
+        };
+        let Some(fd) = entry
             .file_name()
             .to_str()
             .and_then(|n| n.parse::<RawFd>().ok())
@@ -36,19 +42,44 @@ pub fn drop_new_connections(listen: SocketAddr) -> std::io::Result<usize> {
         if bound != Some(listen) {
             continue;
         }
-        sock.attach_filter(&[DROP_ALL])?;
+        sock.attach_filter(&DROP_SYN)?;
         found += 1;
     }
     Ok(found)
 }
 
-/// `ret #0`: keep 0 bytes of the packet, i.e. drop it.
-const DROP_ALL: libc::sock_filter = libc::sock_filter {
-    code: (libc::BPF_RET | libc::BPF_K) as u16,
-    jt: 0,
-    jf: 0,
-    k: 0,
-};
+/// A TCP socket's filter sees the segment from its TCP header on, whose
+/// byte 13 holds the flags: a SYN without ACK is dropped (`ret #0`: keep
+/// no byte), everything else kept whole.
+const DROP_SYN: [libc::sock_filter; 5] = [
+    // ldb [13]
+    op(
+        (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16,
+        0,
+        0,
+        13,
+    ),
+    // and #(SYN | ACK)
+    op(
+        (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16,
+        0,
+        0,
+        0x12,
+    ),
+    // jeq #SYN, drop, keep
+    op(
+        (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        0,
+        1,
+        0x02,
+    ),
+    op((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, 0),
+    op((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, u32::MAX),
+];
+
+const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
 
 #[cfg(test)]
 mod tests {
@@ -77,7 +108,7 @@ mod tests {
         served.write_all(b"pong").unwrap();
         open.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"pong");
-        // Another address is left alone.
+        // And a connection made now on another address is left alone.
         TcpStream::connect_timeout(&other.local_addr().unwrap(), Duration::from_secs(5)).unwrap();
     }
 }

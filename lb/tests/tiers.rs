@@ -517,7 +517,8 @@ async fn edge_follows_tracker_membership_without_a_reload() {
 /// `shutdown_drop_syn` (a front behind the VIP): once SIGTERM came, a new
 /// connection gets no answer at all, neither accepted nor refused, so the
 /// client sends its SYN again a second later, by when the VIP is on the
-/// peer; a connection opened before is still served during the drain.
+/// peer; a connection opened before is still served during the drain, its
+/// answer saying `Connection: close`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_front_leaves_new_connections_unanswered_and_serves_open_ones() {
     use tokio::io::AsyncWriteExt;
@@ -560,10 +561,17 @@ async fn a_draining_front_leaves_new_connections_unanswered_and_serves_open_ones
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     open.write_all(ask("during.jpg").as_bytes()).await.unwrap();
-    let (status, _, body) = support::read_response(&mut open, &mut buf, false).await;
+    let (status, headers, body) = support::read_response(&mut open, &mut buf, false).await;
     assert_eq!(
         (status, &body[..]),
         (200, &b"s1 /group1/M00/00/00/during.jpg"[..])
+    );
+    // ... and told to reconnect (to the node that stays).
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")),
+        "{headers:?}"
     );
     drop(open);
     front.stop().await;

@@ -60,37 +60,35 @@ class NodeLogs:
         threading.Thread(target=self.run, daemon=True).start()
 
     def run(self):
-        ended = {}  # container ID -> when its `docker logs -f` was seen ended
         while not self.stop.is_set():
             try:
-                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                for cid, proc in self.followed.items():
-                    if proc.poll() is not None:
-                        ended.setdefault(cid, now)
                 ids = subprocess.run(
                     ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={self.project}"],
                     capture_output=True, text=True, timeout=10,
                 ).stdout.split()
                 for cid in ids:
                     # A container stopped and started again (same ID) is
-                    # followed again, from when its last follow ended.
-                    if cid in self.followed and cid not in ended:
+                    # followed again, from its new start on.
+                    if cid in self.followed and self.followed[cid][0].poll() is None:
                         continue
-                    since = ["--since", ended.pop(cid)] if cid in ended else []
-                    name = subprocess.run(
-                        ["docker", "inspect", "-f", "{{.Name}}", cid], capture_output=True, text=True, timeout=10
-                    ).stdout.strip().lstrip("/")
-                    f = open(os.path.join(self.out_dir, f"{name}-{cid[:12]}.log"), "ab")
-                    self.followed[cid] = subprocess.Popen(
+                    name, started = subprocess.run(
+                        ["docker", "inspect", "-f", "{{.Name}} {{.State.StartedAt}}", cid],
+                        capture_output=True, text=True, timeout=10,
+                    ).stdout.split()
+                    since = ["--since", started] if cid in self.followed else []
+                    if cid in self.followed:
+                        self.followed[cid][1].close()
+                    f = open(os.path.join(self.out_dir, f"{name.lstrip('/')}-{cid[:12]}.log"), "ab")
+                    self.followed[cid] = (subprocess.Popen(
                         ["docker", "logs", "-f", "--timestamps", *since, cid], stdout=f, stderr=subprocess.STDOUT
-                    )
-            except (OSError, subprocess.SubprocessError):
-                pass
+                    ), f)
+            except (OSError, ValueError, subprocess.SubprocessError):
+                pass  # a container gone meanwhile
             self.stop.wait(1.0)
 
     def close(self):
         self.stop.set()
-        for p in self.followed.values():
+        for p, _ in self.followed.values():
             p.terminate()
 
 
