@@ -75,20 +75,24 @@ class NodeLogs:
                         ["docker", "inspect", "-f", "{{.Name}} {{.State.StartedAt}}", cid],
                         capture_output=True, text=True, timeout=10,
                     ).stdout.split()
-                    since = ["--since", started] if cid in self.followed else []
+                    since = []
                     if cid in self.followed:
-                        self.followed[cid][1].close()
+                        _, f, followed_from = self.followed[cid]
+                        if started == followed_from:
+                            continue  # that run is followed already (it is stopping)
+                        f.close()
+                        since = ["--since", started]
                     f = open(os.path.join(self.out_dir, f"{name.lstrip('/')}-{cid[:12]}.log"), "ab")
                     self.followed[cid] = (subprocess.Popen(
                         ["docker", "logs", "-f", "--timestamps", *since, cid], stdout=f, stderr=subprocess.STDOUT
-                    ), f)
+                    ), f, started)
             except (OSError, ValueError, subprocess.SubprocessError):
                 pass  # a container gone meanwhile
             self.stop.wait(1.0)
 
     def close(self):
         self.stop.set()
-        for p, _ in self.followed.values():
+        for p, _, _ in self.followed.values():
             p.terminate()
 
 
