@@ -1,7 +1,7 @@
 //! One writer thread per store path for uploads received whole in
 //! memory (FastDFS has its disk-writer threads per store path too). It
-//! takes every upload queued for its path, places each file (create,
-//! write, rename to a new name), logs the batch in ONE binlog write, and
+//! takes every upload queued for its path, places each file (created
+//! under its new name, written), logs the batch in ONE binlog write, and
 //! answers each upload with its name and binlog position: one trip off
 //! the runtime per upload instead of two (blocking pool, then binlog
 //! writer), and one binlog write per batch instead of one per file.

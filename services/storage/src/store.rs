@@ -398,8 +398,9 @@ impl Store {
         .unwrap_or(Err(Error::Task("writing the new file")))
     }
 
-    /// Temp file in the target directory, write, fsync when `durable`
-    /// (file, then directory), rename to a new FastDFS name (blocking).
+    /// Writes `body` under a new FastDFS name (blocking): created under
+    /// that name for a page-cache write; when `durable`, a temp file in
+    /// the target directory, write, fsync (file, then directory), rename.
     /// `make_info` builds the 20-byte name (called again with fresh random
     /// bits if the name is taken). EBUSY when no free name was found, as
     /// FastDFS. `note` is called with each name just before the file takes
@@ -418,7 +419,6 @@ impl Store {
     ) -> Result<LogicalName, Error> {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let dir = self.next_dir();
-        let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
         let mut name = None;
         let mut attempts = 0;
         let mut noted = Ok(());
@@ -429,7 +429,7 @@ impl Store {
             }
             noted.is_ok()
         };
-        let placed = write_and_publish(&tmp, body, durable, || {
+        let next_dest = || {
             attempts += 1;
             // Called again: the name noted last was taken.
             if attempts > 1 && !note_once(None) {
@@ -445,7 +445,21 @@ impl Store {
             let dest = self.paths[idx].join(n.rel_path());
             name = Some(n);
             Some(dest)
-        });
+        };
+        let placed = match durable {
+            // The name is known before the file is made (the body, hence
+            // its CRC32, is in memory), so a page-cache write creates the
+            // file under it: one directory operation per upload instead of
+            // two (temp file, then rename). Until the write returns, the
+            // file is one no client was answered for; a crash before its
+            // record is logged leaves the name in the placing journal
+            // (`note`), and start-up removes it.
+            false => write_named(body, next_dest),
+            true => {
+                let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
+                write_and_publish(&tmp, body, durable, next_dest)
+            }
+        };
         noted.map_err(Error::Disk)?;
         match placed {
             Ok(()) => Ok(name.expect("named before placing")),
@@ -645,6 +659,26 @@ fn write_and_publish(
             let _ = std::fs::remove_file(tmp);
             Err(e)
         }
+    }
+}
+
+/// Creates a file holding `body` under the first free name `dest` gives
+/// (AlreadyExists once it gives none); a file it could not write whole is
+/// removed (blocking).
+fn write_named(body: &[u8], mut dest: impl FnMut() -> Option<PathBuf>) -> io::Result<()> {
+    use std::io::Write;
+    loop {
+        let Some(to) = dest() else {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        };
+        let mut f = match create_new(&to) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        };
+        return f.write_all(body).inspect_err(|_| {
+            let _ = std::fs::remove_file(&to);
+        });
     }
 }
 
@@ -943,6 +977,44 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_page_cache_upload_is_created_under_its_name_and_skips_a_taken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), 1);
+        let make = |ip: Source, rng: &mut rand::rngs::ThreadRng| FileInfo::normal(ip, 1, 3, 7, rng);
+        // Another file takes the first name between its noting and its
+        // creation.
+        let mut noted = Vec::new();
+        let mut taken = None;
+        let name = store
+            .write_new_blocking(0, b"abc", false, "txt", &make, &mut |n| {
+                if let (Some(n), None) = (n, &taken) {
+                    let path = store.data_path(n).unwrap();
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, b"old").unwrap();
+                    taken = Some(path);
+                }
+                // No temp file: the upload is made under its name.
+                assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
+                noted.push(n.map(|n| n.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        let taken = taken.expect("a name was noted");
+        let path = store.data_path(&name).unwrap();
+        assert_ne!(path, taken);
+        assert_eq!(
+            std::fs::read(&taken).unwrap(),
+            b"old",
+            "a taken name is never replaced"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+        assert_eq!(noted.len(), 3, "{noted:?}");
+        assert_eq!(noted[1], None, "the taken name is withdrawn: {noted:?}");
+        assert_eq!(noted[2], Some(name.to_string()), "{noted:?}");
         assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
     }
 
