@@ -84,9 +84,15 @@ done
 echo
 
 printf '%-9s %-6s %-14s %5s %3s %10s %9s %9s %17s %8s\n' server round wave size j "ops/s" "p50 ms" "p99 ms" "CPU-s/10k uploads" "RSS MB"
+# The servers in turn, the other way round in even rounds: the first
+# wave after a delete wave meets the most recently freed inodes, so
+# neither server always takes it.
+order() { # round
+    if (($1 % 2)); then echo "${!names[@]}"; else echo "${!names[@]}" | tr ' ' '\n' | tac | tr '\n' ' '; fi
+}
 wave() { # round, wave label, size, clients
     local i before used out
-    for i in "${!names[@]}"; do
+    for i in $(order "$1"); do
         before=$(ticks "${spids[$i]}")
         out=$(bench "${trackers[$i]}" --op upload --size "$3" -j "$4" --duration "$secs" --keep)
         used=$(($(ticks "${spids[$i]}") - before))
@@ -112,7 +118,7 @@ for r in $(seq 1 "$rounds"); do
         done
     done
     # The delete wave: uploads its files first, then deletes them (timed).
-    for i in "${!names[@]}"; do
+    for i in $(order "$r"); do
         bench "${trackers[$i]}" --op delete --size 4K -j 16 -n $((prefill / 4 > 1000 ? prefill / 4 : 1000)) 2>/dev/null |
             python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-9s %-6s %-14s %5s %3s %10.0f %9.2f %9.2f" % (sys.argv[1], sys.argv[2], "delete wave", "4K", 16, r["ops_per_sec"], r["p50_ms"], r["p99_ms"]))' "${names[$i]}" "$r"
     done
