@@ -117,11 +117,11 @@ struct Drain {
 impl ShutdownSignalWatch for Drain {
     async fn recv(&self) -> ShutdownSignal {
         let signal = self.signal.recv().await;
-        let drain = self.shared.live().cfg.shutdown_drain;
+        let live = self.shared.live();
+        let drain = live.cfg.shutdown_drain;
         if matches!(signal, ShutdownSignal::GracefulTerminate) && !drain.is_zero() {
             self.shared.start_draining();
             tracing::info!("SIGTERM: not ready; serving {drain:?} more (shutdown_drain) before closing the listener");
-            let live = self.shared.live();
             if live.cfg.shutdown_drop_syn {
                 let listen = live.cfg.listen;
                 match tokio::task::spawn_blocking(move || syn_drop::drop_new_connections(listen))

@@ -256,7 +256,7 @@ pub fn info_line(target: &str, text: impl FnOnce(&mut Vec<u8>)) -> bool {
 /// Appends the time as the subscriber's lines begin with it, UTC with
 /// microseconds: `2026-11-30T19:08:54.280957Z`. The date and time of day
 /// are worked out once a second per thread.
-pub fn push_timestamp(out: &mut Vec<u8>) {
+fn push_timestamp(out: &mut Vec<u8>) {
     use std::cell::Cell;
     thread_local! {
         static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
