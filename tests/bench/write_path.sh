@@ -14,7 +14,7 @@
 # extra short wave counts the storage's syscalls per upload.
 #
 # Usage: tests/bench/write_path.sh [files to pre-fill, default 100000]
-#        [seconds per wave, default 5] [rounds, default 2] [ferrodfs binary]
+#        [seconds per wave, default 5] [rounds, default 3] [ferrodfs binary]
 # Side by side with a reference cluster already running (FastDFS, say),
 # driven by the same client wave by wave in turn, with a ratio table:
 #   REF_TRACKER=127.0.79.1:22122 REF_PID=<its storage pid> REF_NAME=fastdfs \
@@ -25,7 +25,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 prefill="${1:-100000}"
 secs="${2:-5}"
-rounds="${3:-2}"
+rounds="${3:-3}"
 bin="${4:-}"
 if [[ -z "$bin" ]]; then
     (cd "$root" && cargo build --release -q)
@@ -86,7 +86,8 @@ echo
 printf '%-9s %-6s %-14s %5s %3s %10s %9s %9s %17s %8s\n' server round wave size j "ops/s" "p50 ms" "p99 ms" "CPU-s/10k uploads" "RSS MB"
 # The servers in turn, the other way round in even rounds: the first
 # wave after a delete wave meets the most recently freed inodes, so
-# neither server always takes it.
+# neither server always takes it (rounds 2 and 3 follow a delete wave,
+# hence the default of 3 rounds).
 order() { # round
     if (($1 % 2)); then echo "${!names[@]}"; else echo "${!names[@]}" | tr ' ' '\n' | tac | tr '\n' ' '; fi
 }

@@ -24,7 +24,7 @@ use ferrodfs_proto::file_id::{FileInfo, LogicalName, Source};
 use crate::binlog::{copy_err, Appender, Op, Pos, Record};
 use crate::error::Error;
 use crate::hold::Placing;
-use crate::store::Store;
+use crate::store::{Journal, Store};
 
 /// Builds a new file's 20-byte name info (called again if a name is taken).
 pub(crate) type MakeInfo = Box<dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo + Send>;
@@ -116,14 +116,14 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
         }
         // Each name goes in the journal before its file takes it, so a
         // crash before the batch is logged removes what it placed.
-        let mut note = |n: Option<&LogicalName>| match &mut placing {
-            Some(p) => p.note(n),
-            None => Ok(()),
-        };
         let placed: Vec<Result<LogicalName, Error>> = jobs
             .iter()
             .map(|j| {
-                store.write_new_blocking(idx, &j.body, false, &j.ext, &*j.make_info, &mut note)
+                let mut note = placing
+                    .as_mut()
+                    .map(|p| move |n: Option<&LogicalName>| p.note(n));
+                let journal = note.as_mut().map(|f| f as Journal);
+                store.write_new_blocking(idx, &j.body, false, journal, &j.ext, &*j.make_info)
             })
             .collect();
         let ts = crate::clock::unix_now();

@@ -24,6 +24,10 @@ const OLD_TMP_DIR: &str = "data/.tmp";
 /// spread over the whole tree instead of one directory's block group),
 /// named `.<hex>.part`: a leading dot, which no FastDFS name has, so
 /// downloads and the HTTP port never serve one. Removed at start.
+/// Notes a name just before a new file takes it, or (`None`) withdraws the
+/// name noted last: the store path writer's placing journal.
+pub(crate) type Journal<'a> = &'a mut dyn FnMut(Option<&LogicalName>) -> io::Result<()>;
+
 const TMP_PREFIX: &str = ".";
 const TMP_SUFFIX: &str = ".part";
 /// FastDFS tries this many names before giving up with EBUSY.
@@ -392,31 +396,36 @@ impl Store {
     ) -> Result<LogicalName, Error> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            store.write_new_blocking(idx, &body, durable, &ext, &make_info, &mut |_| Ok(()))
+            store.write_new_blocking(idx, &body, durable, None, &ext, &make_info)
         })
         .await
         .unwrap_or(Err(Error::Task("writing the new file")))
     }
 
     /// Writes `body` under a new FastDFS name (blocking): created under
-    /// that name for a page-cache write; when `durable`, a temp file in
-    /// the target directory, write, fsync (file, then directory), rename.
-    /// `make_info` builds the 20-byte name (called again with fresh random
-    /// bits if the name is taken). EBUSY when no free name was found, as
-    /// FastDFS. `note` is called with each name just before the file takes
-    /// it (the store path writer's journal of unlogged placements,
-    /// [`crate::hold::Placing`]), and with `None` when the name last noted
-    /// turned out taken by another file (which the journal must not list);
-    /// a failed note fails the write.
+    /// that name for a page-cache write with a `journal`; otherwise a temp
+    /// file in the target directory, write, fsync when `durable` (file,
+    /// then directory), rename. `make_info` builds the 20-byte name
+    /// (called again with fresh random bits if the name is taken). EBUSY
+    /// when no free name was found, as FastDFS. `journal` is called with
+    /// each name just before the file takes it (the store path writer's
+    /// journal of unlogged placements, [`crate::hold::Placing`]), and with
+    /// `None` when the name last noted turned out taken by another file
+    /// (which the journal must not list); a failed note fails the write.
     pub fn write_new_blocking(
         &self,
         idx: usize,
         body: &[u8],
         durable: bool,
+        journal: Option<Journal<'_>>,
         ext: &str,
         make_info: &dyn Fn(Source, &mut rand::rngs::ThreadRng) -> FileInfo,
-        note: &mut dyn FnMut(Option<&LogicalName>) -> io::Result<()>,
     ) -> Result<LogicalName, Error> {
+        // Only a journal lets a file be made under its name: without one,
+        // a crash mid-write would leave a half file nothing removes.
+        let in_place = !durable && journal.is_some();
+        let mut no_journal = |_: Option<&LogicalName>| Ok(());
+        let note = journal.unwrap_or(&mut no_journal);
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let dir = self.next_dir();
         let mut name = None;
@@ -446,19 +455,18 @@ impl Store {
             name = Some(n);
             Some(dest)
         };
-        let placed = match durable {
+        let placed = if in_place {
             // The name is known before the file is made (the body, hence
             // its CRC32, is in memory), so a page-cache write creates the
             // file under it: one directory operation per upload instead of
             // two (temp file, then rename). Until the write returns, the
             // file is one no client was answered for; a crash before its
-            // record is logged leaves the name in the placing journal
-            // (`note`), and start-up removes it.
-            false => write_named(body, next_dest),
-            true => {
-                let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
-                write_and_publish(&tmp, body, durable, next_dest)
-            }
+            // record is logged leaves the name in the placing journal,
+            // and start-up removes it.
+            write_named(body, next_dest)
+        } else {
+            let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
+            write_and_publish(&tmp, body, durable, next_dest)
         };
         noted.map_err(Error::Disk)?;
         match placed {
@@ -990,18 +998,25 @@ mod tests {
         let mut noted = Vec::new();
         let mut taken = None;
         let name = store
-            .write_new_blocking(0, b"abc", false, "txt", &make, &mut |n| {
-                if let (Some(n), None) = (n, &taken) {
-                    let path = store.data_path(n).unwrap();
-                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                    std::fs::write(&path, b"old").unwrap();
-                    taken = Some(path);
-                }
-                // No temp file: the upload is made under its name.
-                assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
-                noted.push(n.map(|n| n.to_string()));
-                Ok(())
-            })
+            .write_new_blocking(
+                0,
+                b"abc",
+                false,
+                Some(&mut |n| {
+                    if let (Some(n), None) = (n, &taken) {
+                        let path = store.data_path(n).unwrap();
+                        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                        std::fs::write(&path, b"old").unwrap();
+                        taken = Some(path);
+                    }
+                    // No temp file: the upload is made under its name.
+                    assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
+                    noted.push(n.map(|n| n.to_string()));
+                    Ok(())
+                }),
+                "txt",
+                &make,
+            )
             .unwrap();
         let taken = taken.expect("a name was noted");
         let path = store.data_path(&name).unwrap();

@@ -1,6 +1,9 @@
 //! UPLOAD_FILE (11), UPLOAD_APPENDER_FILE (23) and UPLOAD_SLAVE_FILE (21):
-//! receive into a temp file while computing the CRC32, then publish under
-//! the FastDFS name with one rename (storage_service.c, upload naming).
+//! a file up to 256 KiB bound for the page cache is received whole and
+//! created under its FastDFS name by its store path's writer (the CRC32 in
+//! the name is known first); any other is received into a temp file while
+//! computing the CRC32, then published under the name with one rename
+//! (storage_service.c, upload naming).
 
 use ferrodfs_proto::file_id::{FileInfo, Source};
 use ferrodfs_proto::storage_req::{encode_upload_reply, SlaveHead, UploadHead};
