@@ -119,9 +119,9 @@ impl Storage {
 /// once the storage accepts connections.
 pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
     let up_time = clock::unix_now();
-    // Directories, state, counters, store paths and binlog: disk work,
-    // done on the blocking pool before serving.
-    let (cfg, refill, persisted, store, binlog, counters) =
+    // Directories, state, counters, store paths, binlog and synced
+    // timestamps: disk work, done on the blocking pool before serving.
+    let (cfg, refill, persisted, store, binlog, counters, repl) =
         tokio::task::spawn_blocking(move || {
             // A store path without its data directory is new or was wiped (a
             // replaced disk): a scrub pass refills it from the group at once.
@@ -140,12 +140,22 @@ pub async fn start(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Storage> {
             };
             let binlog = Binlog::open(&cfg.base_path, cfg.binlog_rotate_size, fsync)
                 .with_context(|| format!("{}: base_path: cannot open the binlog", cfg.file))?;
-            anyhow::Ok((cfg, refill, persisted, Arc::new(store), binlog, counters))
+            // Reads the synced timestamps' file.
+            let repl =
+                replication::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
+            anyhow::Ok((
+                cfg,
+                refill,
+                persisted,
+                Arc::new(store),
+                binlog,
+                counters,
+                repl,
+            ))
         })
         .await
         .context("start-up preparation panicked")??;
     let mut cfg = cfg;
-    let repl = replication::Replication::open(binlog.dir().to_path_buf(), persisted.init.clone());
 
     let listener = TcpListener::bind((cfg.bind, cfg.port))
         .await

@@ -39,6 +39,8 @@ pub(crate) struct Replication {
 }
 
 impl Replication {
+    /// Reads the synced timestamps from `sync_dir` (blocking: call it off
+    /// the runtime threads).
     pub fn open(sync_dir: PathBuf, init: InitState) -> Replication {
         let progress_file = sync_dir.join(PROGRESS_FILE);
         let synced = std::fs::read(&progress_file)
