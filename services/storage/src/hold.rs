@@ -177,14 +177,24 @@ impl Placing {
         Ok(())
     }
 
-    /// Empties the list once its names are logged.
-    pub fn clear(&mut self) -> io::Result<()> {
+    /// Empties the list once its names are logged, but for `keep`: files
+    /// of a batch that could not be logged nor removed, which start-up
+    /// must still remove.
+    pub fn clear(&mut self, keep: &[LogicalName]) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        if self.len > 0 {
-            self.file.write_all_at(b"\0", 0)?;
-            self.len = 0;
-            self.last = 0;
+        if self.len == 0 && keep.is_empty() {
+            return Ok(());
         }
+        let mut list = String::new();
+        let mut last = 0;
+        for name in keep {
+            last = list.len();
+            list.push_str(&format!("{name}\n"));
+        }
+        list.push('\0');
+        self.file.write_all_at(list.as_bytes(), 0)?;
+        self.len = list.len() as u64 - 1;
+        self.last = last as u64;
         Ok(())
     }
 }
@@ -535,7 +545,7 @@ mod tests {
         // An earlier batch, logged and cleared, then one cut short: one
         // file logged, one placed only, one named but never placed.
         journal.note(Some(&name('0'))).unwrap();
-        journal.clear().unwrap();
+        journal.clear(&[]).unwrap();
         // A name found taken by an older file is dropped from the list.
         let (taken, taken_name) = (f.root.join(name('4').rel_path()), name('4'));
         std::fs::write(&taken, b"older").unwrap();
@@ -559,10 +569,40 @@ mod tests {
         // A journal cleared after its batch was logged lists nothing.
         let mut journal = Placing::open(&f.root).unwrap();
         journal.note(Some(&unlogged)).unwrap();
-        journal.clear().unwrap();
+        journal.clear(&[]).unwrap();
         std::fs::write(f.root.join(unlogged.rel_path()), b"x").unwrap();
         assert_eq!(f.recover().unlogged, 0);
         assert!(f.root.join(unlogged.rel_path()).exists());
+    }
+
+    #[test]
+    fn a_file_neither_logged_nor_removed_stays_listed_across_later_batches() {
+        let f = fixture();
+        let name = |c: char| {
+            LogicalName::parse(&format!("M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU{c}.jpg")).unwrap()
+        };
+        let (stuck, later, last) = (name('5'), name('6'), name('7'));
+        let mut journal = Placing::open(&f.root).unwrap();
+        // A batch whose logging failed and whose file could not be removed...
+        journal.note(Some(&stuck)).unwrap();
+        journal.clear(std::slice::from_ref(&stuck)).unwrap();
+        // ...then a batch that was logged and cleared, and one cut short.
+        journal.note(Some(&later)).unwrap();
+        f.binlog
+            .write_blocking(1, Op::Create, &later.to_string())
+            .unwrap();
+        journal.clear(std::slice::from_ref(&stuck)).unwrap();
+        journal.note(Some(&last)).unwrap();
+        // A taken name is dropped without dropping the kept one.
+        journal.note(None).unwrap();
+        for n in [&stuck, &later, &last] {
+            std::fs::write(f.root.join(n.rel_path()), b"x").unwrap();
+        }
+        drop(journal);
+        assert_eq!(f.recover().unlogged, 1);
+        assert!(!f.root.join(stuck.rel_path()).exists(), "kept listed");
+        assert!(f.root.join(later.rel_path()).exists());
+        assert!(f.root.join(last.rel_path()).exists(), "not the batch's");
     }
 
     #[tokio::test]

@@ -92,6 +92,8 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
     let mut placing: Option<Placing> = None;
     let mut opened = false;
+    // Placed, not logged, not removable yet.
+    let mut stuck: Vec<LogicalName> = Vec::new();
     while let Ok(first) = rx.recv() {
         // Opened at the first upload, after start-up read what a crash
         // left in it.
@@ -107,6 +109,8 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
                 }
             };
         }
+        // Before any new name is taken: a listed name is never reused.
+        remove_stuck(store, idx, &mut stuck, false);
         jobs.push(first);
         while jobs.len() < BATCH {
             match rx.try_recv() {
@@ -142,22 +146,15 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
             false => binlog.append(&records).map(Vec::into_iter),
         };
         // Unlogged, the files are answered with an error: they go, so no
-        // member keeps a file its peers never get (one that cannot stay
-        // listed for the next start).
-        let mut all_gone = true;
+        // member keeps a file its peers never get. One that cannot be
+        // removed stays listed (and is tried again at each batch), so the
+        // next start removes it.
         if logged.is_err() {
-            for name in placed.iter().flatten() {
-                let Some(root) = store.store_path(idx) else {
-                    continue;
-                };
-                if let Err(e) = std::fs::remove_file(root.join(name.rel_path())) {
-                    tracing::warn!("{name}: placed, not logged, cannot be removed: {e}");
-                    all_gone = false;
-                }
-            }
+            stuck.extend(placed.iter().flatten().cloned());
+            remove_stuck(store, idx, &mut stuck, true);
         }
-        if let Some(p) = placing.as_mut().filter(|_| all_gone) {
-            if let Err(e) = p.clear() {
+        if let Some(p) = placing.as_mut() {
+            if let Err(e) = p.clear(&stuck) {
                 tracing::warn!("store path {idx}: cannot clear the placing journal: {e}");
             }
         }
@@ -172,4 +169,22 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
             let _ = j.reply.send(answer);
         }
     }
+}
+
+/// Removes the placed but unlogged files in `stuck`; those that cannot be
+/// removed stay in it (said once, at the first try: `report`).
+fn remove_stuck(store: &Store, idx: usize, stuck: &mut Vec<LogicalName>, report: bool) {
+    let Some(root) = store.store_path(idx).filter(|_| !stuck.is_empty()) else {
+        return;
+    };
+    stuck.retain(|name| match std::fs::remove_file(root.join(name.rel_path())) {
+        Ok(()) => false,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => {
+            if report {
+                tracing::warn!("{name}: placed, not logged, cannot be removed (tried again at each batch, and at the next start): {e}");
+            }
+            true
+        }
+    });
 }
