@@ -35,9 +35,15 @@ impl Delays {
         if i.logged.len() == RECENT {
             i.logged.pop_front();
         }
-        // Concurrent changes report in any order; kept in binlog order.
-        let slot = i.logged.partition_point(|(p, _)| *p < end);
-        i.logged.insert(slot, (end, at));
+        // Concurrent changes report in any order; kept in binlog order
+        // (searched for only when this one is not the newest).
+        match i.logged.back() {
+            Some((last, _)) if *last >= end => {
+                let slot = i.logged.partition_point(|(p, _)| *p < end);
+                i.logged.insert(slot, (end, at));
+            }
+            _ => i.logged.push_back((end, at)),
+        }
     }
 
     /// `peer` holds everything up to `pos` as of `now`: `observe` gets the
