@@ -148,10 +148,13 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
         // Unlogged, the files are answered with an error: they go, so no
         // member keeps a file its peers never get. One that cannot be
         // removed stays listed (and is tried again at each batch), so the
-        // next start removes it.
+        // next start removes it. (Should the binlog fail to cut a failed
+        // write back too, records of the batch may stand in it: peers then
+        // look for files no client was told of and find none.)
         if logged.is_err() {
-            stuck.extend(placed.iter().flatten().cloned());
-            remove_stuck(store, idx, &mut stuck, true);
+            let mut unlogged: Vec<LogicalName> = placed.iter().flatten().cloned().collect();
+            remove_stuck(store, idx, &mut unlogged, true);
+            stuck.append(&mut unlogged);
         }
         if let Some(p) = placing.as_mut() {
             if let Err(e) = p.clear(&stuck) {
@@ -172,7 +175,7 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
 }
 
 /// Removes the placed but unlogged files in `stuck`; those that cannot be
-/// removed stay in it (said once, at the first try: `report`).
+/// removed stay in it (and are reported with `report`, the first try).
 fn remove_stuck(store: &Store, idx: usize, stuck: &mut Vec<LogicalName>, report: bool) {
     let Some(root) = store.store_path(idx).filter(|_| !stuck.is_empty()) else {
         return;
@@ -182,7 +185,7 @@ fn remove_stuck(store: &Store, idx: usize, stuck: &mut Vec<LogicalName>, report:
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => {
             if report {
-                tracing::warn!("{name}: placed, not logged, cannot be removed (tried again at each batch, and at the next start): {e}");
+                tracing::warn!("{name}: placed, not logged, cannot be removed (tried again at each batch): {e}");
             }
             true
         }
