@@ -533,12 +533,14 @@ mod tests {
         assert_eq!(f.holding_left(), 0);
     }
 
+    /// An upload's name in store path 0, told apart by `c`.
+    fn name(c: char) -> LogicalName {
+        LogicalName::parse(&format!("M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU{c}.jpg")).unwrap()
+    }
+
     #[test]
     fn uploads_placed_but_not_logged_are_removed_at_start() {
         let f = fixture();
-        let name = |c: char| {
-            LogicalName::parse(&format!("M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU{c}.jpg")).unwrap()
-        };
         let (logged, unlogged, unplaced) = (name('1'), name('2'), name('3'));
         let mut journal = Placing::open(&f.root).unwrap();
         // An earlier batch, logged and cleared, then one cut short: one
@@ -577,9 +579,6 @@ mod tests {
     #[test]
     fn a_file_neither_logged_nor_removed_stays_listed_across_later_batches() {
         let f = fixture();
-        let name = |c: char| {
-            LogicalName::parse(&format!("M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU{c}.jpg")).unwrap()
-        };
         let (stuck, later, last) = (name('5'), name('6'), name('7'));
         let mut journal = Placing::open(&f.root).unwrap();
         // A batch whose logging failed and whose file could not be removed...
