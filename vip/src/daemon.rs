@@ -24,6 +24,9 @@ use crate::{arp, notify, realtime};
 /// holds of adverts.
 const DRAIN_LIMIT: usize = 1024;
 
+/// An address change slower than this is logged as a warning.
+const SLOW_ADDRESS_CHANGE: Duration = Duration::from_millis(200);
+
 /// Everything the actions touch.
 struct Edge {
     cfg: Config,
@@ -331,10 +334,23 @@ impl Edge {
     }
 
     async fn take_vips(&mut self) {
+        // The kernel serialises address changes on its rtnl lock, which
+        // other work on the host (a namespace torn down, Docker changing
+        // its networks) can hold for seconds: say so, or a daemon stuck
+        // there looks as if it never decided to take over.
+        tracing::info!(vips = self.cfg.vips.len(), "taking the VIP");
+        let started = Instant::now();
         for (ip, prefix) in &self.cfg.vips {
             if let Err(e) = self.addrs.add(*ip, *prefix).await {
                 tracing::error!("{e:#}");
             }
+        }
+        let took = started.elapsed();
+        if took > SLOW_ADDRESS_CHANGE {
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                "adding the VIP took long: the kernel's address lock (rtnl) was busy"
+            );
         }
         self.announce(self.cfg.garp_repeat, self.cfg.garp_master_delay);
     }

@@ -37,7 +37,7 @@ fn kill_9_master_fails_over_within_master_down_interval_and_preempts_back() {
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let a = net.start_vip(A, 150, 0.2, "");
     net.start_vip(B, 100, 0.2, &format!("notify = \"{}\"", hook.display()));
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     net.wait_for(Duration::from_secs(3), || {
         net.get_vip(CLIENT).as_deref() == Some("node0")
     })
@@ -66,7 +66,7 @@ fn kill_9_master_fails_over_within_master_down_interval_and_preempts_back() {
     // The old master returns: it clears the stale VIP, starts as backup
     // and, preempting by default, takes over again.
     net.start_vip(A, 150, 0.2, "");
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     let back = net.wait_for(Duration::from_secs(1), || {
         net.get_vip(CLIENT).as_deref() == Some("node0")
     });
@@ -84,7 +84,7 @@ fn nopreempt_node_returning_stays_backup_over_unicast() {
     };
     let a = net.start_vip(A, 150, 0.2, &peers(B));
     net.start_vip(B, 100, 0.2, &peers(A));
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
 
     a.lock().unwrap().signal(libc::SIGKILL);
     net.wait_for(Duration::from_secs(3), || net.holds_vip(B))
@@ -110,7 +110,7 @@ fn sigterm_on_master_hands_over_before_a_crash_could_even_be_noticed() {
     // at 0.1 s adverts is tests/vip/bench-failover.sh's job.
     let a = net.start_vip(A, 150, 1.0, "");
     net.start_vip(B, 100, 1.0, "");
-    net.wait_sole_holder(A, LBS, master_down(1.0) + SLACK);
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     // Let the client's ARP entry settle past its 1 s lock time.
     std::thread::sleep(Duration::from_millis(1200));
 
@@ -121,7 +121,7 @@ fn sigterm_on_master_hands_over_before_a_crash_could_even_be_noticed() {
         a.lock().unwrap().wait_exit(Duration::from_secs(3)),
         "exits on SIGTERM"
     );
-    net.wait_sole_holder(B, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(B, LBS, support::SETTLE);
     net.wait_for(Duration::from_secs(3), || {
         net.get_vip(CLIENT).as_deref() == Some("node1")
     })
@@ -152,10 +152,10 @@ fn lb_health_failure_moves_the_vip_and_recovery_moves_it_back() {
     );
     net.start_vip(A, 150, 0.2, &track);
     net.start_vip(B, 100, 0.2, &track);
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
 
     net.set_healthy(A, false);
-    net.wait_sole_holder(B, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(B, LBS, support::SETTLE);
     let m = net.metrics(A);
     assert_eq!(metric(&m, "vrrp_priority", &[]), Some(90.0));
     assert_eq!(
@@ -164,7 +164,7 @@ fn lb_health_failure_moves_the_vip_and_recovery_moves_it_back() {
     );
 
     net.set_healthy(A, true);
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     assert_eq!(metric(&net.metrics(A), "vrrp_priority", &[]), Some(150.0));
 }
 
@@ -178,10 +178,10 @@ fn zero_weight_track_failure_puts_the_master_in_fault() {
     );
     net.start_vip(A, 150, 0.2, &track);
     net.start_vip(B, 100, 0.2, &track);
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
 
     net.set_healthy(A, false);
-    net.wait_sole_holder(B, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(B, LBS, support::SETTLE);
     assert_eq!(
         metric(&net.metrics(A), "vrrp_state", &[]),
         Some(3.0),
@@ -189,7 +189,7 @@ fn zero_weight_track_failure_puts_the_master_in_fault() {
     );
 
     net.set_healthy(A, true);
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
 }
 
 #[test]
@@ -197,14 +197,14 @@ fn split_brain_heals_to_one_master_when_the_link_returns() {
     let Some(net) = lbs_and_client() else { return };
     net.start_vip(A, 150, 0.2, "");
     net.start_vip(B, 100, 0.2, "");
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
 
     net.cut(A);
     net.wait_for(Duration::from_secs(3), || net.holders(LBS) == vec![A, B])
         .expect("both become master while cut off");
 
     net.restore(A);
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(net.holders(LBS), vec![A], "one master stays");
     assert_eq!(metric(&net.metrics(B), "vrrp_state", &[]), Some(1.0));
@@ -215,7 +215,7 @@ fn malformed_adverts_are_counted_and_never_crash_the_daemon() {
     let Some(net) = lbs_and_client() else { return };
     let a = net.start_vip(A, 150, 0.2, "");
     let b = net.start_vip(B, 100, 0.2, "");
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
 
     // From the client: adverts claiming priority 254 that would take the
     // VIP from A if they were accepted, each broken in one way.

@@ -27,7 +27,7 @@ type Daemon = std::sync::Arc<std::sync::Mutex<support::Proc>>;
 /// first one: both start as backup). Returns when B hears A.
 fn master_then_backup(net: &Net) -> (Daemon, Daemon) {
     let a = net.start_vip(A, 150, ADVERT_INT, "");
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     let b = net.start_vip(B, 100, ADVERT_INT, "");
     let hears_master = |m: &str| {
         metric(m, "vrrp_state", &[]) == Some(1.0)
@@ -113,7 +113,7 @@ fn master_back_from_a_pause_reannounces_the_vip_so_clients_return_at_once() {
     moved.expect("the backup takes over from the paused master");
     let resumed = Instant::now();
 
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     let back = net.wait_for(Duration::from_secs(3), || {
         net.get_vip(CLIENT).as_deref() == Some("node0")
     });
@@ -137,7 +137,7 @@ fn master_back_from_a_pause_reannounces_the_vip_so_clients_return_at_once() {
 fn a_new_master_sends_a_second_burst_of_gratuitous_arps_after_garp_master_delay() {
     let Some(net) = lbs_and_client() else { return };
     net.start_vip(A, 150, ADVERT_INT, "garp_master_delay = 0.5");
-    net.wait_sole_holder(A, LBS, Duration::from_secs(3));
+    net.wait_sole_holder(A, LBS, support::SETTLE);
     // garp_master_repeat = 5 for the one VIP, twice.
     net.wait_for(Duration::from_secs(5), || {
         counter(&net, A, "vrrp_garp_sent_total", &[]) == 10.0

@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::{netns_available, Net};
 
 /// Each thread of `pid` with its scheduling policy, SCHED_RESET_ON_FORK
@@ -54,7 +52,7 @@ fn daemon_run_as_root_is_scheduled_round_robin_and_locked_in_memory() {
     let net = Net::new(1);
     let vip = net.start_vip(0, 150, 0.1, "");
     // Set up before the router starts, so done once it holds the VIP.
-    net.wait_sole_holder(0, &[0], Duration::from_secs(3));
+    net.wait_sole_holder(0, &[0], support::SETTLE);
     let pid = vip.lock().unwrap().pid();
     let threads = thread_policies(pid);
     assert!(
@@ -77,13 +75,13 @@ fn rlimit_rttime_is_configurable_and_0_lifts_it() {
     }
     let net = Net::new(1);
     let vip = net.start_vip(0, 150, 0.1, "rlimit_rttime = 50000");
-    net.wait_sole_holder(0, &[0], Duration::from_secs(3));
+    net.wait_sole_holder(0, &[0], support::SETTLE);
     let pid = vip.lock().unwrap().pid();
     assert_eq!(rttime_limits(pid), ("50000".into(), "50000".into()));
     drop(vip);
     let net = Net::new(1);
     let vip = net.start_vip(0, 150, 0.1, "rlimit_rttime = 0");
-    net.wait_sole_holder(0, &[0], Duration::from_secs(3));
+    net.wait_sole_holder(0, &[0], support::SETTLE);
     let pid = vip.lock().unwrap().pid();
     assert_eq!(rttime_limits(pid).0, "unlimited");
 }
@@ -95,7 +93,7 @@ fn realtime_false_leaves_the_daemon_an_ordinary_process() {
     }
     let net = Net::new(1);
     let vip = net.start_vip(0, 150, 0.1, "realtime = false");
-    net.wait_sole_holder(0, &[0], Duration::from_secs(3));
+    net.wait_sole_holder(0, &[0], support::SETTLE);
     let pid = vip.lock().unwrap().pid();
     let threads = thread_policies(pid);
     assert!(

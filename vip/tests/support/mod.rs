@@ -24,6 +24,11 @@ pub const METRICS_PORT: u16 = 9412;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// How long a test waits for an election whose timing it does not measure.
+/// Generous: taking the VIP goes through the kernel's rtnl lock, which a
+/// namespace being torn down elsewhere on a busy host can hold for seconds.
+pub const SETTLE: Duration = Duration::from_secs(15);
+
 /// Whether namespace tests can run here; with
 /// FERRODFS_VIP_NETNS_REQUIRED=1 (CI) a missing prerequisite fails instead.
 pub fn netns_available(also_needs: &[&str]) -> bool {
@@ -265,10 +270,30 @@ impl Net {
         self.wait_for(limit, || self.holders(among) == vec![who])
             .unwrap_or_else(|| {
                 panic!(
-                    "node {who} was not the sole VIP holder within {limit:?}; holders {:?}",
-                    self.holders(among)
+                    "node {who} was not the sole VIP holder within {limit:?}; holders {:?}\n{}",
+                    self.holders(among),
+                    self.daemons_report()
                 )
             })
+    }
+
+    /// Each daemon started so far: running or how it exited, and the end of
+    /// its log; for a failed wait's message.
+    pub fn daemons_report(&self) -> String {
+        let mut out = String::new();
+        for p in self.procs.lock().unwrap().iter() {
+            let mut p = p.lock().unwrap();
+            let status = match p.child.try_wait() {
+                Ok(None) => "running".to_string(),
+                Ok(Some(s)) => format!("exited: {s}"),
+                Err(e) => format!("status unknown: {e}"),
+            };
+            let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(8)..].join("\n  ");
+            out.push_str(&format!("{} ({status}):\n  {tail}\n", p.log.display()));
+        }
+        out
     }
 
     fn spawn(&self, name: &str, ns: &str, program: &str, args: &[&str]) -> Arc<Mutex<Proc>> {
