@@ -7,6 +7,7 @@ use std::fmt;
 use std::io;
 
 use ferrodfs_proto::fields::FieldError;
+use ferrodfs_proto::file_id::LogicalName;
 use ferrodfs_proto::status;
 
 #[derive(Debug)]
@@ -20,6 +21,15 @@ pub(crate) enum Error {
     /// know (EPERM, ENOENT, EACCES, EEXIST, EISDIR, EINVAL, ENOSPC), EIO
     /// otherwise.
     Disk(io::Error),
+    /// A new file's write failed (`write`, whose errno the client sees as
+    /// for [`Error::Disk`]) and its half-written file, `name`, could not
+    /// be removed (`remove`): its store path's writer keeps it listed for
+    /// removal.
+    LeftBehind {
+        name: LogicalName,
+        write: io::Error,
+        remove: io::Error,
+    },
     /// A request field FastDFS would refuse (EINVAL).
     Field(FieldError),
     /// A request this storage refuses, and why (EINVAL).
@@ -59,7 +69,7 @@ impl Error {
     /// The FastDFS status byte the client is answered with.
     pub fn status(&self) -> u8 {
         match self {
-            Error::Disk(e) => disk_status(e),
+            Error::Disk(e) | Error::LeftBehind { write: e, .. } => disk_status(e),
             Error::Unsupported | Error::Field(_) | Error::Invalid(_) => status::EINVAL,
             Error::NotFound => status::ENOENT,
             Error::Exists => status::EEXIST,
@@ -104,6 +114,14 @@ impl fmt::Display for Error {
             Error::Conn(e) => write!(f, "connection failed: {e}"),
             Error::Unsupported => f.write_str("command not served by a storage"),
             Error::Disk(e) => write!(f, "disk error: {e}"),
+            Error::LeftBehind {
+                name,
+                write,
+                remove,
+            } => write!(
+                f,
+                "disk error writing {name}: {write}; the half-written file could not be removed: {remove}"
+            ),
             Error::Field(e) => write!(f, "bad request field: {e}"),
             Error::Invalid(why) => write!(f, "invalid request: {why}"),
             Error::NotFound => f.write_str("no such file"),

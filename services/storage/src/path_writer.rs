@@ -151,8 +151,8 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
         // next start removes it. (Should the binlog fail to cut a failed
         // write back too, records of the batch may stand in it: peers then
         // look for files no client was told of and find none.)
-        if logged.is_err() {
-            let mut unlogged: Vec<LogicalName> = placed.iter().flatten().cloned().collect();
+        let mut unlogged = unlogged(&placed, logged.is_ok());
+        if !unlogged.is_empty() {
             remove_stuck(store, idx, &mut unlogged, true);
             stuck.append(&mut unlogged);
         }
@@ -174,6 +174,20 @@ fn run(idx: usize, store: &Store, binlog: &Appender, rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// The files of a batch that are on disk and will not be logged: every
+/// placed one when the batch's binlog write failed (`logged` false), and
+/// any whose write failed and whose half could not be removed.
+fn unlogged(placed: &[Result<LogicalName, Error>], logged: bool) -> Vec<LogicalName> {
+    placed
+        .iter()
+        .filter_map(|p| match p {
+            Ok(name) if !logged => Some(name.clone()),
+            Err(Error::LeftBehind { name, .. }) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Removes the placed but unlogged files in `stuck`; those that cannot be
 /// removed stay in it (and are reported with `report`, the first try).
 fn remove_stuck(store: &Store, idx: usize, stuck: &mut Vec<LogicalName>, report: bool) {
@@ -190,4 +204,39 @@ fn remove_stuck(store: &Store, idx: usize, stuck: &mut Vec<LogicalName>, report:
             true
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(c: char) -> LogicalName {
+        LogicalName::parse(&format!("M00/0A/1F/wKgBh1Xtr9-AeTfWAAVFOL7FJU{c}.txt")).unwrap()
+    }
+
+    fn left_behind(n: &LogicalName) -> Result<LogicalName, Error> {
+        Err(Error::LeftBehind {
+            name: n.clone(),
+            write: io::Error::other("EIO"),
+            remove: io::Error::other("EROFS"),
+        })
+    }
+
+    #[test]
+    fn a_half_written_file_that_stays_is_kept_for_removal_logged_or_not() {
+        let (placed, half, other) = (name('a'), name('b'), name('c'));
+        let batch = [
+            Ok(placed.clone()),
+            left_behind(&half),
+            Err(Error::Disk(io::Error::other("EIO"))),
+            Err(Error::NoFreeName),
+        ];
+        assert_eq!(
+            unlogged(&batch, true),
+            std::slice::from_ref(&half),
+            "logged batch"
+        );
+        assert_eq!(unlogged(&batch, false), [placed, half], "unlogged batch");
+        assert!(unlogged(&[Ok(other)], true).is_empty());
+    }
 }

@@ -466,13 +466,24 @@ impl Store {
             write_named(body, next_dest)
         } else {
             let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
-            write_and_publish(&tmp, body, durable, next_dest)
+            write_and_publish(&tmp, body, durable, next_dest).map_err(NamedWrite::from)
         };
         noted.map_err(Error::Disk)?;
         match placed {
             Ok(()) => Ok(name.expect("named before placing")),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::NoFreeName),
-            Err(e) => Err(Error::Disk(e)),
+            // Still noted in the journal: the caller keeps it listed.
+            Err(NamedWrite {
+                error,
+                left_behind: Some(remove),
+            }) => Err(Error::LeftBehind {
+                name: name.expect("named before placing"),
+                write: error,
+                remove,
+            }),
+            Err(NamedWrite { error: e, .. }) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(Error::NoFreeName)
+            }
+            Err(NamedWrite { error: e, .. }) => Err(Error::Disk(e)),
         }
     }
 
@@ -673,20 +684,59 @@ fn write_and_publish(
 /// Creates a file holding `body` under the first free name `dest` gives
 /// (AlreadyExists once it gives none); a file it could not write whole is
 /// removed (blocking).
-fn write_named(body: &[u8], mut dest: impl FnMut() -> Option<PathBuf>) -> io::Result<()> {
+fn write_named(body: &[u8], dest: impl FnMut() -> Option<PathBuf>) -> Result<(), NamedWrite> {
     use std::io::Write;
+    write_named_with(
+        body,
+        dest,
+        |f, body| f.write_all(body),
+        |p| std::fs::remove_file(p),
+    )
+}
+
+/// Why [`write_named`] failed: the error, and whether the half-written
+/// file stayed behind (the removal's error).
+#[derive(Debug)]
+struct NamedWrite {
+    error: io::Error,
+    left_behind: Option<io::Error>,
+}
+
+impl From<io::Error> for NamedWrite {
+    fn from(error: io::Error) -> Self {
+        NamedWrite {
+            error,
+            left_behind: None,
+        }
+    }
+}
+
+/// [`write_named`] with its write and removal given, so a test can fail
+/// them.
+fn write_named_with(
+    body: &[u8],
+    mut dest: impl FnMut() -> Option<PathBuf>,
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> io::Result<()>,
+    remove: impl FnOnce(&Path) -> io::Result<()>,
+) -> Result<(), NamedWrite> {
     loop {
         let Some(to) = dest() else {
-            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists).into());
         };
         let mut f = match create_new(&to) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
-        return f.write_all(body).inspect_err(|_| {
-            let _ = std::fs::remove_file(&to);
-        });
+        let Err(error) = write(&mut f, body) else {
+            return Ok(());
+        };
+        let left_behind = match remove(&to) {
+            Ok(()) => None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => Some(e),
+        };
+        return Err(NamedWrite { error, left_behind });
     }
 }
 
@@ -986,6 +1036,30 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");
         assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_failed_write_under_its_name_says_whether_the_half_file_stayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("00/00/f.txt");
+        let failing = |_: &mut std::fs::File, _: &[u8]| Err(io::Error::other("EIO"));
+        let mut once = Some(to.clone());
+        let e = write_named_with(b"abc", || once.take(), failing, |p| std::fs::remove_file(p))
+            .unwrap_err();
+        assert_eq!(e.error.to_string(), "EIO");
+        assert!(e.left_behind.is_none(), "removed");
+        assert!(!to.exists());
+
+        let mut once = Some(to.clone());
+        let e = write_named_with(
+            b"abc",
+            || once.take(),
+            failing,
+            |_| Err(io::Error::other("EROFS")),
+        )
+        .unwrap_err();
+        assert_eq!(e.left_behind.expect("stayed").to_string(), "EROFS");
+        assert!(to.exists(), "the half file is still there");
     }
 
     #[test]
