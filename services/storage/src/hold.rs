@@ -118,11 +118,6 @@ pub(crate) async fn release(hold: &Path) {
     released(hold, tokio::fs::remove_file(hold).await);
 }
 
-/// [`release`] for a thread that may block.
-pub(crate) fn release_blocking(hold: &Path) {
-    released(hold, std::fs::remove_file(hold));
-}
-
 fn released(hold: &Path, r: io::Result<()>) {
     match r {
         Ok(()) => {}
@@ -339,6 +334,8 @@ pub(crate) fn recover(store_paths: &[PathBuf], binlog: &Binlog) -> io::Result<Re
                 None if file_name.ends_with(&format!(".{PART}")) => {
                     std::fs::remove_file(e.path())?;
                 }
+                // Kept inodes of deleted files: the store took them back.
+                None if crate::recycle::is_kept(&file_name) => {}
                 None => tracing::warn!("{}: not a holding file; left alone", e.path().display()),
             }
         }

@@ -37,6 +37,7 @@ mod hold;
 pub mod http;
 mod listen;
 mod path_writer;
+mod recycle;
 mod repair;
 mod replication;
 mod request;

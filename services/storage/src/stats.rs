@@ -52,6 +52,7 @@ pub(crate) struct Stats {
     free_bytes: IntGaugeVec,
     total_bytes: IntGaugeVec,
     reserved_bytes: IntGaugeVec,
+    kept_inodes: IntGaugeVec,
     lag_seconds: IntGaugeVec,
     pending_records: IntGaugeVec,
     pending_bytes: IntGaugeVec,
@@ -110,6 +111,14 @@ impl Stats {
             &["store_path"],
         )
         .expect("valid metric");
+        let kept_inodes = IntGaugeVec::new(
+            Opts::new(
+                "ferrodfs_storage_store_path_kept_inodes",
+                "Inodes of deleted files kept for new uploads per store path (ext4 without a journal creates files slowly for minutes after a wave of deletes)",
+            ),
+            &["store_path"],
+        )
+        .expect("valid metric");
         let per_peer = |name: &str, help: &str| {
             IntGaugeVec::new(Opts::new(name, help), &["peer"]).expect("valid metric")
         };
@@ -144,6 +153,7 @@ impl Stats {
             Box::new(free_bytes.clone()),
             Box::new(total_bytes.clone()),
             Box::new(reserved_bytes.clone()),
+            Box::new(kept_inodes.clone()),
             Box::new(lag_seconds.clone()),
             Box::new(pending_records.clone()),
             Box::new(pending_bytes.clone()),
@@ -161,6 +171,7 @@ impl Stats {
             free_bytes,
             total_bytes,
             reserved_bytes,
+            kept_inodes,
             lag_seconds,
             pending_records,
             pending_bytes,
@@ -300,6 +311,11 @@ impl Stats {
                     .with_label_values(&[&label])
                     .set(reserved);
             }
+        }
+        for (i, kept) in store.kept_inodes().into_iter().enumerate() {
+            self.kept_inodes
+                .with_label_values(&[&format!("M{i:02X}")])
+                .set(kept as i64);
         }
     }
 

@@ -15,6 +15,7 @@ use ferrodfs_runtime::Reserved;
 use crate::config::{Config, DistributeMode, StorePathPolicy};
 use crate::distribute::{choose_store_path, has_room, hashed_subdir, subdir_for, Rotor};
 use crate::error::Error;
+use crate::recycle::{Recycled, Taken};
 
 /// Before this layout, temp files lived here; start-up removes the
 /// directory if a store path still has it.
@@ -81,6 +82,8 @@ pub(crate) struct Store {
     run: u32,
     space: Vec<CachedSpace>,
     write_locks: crate::file_locks::FileLocks,
+    /// Per store path: inodes of deleted files kept for new uploads.
+    recycled: Vec<Recycled>,
     /// Set when the store is dropped: the directory-preparing thread
     /// stops, so a stopped storage's tree can be removed without it
     /// creating directories behind the remover.
@@ -118,6 +121,11 @@ impl Store {
             }
             std::fs::create_dir_all(p.join(crate::hold::HOLD_DIR))?;
         }
+        let recycled = cfg
+            .store_paths
+            .iter()
+            .map(|p| Recycled::open(&p.join(crate::hold::HOLD_DIR)))
+            .collect::<io::Result<_>>()?;
         let store = Store {
             paths: cfg.store_paths.clone(),
             policy: cfg.store_path,
@@ -136,6 +144,7 @@ impl Store {
                 .map(|_| CachedSpace::default())
                 .collect(),
             write_locks: Default::default(),
+            recycled,
             stopped: Arc::default(),
         };
         store.refresh_space();
@@ -229,6 +238,22 @@ impl Store {
             .map(|p| crate::hold::path(p, name, kind))
     }
 
+    /// Removes the holding file `held` of a finished delete in store path
+    /// `idx`, keeping its inode for a new upload when it can (blocking;
+    /// see [`crate::recycle`]).
+    pub fn release_deleted(&self, idx: usize, held: &Path) {
+        let r = match self.recycled.get(idx) {
+            Some(r) => r.release(held),
+            None => std::fs::remove_file(held),
+        };
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                tracing::warn!("cannot remove holding file {}: {e}", held.display())
+            }
+            _ => {}
+        }
+    }
+
     /// Store path to write into: the client's index if valid, our policy
     /// for 255, EINVAL otherwise.
     pub fn choose(&self, requested: Option<u8>) -> Result<usize, Error> {
@@ -292,6 +317,11 @@ impl Store {
     /// Space per store path as last read, for the gauges.
     pub fn spaces(&self) -> Vec<Option<Space>> {
         (0..self.paths.len()).map(|i| self.space(i)).collect()
+    }
+
+    /// How many inodes of deleted files each store path keeps.
+    pub fn kept_inodes(&self) -> Vec<usize> {
+        self.recycled.iter().map(Recycled::len).collect()
     }
 
     /// The store path the next "storage chooses" upload would use.
@@ -463,7 +493,7 @@ impl Store {
             // file is one no client was answered for; a crash before its
             // record is logged leaves the name in the placing journal,
             // and start-up removes it.
-            write_named(body, next_dest)
+            write_named(body, next_dest, self.recycled.get(idx))
         } else {
             let tmp = self.temp_name(&self.temp_dir(idx, dir, seq), seq);
             write_and_publish(&tmp, body, durable, next_dest).map_err(NamedWrite::from)
@@ -684,11 +714,16 @@ fn write_and_publish(
 /// Creates a file holding `body` under the first free name `dest` gives
 /// (AlreadyExists once it gives none); a file it could not write whole is
 /// removed (blocking).
-fn write_named(body: &[u8], dest: impl FnMut() -> Option<PathBuf>) -> Result<(), NamedWrite> {
+fn write_named(
+    body: &[u8],
+    dest: impl FnMut() -> Option<PathBuf>,
+    reuse: Option<&Recycled>,
+) -> Result<(), NamedWrite> {
     use std::io::Write;
     write_named_with(
         body,
         dest,
+        reuse,
         |f, body| f.write_all(body),
         |p| std::fs::remove_file(p),
     )
@@ -716,28 +751,82 @@ impl From<io::Error> for NamedWrite {
 fn write_named_with(
     body: &[u8],
     mut dest: impl FnMut() -> Option<PathBuf>,
+    reuse: Option<&Recycled>,
     write: impl FnOnce(&mut std::fs::File, &[u8]) -> io::Result<()>,
     remove: impl FnOnce(&Path) -> io::Result<()>,
 ) -> Result<(), NamedWrite> {
-    loop {
-        let Some(to) = dest() else {
-            return Err(io::Error::from(io::ErrorKind::AlreadyExists).into());
-        };
-        let mut f = match create_new(&to) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let Err(error) = write(&mut f, body) else {
-            return Ok(());
-        };
-        let left_behind = match remove(&to) {
+    let failed = |to: &Path, error: io::Error| {
+        let left_behind = match remove(to) {
             Ok(()) => None,
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => Some(e),
         };
-        return Err(NamedWrite { error, left_behind });
+        NamedWrite { error, left_behind }
+    };
+    loop {
+        let Some(to) = dest() else {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists).into());
+        };
+        // A kept inode of a deleted file when creating files is slow
+        // (see crate::recycle), else a fresh file, timed.
+        let made = match reuse.and_then(Recycled::take).map(|t| place_kept(t, &to)) {
+            Some(Ok(f)) => Ok(f),
+            Some(Err(PlaceError::Taken)) => continue,
+            Some(Err(PlaceError::Placed(e))) => return Err(failed(&to, e)),
+            Some(Err(PlaceError::Unusable(e))) => {
+                tracing::debug!("a kept inode could not be used: {e}");
+                create_new(&to)
+            }
+            None => {
+                let started = std::time::Instant::now();
+                let made = create_new(&to);
+                if let Some(r) = reuse {
+                    r.created(started.elapsed());
+                }
+                made
+            }
+        };
+        let mut f = match made {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        };
+        return match write(&mut f, body) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(failed(&to, error)),
+        };
     }
+}
+
+/// Why [`place_kept`] failed.
+#[derive(Debug)]
+enum PlaceError {
+    /// The name is taken; the inode stays kept.
+    Taken,
+    /// The kept inode could not be renamed; it is forgotten.
+    Unusable(io::Error),
+    /// Renamed to the name, then not opened: an empty file is there.
+    Placed(io::Error),
+}
+
+/// Renames a kept inode of a deleted file to `to` unless something is
+/// there, and opens it for writing (blocking; see [`crate::recycle`]).
+fn place_kept(taken: Taken<'_>, to: &Path) -> Result<std::fs::File, PlaceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match rename_noreplace(&taken.path(), to) {
+        Ok(()) => taken.gone(),
+        // Dropped: back to the pool.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(PlaceError::Taken),
+        Err(e) => {
+            taken.gone();
+            return Err(PlaceError::Unusable(e));
+        }
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(to)
+        .map_err(PlaceError::Placed)
 }
 
 /// Creates the temp file `tmp` holding `body`, on the disk when
@@ -874,7 +963,7 @@ impl Drop for TempFile {
 
 /// `renameat2(RENAME_NOREPLACE)`, falling back to link + unlink on file
 /// systems without it; both refuse to replace an existing file.
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     match rename_noreplace_once(from, to) {
         // The target directory is not there yet (still being prepared).
         Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
@@ -1044,8 +1133,14 @@ mod tests {
         let to = dir.path().join("00/00/f.txt");
         let failing = |_: &mut std::fs::File, _: &[u8]| Err(io::Error::other("EIO"));
         let mut once = Some(to.clone());
-        let e = write_named_with(b"abc", || once.take(), failing, |p| std::fs::remove_file(p))
-            .unwrap_err();
+        let e = write_named_with(
+            b"abc",
+            || once.take(),
+            None,
+            failing,
+            |p| std::fs::remove_file(p),
+        )
+        .unwrap_err();
         assert_eq!(e.error.to_string(), "EIO");
         assert!(e.left_behind.is_none(), "removed");
         assert!(!to.exists());
@@ -1054,6 +1149,7 @@ mod tests {
         let e = write_named_with(
             b"abc",
             || once.take(),
+            None,
             failing,
             |_| Err(io::Error::other("EROFS")),
         )
@@ -1105,6 +1201,48 @@ mod tests {
         assert_eq!(noted[1], None, "the taken name is withdrawn: {noted:?}");
         assert_eq!(noted[2], Some(name.to_string()), "{noted:?}");
         assert_eq!(temp_files(&dir.path().join("m0")), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_deleted_files_inode_takes_the_next_upload_once_creates_are_slow() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), 1);
+        let make = |ip: Source, rng: &mut rand::rngs::ThreadRng| FileInfo::normal(ip, 1, 3, 7, rng);
+        let upload = |noted: &mut Vec<String>| {
+            let name = store
+                .write_new_blocking(
+                    0,
+                    b"abc",
+                    false,
+                    Some(&mut |n| {
+                        noted.extend(n.map(|n| n.to_string()));
+                        Ok(())
+                    }),
+                    "txt",
+                    &make,
+                )
+                .unwrap();
+            store.data_path(&name).unwrap()
+        };
+        let mut noted = Vec::new();
+        let first = upload(&mut noted);
+        let ino = std::fs::metadata(&first).unwrap().ino();
+        // A finished delete: the file moved aside, then released.
+        let held = dir.path().join("m0/data/.hold/00_00_x.deleting");
+        std::fs::rename(&first, &held).unwrap();
+        store.release_deleted(0, &held);
+        assert!(!held.exists());
+        assert_eq!(store.kept_inodes(), [1]);
+
+        store.recycled[0].created(crate::recycle::SLOW_CREATE * 2);
+        let second = upload(&mut noted);
+        assert_eq!(std::fs::read(&second).unwrap(), b"abc");
+        assert_eq!(std::fs::metadata(&second).unwrap().ino(), ino);
+        assert_eq!(store.kept_inodes(), [0]);
+        assert_eq!(noted.len(), 2, "each name noted before it was placed");
+        let last = LogicalName::parse(&noted[1]).unwrap();
+        assert_eq!(store.data_path(&last).unwrap(), second);
     }
 
     #[test]

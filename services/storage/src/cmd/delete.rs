@@ -13,7 +13,7 @@ use ferrodfs_proto::storage_req::GroupName;
 use super::{check_group, disk, meta_path, Error, Request};
 use crate::binlog::Op;
 use crate::ctx::Ctx;
-use crate::hold::{self, Kind};
+use crate::hold::Kind;
 
 pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Error> {
     let file = GroupName::parse(&req.read_all().await?)?;
@@ -78,10 +78,11 @@ pub(crate) async fn delete(ctx: &Ctx, req: &mut Request<'_>) -> Result<u64, Erro
     }
     // The data file goes first: a held metadata file without its data
     // file tells start-up that this delete finished.
+    let (store, idx) = (ctx.store.clone(), file.name.store_path as usize);
     tokio::task::spawn_blocking(move || {
-        hold::release_blocking(&held);
+        store.release_deleted(idx, &held);
         if had_meta {
-            hold::release_blocking(&held_meta);
+            store.release_deleted(idx, &held_meta);
         }
     })
     .await
