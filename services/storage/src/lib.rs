@@ -64,6 +64,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, DistributeMode, StorePathPolicy, TrackerProtocol};
+pub use recycle::is_kept_inode;
 
 use crate::binlog::Binlog;
 use crate::ctx::Ctx;

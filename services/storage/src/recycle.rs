@@ -57,7 +57,9 @@ pub(crate) struct Taken<'a> {
 
 impl Recycled {
     /// Takes back the `<n>.free` files in `dir`, a store path's holding
-    /// directory (blocking); those past [`CAPACITY`] are removed.
+    /// directory (blocking); those past [`CAPACITY`], and any that is not
+    /// an empty file with one link (a crash before it was emptied), are
+    /// removed.
     pub fn open(dir: &Path) -> io::Result<Recycled> {
         let dir = dir.to_path_buf();
         let mut pool = Vec::new();
@@ -66,7 +68,9 @@ impl Recycled {
             let Some(id) = id_of(&e.file_name().to_string_lossy()) else {
                 continue;
             };
-            if pool.len() < CAPACITY {
+            let meta = std::fs::symlink_metadata(e.path())?;
+            let empty = meta.is_file() && meta.len() == 0 && meta.nlink() == 1;
+            if empty && pool.len() < CAPACITY {
                 pool.push(id);
             } else {
                 std::fs::remove_file(e.path())?;
@@ -112,8 +116,11 @@ impl Recycled {
         }
     }
 
-    /// Empties `held` and renames it into the pool; its id, or `None`
-    /// when it is not a file to keep or a step failed.
+    /// Renames `held` into the pool and empties it; its id, or `None`
+    /// when it is not a file to keep or a step failed (`held` may then be
+    /// gone already). Renamed first: a crash between the two steps must
+    /// not leave an emptied holding file, which start-up would put back
+    /// as the file (a kept inode that is not empty is removed at start).
     fn keep(&self, held: &Path) -> Option<u64> {
         let f = std::fs::OpenOptions::new()
             .write(true)
@@ -124,11 +131,16 @@ impl Recycled {
         if !meta.is_file() || meta.nlink() != 1 || !alone(&f) {
             return None;
         }
-        f.set_len(0).ok()?;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let kept = self.path(id);
+        // A rename does not break the lease: no one opens it meanwhile.
+        std::fs::rename(held, &kept).ok()?;
+        if f.set_len(0).is_err() {
+            let _ = std::fs::remove_file(&kept);
+            return None;
+        }
         // Closing ends the lease.
         drop(f);
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        std::fs::rename(held, self.path(id)).ok()?;
         Some(id)
     }
 
@@ -185,7 +197,8 @@ impl Drop for Taken<'_> {
 fn alone(f: &std::fs::File) -> bool {
     use nix::libc;
     use std::os::fd::AsRawFd;
-    /// fcntl(2)'s F_SETSIG on Linux (not in the libc crate).
+    /// fcntl(2)'s F_SETSIG on Linux (asm-generic, as on x86_64 and
+    /// aarch64; not in the libc crate for glibc).
     const F_SETSIG: libc::c_int = 10;
     let fd = f.as_raw_fd();
     // SAFETY: fcntl with integer arguments on a descriptor `f` owns. A
@@ -208,6 +221,18 @@ fn id_of(file_name: &str) -> Option<u64> {
 /// Whether a file in the holding directory is a kept inode.
 pub(crate) fn is_kept(file_name: &str) -> bool {
     id_of(file_name).is_some()
+}
+
+/// Whether `path` is a deleted file's inode kept for new uploads: an empty
+/// file named `data/.hold/<n>.free` (for tools and tests that list a store
+/// path's files; one that is not empty is not, and start-up removes it).
+pub fn is_kept_inode(path: &Path) -> bool {
+    let in_hold = path.parent().is_some_and(|d| d.ends_with(".hold"));
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(is_kept);
+    in_hold && named && std::fs::metadata(path).is_ok_and(|m| m.len() == 0)
 }
 
 /// open(2) flags std does not name.
@@ -329,6 +354,12 @@ mod tests {
         held(root.path(), "00_00_z.deleting", b"a holding file");
         let r = Recycled::open(&root.path().join(HOLD)).unwrap();
         assert_eq!(r.len(), 3);
+        // Not emptied before a crash: removed, never handed out.
+        std::fs::write(r.path(1), b"old bytes").unwrap();
+        drop(r);
+        let r = Recycled::open(&root.path().join(HOLD)).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(!r.path(1).exists());
         r.release(&held(root.path(), "00_00_y.deleting", b"x"))
             .unwrap();
         assert!(r.path(3).exists());

@@ -121,11 +121,16 @@ impl Store {
             }
             std::fs::create_dir_all(p.join(crate::hold::HOLD_DIR))?;
         }
-        let recycled = cfg
-            .store_paths
-            .iter()
-            .map(|p| Recycled::open(&p.join(crate::hold::HOLD_DIR)))
-            .collect::<io::Result<_>>()?;
+        // With fsync_after_write uploads are not made by the store path
+        // writers, which alone take kept inodes: none are kept then.
+        let recycled = match cfg.fsync_after_write {
+            true => Vec::new(),
+            false => cfg
+                .store_paths
+                .iter()
+                .map(|p| Recycled::open(&p.join(crate::hold::HOLD_DIR)))
+                .collect::<io::Result<_>>()?,
+        };
         let store = Store {
             paths: cfg.store_paths.clone(),
             policy: cfg.store_path,
@@ -773,6 +778,11 @@ fn write_named_with(
             Some(Ok(f)) => Ok(f),
             Some(Err(PlaceError::Taken)) => continue,
             Some(Err(PlaceError::Placed(e))) => return Err(failed(&to, e)),
+            // (Where renameat2 is missing, a half-done link and unlink
+            // can have put it under the name anyway.)
+            Some(Err(PlaceError::Unusable(e))) if std::fs::symlink_metadata(&to).is_ok() => {
+                return Err(failed(&to, e))
+            }
             Some(Err(PlaceError::Unusable(e))) => {
                 tracing::debug!("a kept inode could not be used: {e}");
                 create_new(&to)
@@ -812,7 +822,7 @@ enum PlaceError {
 /// Renames a kept inode of a deleted file to `to` unless something is
 /// there, and opens it for writing (blocking; see [`crate::recycle`]).
 fn place_kept(taken: Taken<'_>, to: &Path) -> Result<std::fs::File, PlaceError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     match rename_noreplace(&taken.path(), to) {
         Ok(()) => taken.gone(),
         // Dropped: back to the pool.
@@ -822,11 +832,21 @@ fn place_kept(taken: Taken<'_>, to: &Path) -> Result<std::fs::File, PlaceError> 
             return Err(PlaceError::Unusable(e));
         }
     }
-    std::fs::OpenOptions::new()
+    // Truncated again: a kept inode is empty unless a crash came between
+    // its move and its emptying.
+    let f = std::fs::OpenOptions::new()
         .write(true)
+        .truncate(true)
         .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(to)
-        .map_err(PlaceError::Placed)
+        .map_err(PlaceError::Placed)?;
+    match f.metadata() {
+        Ok(m) if m.is_file() && m.nlink() == 1 => Ok(f),
+        Ok(_) => Err(PlaceError::Placed(io::Error::other(
+            "a kept inode is not a file with one link",
+        ))),
+        Err(e) => Err(PlaceError::Placed(e)),
+    }
 }
 
 /// Creates the temp file `tmp` holding `body`, on the disk when

@@ -442,7 +442,9 @@ pub async fn active_count(tracker: &str) -> Option<usize> {
 }
 
 /// Files (not directories) under a store path's data directory, but
-/// the store path writer's placing journal.
+/// the store path writer's placing journal and the inodes of deleted
+/// files kept for new uploads (empty files named `.hold/<n>.free`; one
+/// that is not empty is listed).
 pub fn data_files(store: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![store.join("data")];
@@ -454,7 +456,7 @@ pub fn data_files(store: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if !p.ends_with(".hold/placing") {
+            } else if !p.ends_with(".hold/placing") && !ferrodfs_storage::is_kept_inode(&p) {
                 // (The store path writer's journal, not a file.)
                 out.push(p);
             }

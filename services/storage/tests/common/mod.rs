@@ -105,23 +105,18 @@ impl TestStorage {
     }
 
     /// Every regular file under the store paths' `data` dirs (temp files
-    /// included) but the store path writer's placing journal and the kept inodes of deleted files (empty files named
+    /// included) but the store path writer's placing journal and the
+    /// inodes of deleted files kept for new uploads (empty files named
     /// `.hold/<n>.free`; one that is not empty is listed).
     pub fn files_on_disk(&self) -> Vec<PathBuf> {
-        fn kept_inode(p: &std::path::Path) -> bool {
-            let in_hold = p.parent().is_some_and(|d| d.ends_with(".hold"));
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let numbered = name
-                .strip_suffix(".free")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            in_hold && numbered && std::fs::metadata(p).is_ok_and(|m| m.len() == 0)
-        }
         fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(p).unwrap().flatten() {
                 let path = e.path();
                 if path.is_dir() {
                     walk(&path, out);
-                } else if !path.ends_with(".hold/placing") && !kept_inode(&path) {
+                } else if !path.ends_with(".hold/placing")
+                    && !ferrodfs_storage::is_kept_inode(&path)
+                {
                     out.push(path);
                 }
             }
