@@ -24,26 +24,30 @@
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Kept inodes per store path, at most.
 pub(crate) const CAPACITY: usize = 65_536;
-/// A fresh create slower than this makes the writer take kept inodes.
+/// When fresh creates take longer than this on average (an exponential
+/// average over the last ones, so one create a busy host delayed does not
+/// count), the writer takes kept inodes.
 pub(crate) const SLOW_CREATE: Duration = Duration::from_micros(150);
 /// While taking kept inodes, one upload in this many is created fresh, to
 /// learn whether creating has become fast again.
 pub(crate) const PROBE_EVERY: u32 = 32;
 const EXT: &str = ".free";
+/// The weight of the newest create in the average is 1 in this.
+const AVERAGE_OVER: u64 = 8;
 
 /// One store path's kept inodes and whether to use them.
 pub(crate) struct Recycled {
     dir: PathBuf,
     pool: Mutex<Vec<u64>>,
     next: AtomicU64,
-    /// The last fresh create was slow.
-    slow: AtomicBool,
+    /// The average time of the last fresh creates, in nanoseconds.
+    create_ns: AtomicU64,
     /// Uploads since the last fresh create, while `slow`.
     since_probe: AtomicU32,
 }
@@ -81,7 +85,7 @@ impl Recycled {
             dir,
             pool: Mutex::new(pool),
             next: AtomicU64::new(next),
-            slow: AtomicBool::new(false),
+            create_ns: AtomicU64::new(0),
             since_probe: AtomicU32::new(0),
         })
     }
@@ -147,7 +151,7 @@ impl Recycled {
     /// A kept inode for the next upload, when creating files is slow and
     /// this upload is not the one that probes a fresh create.
     pub fn take(&self) -> Option<Taken<'_>> {
-        if !self.slow.load(Ordering::Relaxed) {
+        if self.create_ns.load(Ordering::Relaxed) <= SLOW_CREATE.as_nanos() as u64 {
             return None;
         }
         if self.since_probe.fetch_add(1, Ordering::Relaxed) + 1 >= PROBE_EVERY {
@@ -164,7 +168,12 @@ impl Recycled {
     /// What a fresh create took: decides whether the next uploads take
     /// kept inodes.
     pub fn created(&self, took: Duration) {
-        self.slow.store(took > SLOW_CREATE, Ordering::Relaxed);
+        // One writer thread per store path calls this: load and store
+        // need no compare-and-swap.
+        let avg = self.create_ns.load(Ordering::Relaxed);
+        let took = took.as_nanos().min(u64::MAX as u128 / 8) as u64;
+        let next = avg - avg / AVERAGE_OVER + took / AVERAGE_OVER;
+        self.create_ns.store(next, Ordering::Relaxed);
     }
 }
 
@@ -242,11 +251,18 @@ mod libc_flags {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
     const HOLD: &str = "hold";
+
+    /// `n` fresh creates that took `took` each.
+    pub(crate) fn creates(r: &Recycled, took: Duration, n: usize) {
+        for _ in 0..n {
+            r.created(took);
+        }
+    }
 
     fn fixture() -> (tempfile::TempDir, Recycled) {
         let root = tempfile::tempdir().unwrap();
@@ -280,7 +296,9 @@ mod tests {
             r.take().is_none(),
             "creates are fast: a fresh file is cheaper"
         );
-        r.created(SLOW_CREATE * 2);
+        r.created(SLOW_CREATE * 4);
+        assert!(r.take().is_none(), "one slow create is not enough");
+        creates(&r, SLOW_CREATE * 2, 16);
         let to = root.path().join("new");
         let taken = r.take().expect("creates are slow");
         std::fs::rename(taken.path(), &to).unwrap();
@@ -290,7 +308,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&to).unwrap().ino(), ino, "the same inode");
         assert_eq!(r.len(), 0);
         assert!(!kept.exists());
-        r.created(SLOW_CREATE / 2);
+        creates(&r, SLOW_CREATE / 4, 16);
         assert!(r.take().is_none(), "fast again");
     }
 
@@ -301,7 +319,7 @@ mod tests {
             r.release(&held(root.path(), &format!("00_00_{i}.deleting"), b"x"))
                 .unwrap();
         }
-        r.created(SLOW_CREATE * 2);
+        creates(&r, SLOW_CREATE * 2, 16);
         let fresh = (0..PROBE_EVERY * 2)
             .filter(|_| r.take().map(std::mem::forget).is_none())
             .count();
@@ -313,7 +331,7 @@ mod tests {
         let (root, r) = fixture();
         r.release(&held(root.path(), "00_00_a.deleting", b"x"))
             .unwrap();
-        r.created(SLOW_CREATE * 2);
+        creates(&r, SLOW_CREATE * 2, 16);
         drop(r.take().unwrap());
         assert_eq!(r.len(), 1, "not used: put back");
 

@@ -1255,7 +1255,7 @@ mod tests {
         assert!(!held.exists());
         assert_eq!(store.kept_inodes(), [1]);
 
-        store.recycled[0].created(crate::recycle::SLOW_CREATE * 2);
+        crate::recycle::tests::creates(&store.recycled[0], crate::recycle::SLOW_CREATE * 2, 16);
         let second = upload(&mut noted);
         assert_eq!(std::fs::read(&second).unwrap(), b"abc");
         assert_eq!(std::fs::metadata(&second).unwrap().ino(), ino);
