@@ -118,7 +118,8 @@ pub(crate) async fn release(hold: &Path) {
     released(hold, tokio::fs::remove_file(hold).await);
 }
 
-fn released(hold: &Path, r: io::Result<()>) {
+/// Logs a failed removal of holding file `hold` (gone already is fine).
+pub(crate) fn released(hold: &Path, r: io::Result<()>) {
     match r {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

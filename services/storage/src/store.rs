@@ -251,12 +251,7 @@ impl Store {
             Some(r) => r.release(held),
             None => std::fs::remove_file(held),
         };
-        match r {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                tracing::warn!("cannot remove holding file {}: {e}", held.display())
-            }
-            _ => {}
-        }
+        crate::hold::released(held, r);
     }
 
     /// Store path to write into: the client's index if valid, our policy
